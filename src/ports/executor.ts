@@ -1,0 +1,46 @@
+/** Builds and runs one task container in the sandbox DESIGN's "Container contract" describes. */
+
+export interface SandboxLimits {
+  /** Memory limit in bytes. */
+  memoryBytes: number;
+  /** CPU limit, in units of 1e-9 CPUs (Docker's NanoCpus). */
+  nanoCpus: number;
+  pidsLimit: number;
+  /** Hard timeout, after which the container is killed and the result says timedOut. */
+  timeoutMs: number;
+}
+
+export interface ExecuteRequest {
+  runId: string;
+  /** Folder holding the extracted source at the pinned SHA; used as the build context. */
+  contextDir: string;
+  /** Path of the Dockerfile relative to contextDir. */
+  dockerfile: string;
+  /** Host folder mounted read-write at /out. Created by the caller. */
+  outDir: string;
+  /** Environment of the container (TASK_* variables only; never a secret). */
+  env: Record<string, string>;
+  limits: SandboxLimits;
+  /** Aborting stops the build or kills the container; the result then says cancelled. */
+  signal: AbortSignal;
+  /** Called with each line the build and the container print, in order. */
+  onLog: (line: string) => void;
+}
+
+export interface ExecuteResult {
+  exitCode: number | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  /** Image id that ran, for provenance. */
+  imageId: string;
+  durationMs: number;
+}
+
+/** The build itself failed (bad Dockerfile, failing RUN step): the run fails, with the log. */
+export class BuildFailedError extends Error {
+  override readonly name = 'BuildFailedError';
+}
+
+export interface Executor {
+  execute(request: ExecuteRequest): Promise<ExecuteResult>;
+}

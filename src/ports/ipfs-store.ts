@@ -1,0 +1,35 @@
+/** Where task outputs go: a content-addressed store that computes CIDs exactly as Kubo's `ipfs add -r`. */
+
+/** Import settings named after Kubo's `--profile` values (see DESIGN "IPFS"). */
+export type CidProfile = 'unixfs-v0-2015' | 'unixfs-v1-2025';
+
+export interface AddedEntry {
+  /** Name of the entry inside the added folder (top level only), or the file's own name. */
+  name: string;
+  cid: string;
+  /** Bytes of file content (0 for folders and symlinks' targets are not counted). */
+  size: number;
+  kind: 'file' | 'directory' | 'symlink';
+}
+
+export interface AddResult {
+  /** Root CID: the folder's CID, or the file's CID when a single file was added. */
+  cid: string;
+  /** Top-level entries of an added folder (empty when a single file was added). */
+  entries: AddedEntry[];
+}
+
+export interface AddOptions {
+  signal?: AbortSignal;
+  /** Pin the root until this time; undefined pins without expiry. */
+  pinUntil?: Date;
+}
+
+export interface IpfsStore {
+  /**
+   * Adds a file or a folder (recursively) from the local filesystem.
+   * Symlinks are stored as UnixFS symlink nodes and never followed.
+   */
+  addPath(path: string, options?: AddOptions): Promise<AddResult>;
+  close(): Promise<void>;
+}
