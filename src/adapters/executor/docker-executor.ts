@@ -1,0 +1,515 @@
+/**
+ * Executor on a Docker engine: builds the task image with the classic builder and runs it in
+ * the sandbox DESIGN's "Container contract" describes. Everything it creates carries the
+ * label `task-mgmt.run=<runId>` and is removed before `execute` returns.
+ */
+import { createHash } from 'node:crypto';
+import { chmod, chown, readFile, readdir, realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import Dockerode from 'dockerode';
+import {
+  BuildFailedError,
+  type ExecuteRequest,
+  type ExecuteResult,
+  type Executor,
+} from '../../ports/executor.js';
+import { DEFAULT_TMPFS_BYTES } from './sandbox-defaults.js';
+
+export interface ExecutorLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface DockerExecutorOptions {
+  /** Engine client; the default honours DOCKER_HOST. */
+  docker?: Dockerode;
+  logger?: ExecutorLogger;
+  /** Size of the writable tmpfs at /tmp (it counts against the memory limit). */
+  tmpfsBytes?: number;
+}
+
+export const RUN_LABEL = 'task-mgmt.run';
+
+/** uid:gid of `nobody`, used when the image does not name a user of its own. */
+const NOBODY_UID = 65534;
+const OUTPUT_DIR_IN_CONTAINER = '/out';
+
+/** How long to wait for the engine to confirm a kill before giving up waiting. */
+const KILL_GRACE_MS = 5000;
+/** How long to wait for the last log bytes after the container exited. */
+const LOG_DRAIN_MS = 2000;
+
+type StopReason = 'timeout' | 'cancel';
+
+const silentLogger: ExecutorLogger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export class DockerExecutor implements Executor {
+  readonly #docker: Dockerode;
+  readonly #log: ExecutorLogger;
+  readonly #tmpfsBytes: number;
+
+  constructor(options: DockerExecutorOptions = {}) {
+    this.#docker = options.docker ?? new Dockerode();
+    this.#log = options.logger ?? silentLogger;
+    this.#tmpfsBytes = options.tmpfsBytes ?? DEFAULT_TMPFS_BYTES;
+    if (!Number.isSafeInteger(this.#tmpfsBytes) || this.#tmpfsBytes <= 0) {
+      throw new TypeError(`DockerExecutor: tmpfsBytes must be a positive integer, got ${options.tmpfsBytes}`);
+    }
+  }
+
+  async execute(request: ExecuteRequest): Promise<ExecuteResult> {
+    const { runId, limits } = request;
+    validateRequest(request);
+    const tag = imageTagFor(runId);
+    const log = this.#log;
+
+    // One controller stops whatever is in progress (build or container), for either reason.
+    const stop = new AbortController();
+    let stopReason: StopReason | undefined;
+    const halt = (reason: StopReason) => {
+      if (stopReason) return;
+      stopReason = reason;
+      stop.abort(reason);
+    };
+    const onAbort = () => halt('cancel');
+    if (request.signal.aborted) halt('cancel');
+    else request.signal.addEventListener('abort', onAbort, { once: true });
+    // The hard timeout covers the build too: a RUN step can hang as well as the task.
+    const timer = setTimeout(() => halt('timeout'), limits.timeoutMs);
+
+    const buildContainers = new Set<string>();
+    let imageBuilt = false;
+    let container: Dockerode.Container | undefined;
+    let imageId = '';
+    let durationMs = 0;
+    let exitCode: number | null = null;
+
+    try {
+      if (!stopReason) {
+        log.info({ runId, tag }, 'building task image');
+        imageId = await this.#build(request, tag, stop.signal, buildContainers);
+        imageBuilt = imageId !== '';
+      }
+      if (!stopReason) {
+        const image = await this.#docker.getImage(imageId).inspect();
+        const user = await prepareUser(image.Config?.User ?? '', request.outDir, log);
+        container = await this.#docker.createContainer({
+          Image: imageId,
+          Env: [...Object.entries(request.env).map(([k, v]) => `${k}=${v}`), `TASK_OUTPUT_DIR=${OUTPUT_DIR_IN_CONTAINER}`],
+          Labels: { [RUN_LABEL]: runId },
+          ...(user ? { User: user } : {}),
+          AttachStdout: true,
+          AttachStderr: true,
+          Tty: false,
+          HostConfig: {
+            NetworkMode: 'none',
+            ReadonlyRootfs: true,
+            Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${this.#tmpfsBytes}` },
+            CapDrop: ['ALL'],
+            SecurityOpt: ['no-new-privileges'],
+            PidsLimit: limits.pidsLimit,
+            Memory: limits.memoryBytes,
+            // Equal to Memory: the container gets no swap.
+            MemorySwap: limits.memoryBytes,
+            NanoCpus: limits.nanoCpus,
+            Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }],
+            Binds: [`${request.outDir}:${OUTPUT_DIR_IN_CONTAINER}:rw`],
+            AutoRemove: false,
+            Privileged: false,
+          },
+        });
+        const run = await this.#run(container, request, stop.signal);
+        exitCode = run.exitCode;
+        durationMs = run.durationMs;
+      }
+    } finally {
+      clearTimeout(timer);
+      request.signal.removeEventListener('abort', onAbort);
+      await this.#cleanUp(runId, tag, container, buildContainers, imageBuilt);
+    }
+
+    const timedOut = stopReason === 'timeout';
+    const cancelled = stopReason === 'cancel';
+    // A killed container's 137 says nothing about the task; report that it never finished.
+    if (timedOut || cancelled) exitCode = null;
+    log.info({ runId, exitCode, timedOut, cancelled, imageId, durationMs }, 'task container finished');
+    return { exitCode, timedOut, cancelled, imageId, durationMs };
+  }
+
+  /** Builds the image; returns its id, or '' when the build was stopped. */
+  async #build(
+    request: ExecuteRequest,
+    tag: string,
+    signal: AbortSignal,
+    buildContainers: Set<string>,
+  ): Promise<string> {
+    const contextDir = await realpath(request.contextDir);
+    const dockerfile = await checkedDockerfile(contextDir, request.dockerfile);
+    const dockerfileText = await readFile(join(contextDir, dockerfile), 'utf8');
+    const refusal = findForbiddenDockerfileFeature(dockerfileText);
+    if (refusal) throw new BuildFailedError(`${request.dockerfile}: ${refusal}`);
+
+    // dockerode packs `src` with tar-fs, which stores symlinks as links (it does not follow
+    // them), so nothing outside contextDir can enter the build context.
+    const src = await readdir(contextDir);
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.#docker.buildImage(
+        { context: contextDir, src },
+        {
+          dockerfile,
+          t: tag,
+          // Classic builder: BuildKit would need a frontend image and a registry.
+          version: '1',
+          // RUN steps get no network, so a build cannot fetch anything (and there is no bridge).
+          networkmode: 'none',
+          // Use a base image already on the host as it is; only a missing one is pulled.
+          pull: false,
+          rm: true,
+          forcerm: true,
+          labels: { [RUN_LABEL]: request.runId },
+          abortSignal: signal,
+        },
+      );
+    } catch (error) {
+      if (signal.aborted) return '';
+      throw asBuildError(error);
+    }
+
+    let imageId = '';
+    let failure: string | undefined;
+    const lines = new LineSplitter(request.onLog);
+    try {
+      for await (const event of jsonEvents(stream as unknown as Readable)) {
+        if (typeof event.stream === 'string') {
+          const running = /Running in ([0-9a-f]{12,64})/.exec(event.stream);
+          if (running?.[1]) buildContainers.add(running[1]);
+          lines.push(event.stream);
+        } else if (typeof event.status === 'string') {
+          lines.push(`${event.status}${typeof event.progress === 'string' ? ` ${event.progress}` : ''}\n`);
+        }
+        const id = (event.aux as { ID?: unknown } | undefined)?.ID;
+        if (typeof id === 'string') imageId = id;
+        if (event.error !== undefined || event.errorDetail !== undefined) {
+          const detail = event.errorDetail as { message?: unknown } | undefined;
+          failure = String(event.error ?? detail?.message ?? 'build failed');
+          lines.push(`${failure}\n`);
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return '';
+      throw error;
+    } finally {
+      lines.flush();
+    }
+    if (signal.aborted) return '';
+    if (failure !== undefined) throw new BuildFailedError(failure);
+    if (!imageId) imageId = (await this.#docker.getImage(tag).inspect()).Id;
+    return imageId;
+  }
+
+  async #run(
+    container: Dockerode.Container,
+    request: ExecuteRequest,
+    signal: AbortSignal,
+  ): Promise<{ exitCode: number | null; durationMs: number }> {
+    // Attach before starting so that no early output is lost.
+    const attached = (await container.attach({ stream: true, stdout: true, stderr: true })) as unknown as Readable;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const outLines = new LineSplitter(request.onLog);
+    const errLines = new LineSplitter(request.onLog);
+    stdout.on('data', (chunk: Buffer) => outLines.push(chunk.toString('utf8')));
+    stderr.on('data', (chunk: Buffer) => errLines.push(chunk.toString('utf8')));
+    this.#docker.modem.demuxStream(attached, stdout, stderr);
+    const drained = new Promise<void>((resolve) => {
+      attached.once('end', resolve);
+      attached.once('close', resolve);
+      attached.once('error', () => resolve());
+    });
+
+    if (signal.aborted) {
+      attached.destroy();
+      return { exitCode: null, durationMs: 0 };
+    }
+
+    const kill = () => {
+      this.#log.info({ runId: request.runId, reason: signal.reason }, 'killing task container');
+      container.kill({ signal: 'SIGKILL' }).catch((error: unknown) => {
+        // 409: it already stopped; 404: it is gone. Anything else is worth a warning.
+        if (!isStatus(error, 404, 409)) this.#log.warn({ err: error, runId: request.runId }, 'kill failed');
+      });
+    };
+
+    const started = Date.now();
+    await container.start();
+    signal.addEventListener('abort', kill, { once: true });
+    if (signal.aborted) kill();
+    let exitCode: number | null;
+    try {
+      const waited = (await container.wait()) as { StatusCode?: number };
+      exitCode = typeof waited.StatusCode === 'number' ? waited.StatusCode : null;
+    } finally {
+      signal.removeEventListener('abort', kill);
+    }
+    const durationMs = Date.now() - started;
+
+    await withTimeout(drained, LOG_DRAIN_MS);
+    attached.destroy();
+    outLines.flush();
+    errLines.flush();
+    return { exitCode, durationMs };
+  }
+
+  /** Removes the container and the image of this run; never throws (it runs in `finally`). */
+  async #cleanUp(
+    runId: string,
+    tag: string,
+    container: Dockerode.Container | undefined,
+    buildContainers: Set<string>,
+    imageBuilt: boolean,
+  ): Promise<void> {
+    const attempt = async (what: string, action: () => Promise<unknown>) => {
+      try {
+        await action();
+      } catch (error) {
+        if (!isStatus(error, 404)) this.#log.warn({ err: error, runId, what }, 'clean-up failed');
+      }
+    };
+    if (container) {
+      await attempt('container', () => withTimeout(container.remove({ force: true, v: true }), KILL_GRACE_MS * 2));
+    }
+    // A stopped build may leave its step container behind for a moment; forcerm does not
+    // cover a client that went away.
+    for (const id of buildContainers) {
+      await attempt('build container', () => this.#docker.getContainer(id).remove({ force: true, v: true }));
+    }
+    // By tag, without force: if the same image also has another name, only our tag goes.
+    if (imageBuilt || buildContainers.size > 0) {
+      await attempt('image', () => this.#docker.getImage(tag).remove({ noprune: false }));
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+function validateRequest(request: ExecuteRequest): void {
+  const { limits } = request;
+  const positive: Array<[string, number]> = [
+    ['limits.memoryBytes', limits.memoryBytes],
+    ['limits.nanoCpus', limits.nanoCpus],
+    ['limits.pidsLimit', limits.pidsLimit],
+    ['limits.timeoutMs', limits.timeoutMs],
+  ];
+  for (const [field, value] of positive) {
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new TypeError(`DockerExecutor: ${field} must be a positive integer, got ${value}`);
+    }
+  }
+  if (!isAbsolute(request.outDir)) {
+    throw new TypeError(`DockerExecutor: outDir must be an absolute path, got ${request.outDir}`);
+  }
+  if (request.outDir.includes(':')) {
+    // A colon would split the bind specification into other fields.
+    throw new TypeError(`DockerExecutor: outDir must not contain ":", got ${request.outDir}`);
+  }
+  for (const name of Object.keys(request.env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new TypeError(`DockerExecutor: env name ${JSON.stringify(name)} is not a valid variable name`);
+    }
+  }
+}
+
+/**
+ * Docker repository names allow lower-case letters, digits and single separators. When the run
+ * id had to be changed to fit, a hash of the original keeps two runs from sharing a tag.
+ */
+export function imageTagFor(runId: string): string {
+  const cleaned = runId
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 64);
+  const suffix = cleaned === runId && cleaned !== '' ? '' : `${cleaned ? '-' : ''}${createHash('sha256').update(runId).digest('hex').slice(0, 12)}`;
+  return `task-mgmt/run-${cleaned}${suffix}`;
+}
+
+/** The Dockerfile must be a path inside the context, also after resolving symlinks. */
+async function checkedDockerfile(contextDir: string, dockerfile: string): Promise<string> {
+  if (isAbsolute(dockerfile)) throw new BuildFailedError(`Dockerfile path must be relative to the context: ${dockerfile}`);
+  let resolved: string;
+  try {
+    resolved = await realpath(join(contextDir, dockerfile));
+  } catch (error) {
+    throw new BuildFailedError(`Dockerfile not found in the source: ${dockerfile}`, { cause: error });
+  }
+  const inside = relative(contextDir, resolved);
+  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+    throw new BuildFailedError(`Dockerfile must be inside the source folder: ${dockerfile}`);
+  }
+  // The engine wants forward slashes, relative to the context root.
+  return inside.split(sep).join('/');
+}
+
+const directivePattern = /^#\s*([a-z][a-z0-9]*)\s*=\s*(.*?)\s*$/i;
+const remoteSourcePattern = /^(?:[a-z][a-z0-9+.-]*:\/\/|git@)/i;
+
+/**
+ * Reasons a Dockerfile is refused before it reaches the engine, or undefined when it is fine:
+ * a `# syntax=` directive would load a frontend image, and `ADD <url>` fetches remote content
+ * (see FACTS "Docker"). Follows the parser's rules: directives only at the very top, line
+ * continuations with the escape character, comment lines dropped, instructions case-insensitive.
+ */
+export function findForbiddenDockerfileFeature(text: string): string | undefined {
+  const rawLines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  let escape = '\\';
+  let index = 0;
+  // Parser directives: leading `# key=value` lines, before any blank line, comment or instruction.
+  for (; index < rawLines.length; index++) {
+    const match = directivePattern.exec(rawLines[index]!);
+    if (!match) break;
+    const key = match[1]!.toLowerCase();
+    if (key === 'syntax') return `the "# syntax=" directive is not allowed: it loads a build frontend image`;
+    if (key === 'escape' && (match[2] === '`' || match[2] === '\\')) escape = match[2];
+  }
+
+  for (const instruction of logicalLines(rawLines.slice(index), escape)) {
+    let words = instruction.trim().split(/\s+/);
+    if (words[0]?.toLowerCase() === 'onbuild') words = words.slice(1);
+    if (words[0]?.toLowerCase() !== 'add') continue;
+    const rest = instruction.trim().replace(/^(?:onbuild\s+)?add\b/i, '').trim();
+    for (const source of addSources(rest)) {
+      if (remoteSourcePattern.test(source)) return `ADD from a URL is not allowed (${source}): the build has no network`;
+    }
+  }
+  return undefined;
+}
+
+/** Joins continued lines into instructions, dropping comment lines as the parser does. */
+function logicalLines(lines: string[], escape: string): string[] {
+  const result: string[] = [];
+  let current: string | undefined;
+  for (const line of lines) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith('#')) continue; // Comments, also inside a continued instruction.
+    if (current === undefined && trimmed === '') continue;
+    const body = line.replace(/\s+$/, '');
+    const continued = body.endsWith(escape);
+    const part = continued ? body.slice(0, -1) : body;
+    current = current === undefined ? part : `${current} ${part}`;
+    if (!continued) {
+      result.push(current);
+      current = undefined;
+    }
+  }
+  if (current !== undefined) result.push(current);
+  return result;
+}
+
+/** Source arguments of an ADD (all but the destination), in shell or JSON form. */
+function addSources(args: string): string[] {
+  let rest = args;
+  // Flags such as --chown=1:1, --chmod=644, --checksum=..., --link.
+  while (/^--\S*/.test(rest)) rest = rest.replace(/^--\S*\s*/, '');
+  if (rest.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(rest);
+      if (Array.isArray(parsed)) return parsed.slice(0, -1).map(String);
+    } catch {
+      // Not valid JSON: the builder treats it as shell form, so do the same.
+    }
+  }
+  const words = rest.split(/\s+/).filter(Boolean);
+  return words.slice(0, -1).concat(words.length === 1 ? words : []);
+}
+
+/**
+ * With no `User` in the image, run as nobody and hand outDir to that uid; an image that names
+ * its own user keeps it, and outDir is opened up so that user can write too.
+ */
+async function prepareUser(imageUser: string, outDir: string, log: ExecutorLogger): Promise<string | undefined> {
+  if (imageUser.trim() !== '') {
+    await chmod(outDir, 0o777);
+    return undefined;
+  }
+  try {
+    await chown(outDir, NOBODY_UID, NOBODY_UID);
+  } catch (error) {
+    // Not root: chown is not allowed, so open the folder up instead.
+    log.warn({ err: error, outDir }, 'could not chown the output folder; making it world-writable');
+    await chmod(outDir, 0o777);
+  }
+  return `${NOBODY_UID}:${NOBODY_UID}`;
+}
+
+/** Parses the engine's newline-delimited JSON progress stream. */
+async function* jsonEvents(stream: Readable): AsyncGenerator<Record<string, unknown>> {
+  let buffer = '';
+  for await (const chunk of stream) {
+    buffer += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      if (line) yield parseEvent(line);
+    }
+  }
+  if (buffer.trim()) yield parseEvent(buffer.trim());
+}
+
+function parseEvent(line: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(line);
+    if (value && typeof value === 'object') return value as Record<string, unknown>;
+  } catch {
+    // Fall through: show the raw text rather than lose it.
+  }
+  return { stream: `${line}\n` };
+}
+
+/** Cuts text into lines for `onLog`, keeping a partial last line until more text or flush. */
+class LineSplitter {
+  #pending = '';
+  constructor(private readonly emit: (line: string) => void) {}
+
+  push(text: string): void {
+    const parts = (this.#pending + text).split(/\r?\n/);
+    this.#pending = parts.pop() ?? '';
+    for (const line of parts) this.emit(line);
+  }
+
+  flush(): void {
+    if (this.#pending !== '') this.emit(this.#pending);
+    this.#pending = '';
+  }
+}
+
+function asBuildError(error: unknown): unknown {
+  // The engine answered with an error status (bad Dockerfile path, missing base image):
+  // a permanent failure of this build. Without a status the engine itself is unreachable.
+  if (isStatus(error, 400, 404, 500)) {
+    const message = (error as { json?: { message?: string }; message?: string }).json?.message ?? (error as Error).message;
+    return new BuildFailedError(String(message), { cause: error });
+  }
+  return error;
+}
+
+function isStatus(error: unknown, ...codes: number[]): boolean {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && codes.includes(status);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
