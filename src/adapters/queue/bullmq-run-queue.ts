@@ -1,0 +1,107 @@
+/**
+ * BullMQ on Redis, for many workers on many machines. The job id is the run id, so adding a run
+ * twice is a no-op. Cancellation crosses processes on a Redis channel: whichever worker holds the
+ * run aborts it.
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { RetryableError } from '../../core/errors.js';
+import { runMessageSchema, type RunMessage } from '../../core/runs/run.js';
+import type { RunHandler, RunQueue } from '../../ports/run-queue.js';
+
+export interface BullmqRunQueueOptions {
+  url: string;
+  /** Prefix of every key; lets deployments and tests share one Redis. */
+  prefix: string;
+  log: Logger;
+  queueName?: string;
+}
+
+const jobName = 'run';
+
+export class BullmqRunQueue implements RunQueue {
+  private readonly queue: Queue<RunMessage>;
+  private readonly queueName: string;
+  private readonly cancelChannel: string;
+  private readonly connections: Redis[] = [];
+  private worker: Worker<RunMessage> | null = null;
+  private subscriber: Redis | null = null;
+  private publisher: Redis | null = null;
+  private readonly active = new Map<string, AbortController>();
+
+  constructor(private readonly options: BullmqRunQueueOptions) {
+    this.queueName = options.queueName ?? 'runs';
+    this.cancelChannel = `${options.prefix}:${this.queueName}:cancel`;
+    this.queue = new Queue<RunMessage>(this.queueName, { connection: this.connect(), prefix: options.prefix });
+    this.queue.on('error', (error) => options.log.warn({ err: error }, 'queue connection error'));
+  }
+
+  async enqueue(message: RunMessage): Promise<void> {
+    await this.queue.add(jobName, runMessageSchema.parse(message), {
+      jobId: message.runId,
+      attempts: 20,
+      backoff: { type: 'exponential', delay: 2000 },
+      // Finished jobs live on in the run store; Redis keeps only a short tail for debugging.
+      removeOnComplete: { count: 100 },
+      removeOnFail: { count: 1000 },
+    });
+  }
+
+  async consume(handler: RunHandler, options: { concurrency: number }): Promise<void> {
+    if (this.worker) throw new Error('this queue is already consuming');
+    this.subscriber = this.connect();
+    this.subscriber.on('message', (_channel: string, runId: string) => {
+      this.active.get(runId)?.abort(new Error('cancelled'));
+    });
+    await this.subscriber.subscribe(this.cancelChannel);
+    this.worker = new Worker<RunMessage>(
+      this.queueName,
+      async (job: Job<RunMessage>, _token?: string, signal?: AbortSignal) => {
+        const message = runMessageSchema.parse(job.data);
+        const controller = new AbortController();
+        const onAbort = () => controller.abort(signal?.reason);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.active.set(message.runId, controller);
+        try {
+          await handler(message, { signal: controller.signal });
+        } catch (error) {
+          if (error instanceof RetryableError) throw error;
+          // The handler records permanent failures on the run itself; the job is done.
+          this.options.log.error({ err: error, runId: message.runId }, 'run handler failed');
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+          this.active.delete(message.runId);
+        }
+      },
+      {
+        connection: this.connect(),
+        prefix: this.options.prefix,
+        concurrency: options.concurrency,
+        lockDuration: 30_000,
+        maxStalledCount: 2,
+      },
+    );
+    this.worker.on('error', (error) => this.options.log.warn({ err: error }, 'worker connection error'));
+  }
+
+  async cancel(runId: string): Promise<void> {
+    await this.queue.remove(runId).catch(() => 0);
+    this.publisher ??= this.connect();
+    await this.publisher.publish(this.cancelChannel, runId);
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    await this.queue.close();
+    await Promise.allSettled(this.connections.map((connection) => connection.quit()));
+  }
+
+  private connect(): Redis {
+    // BullMQ needs maxRetriesPerRequest: null on worker connections so commands wait out a Redis restart.
+    const connection = new Redis(this.options.url, { maxRetriesPerRequest: null });
+    connection.on('error', (error) => this.options.log.debug({ err: error }, 'redis connection error'));
+    this.connections.push(connection);
+    return connection;
+  }
+}

@@ -1,0 +1,71 @@
+/** Versioned schema migrations, applied in order at start-up. Never edit one that has shipped. */
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001-runs-deliveries-audit': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('runs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('repo_owner', 'text', (c) => c.notNull())
+        .addColumn('repo_name', 'text', (c) => c.notNull())
+        .addColumn('installation_id', 'bigint', (c) => c.notNull())
+        .addColumn('number', 'integer')
+        .addColumn('is_pull_request', 'integer', (c) => c.notNull())
+        .addColumn('sha', 'text', (c) => c.notNull())
+        .addColumn('task', 'text', (c) => c.notNull())
+        .addColumn('task_type', 'text', (c) => c.notNull())
+        .addColumn('dockerfile', 'text', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('requested_by', 'text', (c) => c.notNull())
+        .addColumn('trigger', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('check_run_id', 'bigint')
+        .addColumn('comment_id', 'bigint')
+        .addColumn('exit_code', 'integer')
+        .addColumn('output_cid', 'text')
+        .addColumn('output_files', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('error', 'text')
+        .addColumn('log_tail', 'text')
+        .addColumn('worker_id', 'text')
+        .addColumn('lease_until', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('queued_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('runs_state_queued_at').on('runs').columns(['state', 'queued_at']).execute();
+      await db.schema.createIndex('runs_repo_created_at').on('runs').columns(['repo_owner', 'repo_name', 'created_at']).execute();
+      await db.schema
+        .createTable('deliveries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('received_at', 'bigint', (c) => c.notNull())
+        .addColumn('handled_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('deliveries_pending').on('deliveries').columns(['handled_at', 'received_at']).execute();
+      await db.schema
+        .createTable('audit')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('repo', 'text', (c) => c.notNull())
+        .addColumn('number', 'integer')
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('allowed', 'integer', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('run_id', 'text')
+        .execute();
+      await db.schema.createIndex('audit_repo_at').on('audit').columns(['repo', 'at']).execute();
+      await sql`select 1`.execute(db);
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

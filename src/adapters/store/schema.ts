@@ -1,0 +1,59 @@
+/** Table shapes shared by the SQL run stores. Times are epoch milliseconds. */
+import type { Generated } from 'kysely';
+
+export interface RunsTable {
+  id: string;
+  repo_owner: string;
+  repo_name: string;
+  installation_id: number;
+  number: number | null;
+  is_pull_request: number;
+  sha: string;
+  task: string;
+  task_type: string;
+  dockerfile: string;
+  params: string;
+  requested_by: string;
+  trigger: string;
+  state: string;
+  check_run_id: number | null;
+  comment_id: number | null;
+  exit_code: number | null;
+  output_cid: string | null;
+  output_files: string;
+  error: string | null;
+  log_tail: string | null;
+  worker_id: string | null;
+  lease_until: number | null;
+  created_at: number;
+  queued_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+}
+
+export interface DeliveriesTable {
+  id: string;
+  event: string;
+  payload: string;
+  received_at: number;
+  handled_at: number | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: number;
+  repo: string;
+  number: number | null;
+  actor: string;
+  action: string;
+  allowed: number;
+  reason: string;
+  run_id: string | null;
+}
+
+export interface Database {
+  runs: RunsTable;
+  deliveries: DeliveriesTable;
+  audit: AuditTable;
+}

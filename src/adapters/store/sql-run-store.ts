@@ -1,0 +1,279 @@
+/**
+ * RunStore over any SQL database Kysely speaks. The SQLite adapter (and later PostgreSQL) only
+ * choose the dialect; the queries live here once.
+ */
+import { Migrator, type Kysely, type Selectable } from 'kysely';
+import { outputFileSchema, type Run, type RunState } from '../../core/runs/run.js';
+import type { AuditEntry, InboxDelivery, ListRunsQuery, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
+import { migrationProvider } from './migrations.js';
+import type { Database, RunsTable } from './schema.js';
+
+export class RunNotFoundError extends Error {
+  override readonly name = 'RunNotFoundError';
+  constructor(readonly runId: string) {
+    super(`run ${runId} does not exist`);
+  }
+}
+
+export class SqlRunStore implements RunStore {
+  constructor(protected readonly db: Kysely<Database>) {}
+
+  /** Applies pending migrations; call once before use. */
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider, migrationTableName: 'task_mgmt_migrations', migrationLockTableName: 'task_mgmt_migrations_lock' });
+    const { error, results } = await migrator.migrateToLatest();
+    const failed = results?.find((r) => r.status === 'Error');
+    if (error || failed) {
+      throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`, { cause: error });
+    }
+  }
+
+  async recordDelivery(delivery: InboxDelivery): Promise<boolean> {
+    const result = await this.db
+      .insertInto('deliveries')
+      .values({
+        id: delivery.id,
+        event: delivery.event,
+        payload: JSON.stringify(delivery.payload),
+        received_at: delivery.receivedAt.getTime(),
+        handled_at: null,
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+  }
+
+  async markDeliveryHandled(deliveryId: string, now: Date): Promise<void> {
+    await this.db.updateTable('deliveries').set({ handled_at: now.getTime() }).where('id', '=', deliveryId).execute();
+  }
+
+  async pendingDeliveries(limit: number): Promise<InboxDelivery[]> {
+    const rows = await this.db
+      .selectFrom('deliveries')
+      .selectAll()
+      .where('handled_at', 'is', null)
+      .orderBy('received_at', 'asc')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ id: row.id, event: row.event, payload: JSON.parse(row.payload) as unknown, receivedAt: new Date(Number(row.received_at)) }));
+  }
+
+  async createRun(run: NewRun, now: Date): Promise<Run> {
+    const at = now.getTime();
+    await this.db
+      .insertInto('runs')
+      .values({
+        id: run.id,
+        repo_owner: run.repo.owner,
+        repo_name: run.repo.name,
+        installation_id: run.repo.installationId,
+        number: run.number,
+        is_pull_request: run.isPullRequest ? 1 : 0,
+        sha: run.sha,
+        task: run.task,
+        task_type: run.taskType,
+        dockerfile: run.dockerfile,
+        params: JSON.stringify(run.params),
+        requested_by: run.requestedBy,
+        trigger: run.trigger,
+        state: 'queued',
+        check_run_id: null,
+        comment_id: run.commentId,
+        exit_code: null,
+        output_cid: null,
+        output_files: '[]',
+        error: null,
+        log_tail: null,
+        worker_id: null,
+        lease_until: null,
+        created_at: at,
+        queued_at: at,
+        started_at: null,
+        finished_at: null,
+        updated_at: at,
+      })
+      .execute();
+    return this.mustGet(run.id);
+  }
+
+  async getRun(id: string): Promise<Run | null> {
+    const row = await this.db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toRun(row) : null;
+  }
+
+  async updateRun(id: string, patch: RunPatch, now: Date): Promise<Run> {
+    const result = await this.db
+      .updateTable('runs')
+      .set({ ...patchColumns(patch), updated_at: now.getTime() })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) throw new RunNotFoundError(id);
+    return this.mustGet(id);
+  }
+
+  async transition(
+    id: string,
+    from: readonly RunState[],
+    to: RunState,
+    now: Date,
+    patch: RunPatch & { workerId?: string | null; leaseUntil?: Date | null } = {},
+  ): Promise<Run | null> {
+    const at = now.getTime();
+    const { workerId, leaseUntil, ...rest } = patch;
+    const columns: Partial<RunsTable> = { ...patchColumns(rest), state: to, updated_at: at };
+    if (workerId !== undefined) columns.worker_id = workerId;
+    if (leaseUntil !== undefined) columns.lease_until = leaseUntil?.getTime() ?? null;
+    if (to === 'running') columns.started_at = at;
+    if (to === 'queued') {
+      columns.queued_at = at;
+      columns.started_at = null;
+    }
+    if (to === 'succeeded' || to === 'failed' || to === 'cancelled' || to === 'timed_out') {
+      columns.finished_at = at;
+      columns.worker_id = null;
+      columns.lease_until = null;
+    }
+    // The state check in WHERE makes the move atomic: two workers cannot both take a run.
+    const result = await this.db
+      .updateTable('runs')
+      .set(columns)
+      .where('id', '=', id)
+      .where('state', 'in', [...from])
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return null;
+    return this.mustGet(id);
+  }
+
+  async listRuns(query: ListRunsQuery): Promise<Run[]> {
+    let select = this.db.selectFrom('runs').selectAll();
+    if (query.state) select = select.where('state', '=', query.state);
+    if (query.repo) {
+      const [owner = '', name = ''] = query.repo.split('/');
+      select = select.where('repo_owner', '=', owner).where('repo_name', '=', name);
+    }
+    const rows = await select
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(Math.min(query.limit ?? 50, 500))
+      .execute();
+    return rows.map(toRun);
+  }
+
+  async listQueued(limit: number): Promise<Run[]> {
+    const rows = await this.db
+      .selectFrom('runs')
+      .selectAll()
+      .where('state', '=', 'queued')
+      .orderBy('queued_at', 'asc')
+      .orderBy('id', 'asc')
+      .limit(limit)
+      .execute();
+    return rows.map(toRun);
+  }
+
+  async listExpiredLeases(now: Date): Promise<Run[]> {
+    const rows = await this.db
+      .selectFrom('runs')
+      .selectAll()
+      .where('state', '=', 'running')
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now.getTime())]))
+      .execute();
+    return rows.map(toRun);
+  }
+
+  async renewLease(id: string, workerId: string, leaseUntil: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable('runs')
+      .set({ lease_until: leaseUntil.getTime() })
+      .where('id', '=', id)
+      .where('state', '=', 'running')
+      .where('worker_id', '=', workerId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    await this.db
+      .insertInto('audit')
+      .values({
+        at: entry.at.getTime(),
+        repo: entry.repo,
+        number: entry.number,
+        actor: entry.actor,
+        action: entry.action,
+        allowed: entry.allowed ? 1 : 0,
+        reason: entry.reason,
+        run_id: entry.runId,
+      })
+      .execute();
+  }
+
+  async listAudit(repo: string): Promise<AuditEntry[]> {
+    const rows = await this.db.selectFrom('audit').selectAll().where('repo', '=', repo).orderBy('id', 'asc').execute();
+    return rows.map((row) => ({
+      at: new Date(Number(row.at)),
+      repo: row.repo,
+      number: row.number,
+      actor: row.actor,
+      action: row.action,
+      allowed: row.allowed === 1,
+      reason: row.reason,
+      runId: row.run_id,
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  private async mustGet(id: string): Promise<Run> {
+    const run = await this.getRun(id);
+    if (!run) throw new RunNotFoundError(id);
+    return run;
+  }
+}
+
+function patchColumns(patch: RunPatch): Partial<RunsTable> {
+  const columns: Partial<RunsTable> = {};
+  if (patch.checkRunId !== undefined) columns.check_run_id = patch.checkRunId;
+  if (patch.exitCode !== undefined) columns.exit_code = patch.exitCode;
+  if (patch.outputCid !== undefined) columns.output_cid = patch.outputCid;
+  if (patch.outputFiles !== undefined) columns.output_files = JSON.stringify(patch.outputFiles);
+  if (patch.error !== undefined) columns.error = patch.error;
+  if (patch.logTail !== undefined) columns.log_tail = patch.logTail;
+  return columns;
+}
+
+const optionalDate = (value: number | null) => (value === null ? null : new Date(Number(value)));
+const optionalNumber = (value: number | null) => (value === null ? null : Number(value));
+
+function toRun(row: Selectable<RunsTable>): Run {
+  return {
+    id: row.id,
+    repo: { owner: row.repo_owner, name: row.repo_name, installationId: Number(row.installation_id) },
+    number: optionalNumber(row.number),
+    isPullRequest: row.is_pull_request === 1,
+    sha: row.sha,
+    task: row.task,
+    taskType: row.task_type,
+    dockerfile: row.dockerfile,
+    params: JSON.parse(row.params) as Record<string, string>,
+    requestedBy: row.requested_by,
+    trigger: row.trigger as Run['trigger'],
+    state: row.state as RunState,
+    checkRunId: optionalNumber(row.check_run_id),
+    commentId: optionalNumber(row.comment_id),
+    exitCode: optionalNumber(row.exit_code),
+    outputCid: row.output_cid,
+    outputFiles: outputFileSchema.array().parse(JSON.parse(row.output_files)),
+    error: row.error,
+    logTail: row.log_tail,
+    workerId: row.worker_id,
+    leaseUntil: optionalDate(row.lease_until),
+    createdAt: new Date(Number(row.created_at)),
+    queuedAt: new Date(Number(row.queued_at)),
+    startedAt: optionalDate(row.started_at),
+    finishedAt: optionalDate(row.finished_at),
+    updatedAt: new Date(Number(row.updated_at)),
+  };
+}

@@ -1,0 +1,21 @@
+/** The embedded run store: one SQLite file in DATA_DIR, no server to run. */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import type { Database } from './schema.js';
+import { SqlRunStore } from './sql-run-store.js';
+
+export class SqliteRunStore extends SqlRunStore {
+  static async open(file: string): Promise<SqliteRunStore> {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    const database = new SQLite(file);
+    // WAL lets a separate worker process read while the app writes; busy_timeout makes writers wait.
+    database.pragma('journal_mode = WAL');
+    database.pragma('busy_timeout = 5000');
+    database.pragma('synchronous = NORMAL');
+    const store = new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }));
+    await store.migrate();
+    return store;
+  }
+}

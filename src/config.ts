@@ -1,0 +1,161 @@
+/**
+ * The one place that reads process.env. Parsed once at start-up; an invalid value stops the
+ * process with a message that names the variable (DESIGN "Configuration").
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { parseDuration, parseSize } from './core/runs/units.js';
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return fallback;
+      const parsed = Number(value);
+      if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}, got "${value}"` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+const url = (protocols: string[]) =>
+  optionalString.superRefine((value, ctx) => {
+    if (value === undefined) return;
+    let parsed: URL;
+    try {
+      parsed = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `is not a URL: "${redact(value)}"` });
+      return;
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')}, got "${parsed.protocol}//…"`,
+      });
+    }
+  });
+
+const envSchema = z
+  .object({
+    /** GitHub App id; without it `serve` starts Probot's setup flow that registers the app. */
+    APP_ID: optionalString.pipe(z.string().regex(/^\d+$/, 'must be the numeric App ID').optional()),
+    /** The App's private key (PEM), or a path to it in PRIVATE_KEY_PATH. */
+    PRIVATE_KEY: optionalString,
+    PRIVATE_KEY_PATH: optionalString,
+    /** Secret GitHub signs webhooks with; required whenever APP_ID is set. */
+    WEBHOOK_SECRET: optionalString,
+    WEBHOOK_PATH: optionalString.transform((v) => v ?? '/api/github/webhooks'),
+    /** GitHub Enterprise (or any GitHub-compatible API) host; the API is at <protocol>://<host>/api/v3. */
+    GHE_HOST: optionalString,
+    GHE_PROTOCOL: optionalString.pipe(z.enum(['http', 'https']).optional()).transform((v) => v ?? 'https'),
+    PORT: integer(3000, 0, 65535),
+    HOST: optionalString,
+    LOG_LEVEL: optionalString.pipe(
+      z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
+    ),
+    WEBHOOK_PROXY_URL: optionalString,
+    /** Unset: the embedded in-process queue. redis://… selects BullMQ. */
+    QUEUE_URL: url(['redis:', 'rediss:', 'amqp:', 'amqps:']),
+    /** Prefix of every BullMQ key, so deployments (and tests) can share one Redis. */
+    QUEUE_PREFIX: optionalString.transform((v) => v ?? 'task-mgmt'),
+    DATABASE_URL: url(['postgres:', 'postgresql:', 'sqlite:']),
+    IPFS_API_URL: url(['http:', 'https:']),
+    IPFS_GATEWAY_URL: url(['http:', 'https:']).transform((v) => (v ?? 'https://ipfs.io').replace(/\/+$/, '')),
+    IPFS_CID_PROFILE: optionalString.pipe(z.enum(['unixfs-v0-2015', 'unixfs-v1-2025']).optional()),
+    EVENTS_URL: url(['amqp:', 'amqps:']),
+    DATA_DIR: optionalString.transform((v) => resolve(v ?? './data')),
+    /** In-process worker concurrency; 0 runs no worker in the app process. */
+    WORKERS: integer(1, 0, 64),
+    PUBLIC_URL: url(['http:', 'https:']).transform((v) => v?.replace(/\/+$/, '')),
+    /** Default sandbox limits for a task that sets none. */
+    TASK_TIMEOUT: optionalString.transform((v, ctx) => parseOr(v ?? '1h', parseDuration, ctx)),
+    TASK_MEMORY: optionalString.transform((v, ctx) => parseOr(v ?? '1g', parseSize, ctx)),
+    TASK_CPUS: optionalString.transform((v, ctx) => {
+      const cpus = Number(v ?? '1');
+      if (!(cpus > 0 && cpus <= 64)) {
+        ctx.addIssue({ code: 'custom', message: `must be a number of CPUs above 0, got "${v}"` });
+        return z.NEVER;
+      }
+      return cpus;
+    }),
+    TASK_PIDS: integer(256, 16, 65536),
+  })
+  .superRefine((env, ctx) => {
+    if (env.APP_ID && !env.WEBHOOK_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WEBHOOK_SECRET'],
+        message:
+          'is required when APP_ID is set (without it Probot would accept webhooks signed with the public secret "development")',
+      });
+    }
+    if (env.APP_ID && !env.PRIVATE_KEY && !env.PRIVATE_KEY_PATH) {
+      ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: 'or PRIVATE_KEY_PATH is required when APP_ID is set' });
+    }
+  });
+
+function parseOr<T>(value: string, parse: (v: string) => T, ctx: z.RefinementCtx): T {
+  try {
+    return parse(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+}
+
+function redact(value: string): string {
+  return value.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Env {
+  /** The PEM key, read from PRIVATE_KEY or PRIVATE_KEY_PATH. */
+  privateKey: string | undefined;
+  /** GitHub's REST base URL. */
+  githubApiUrl: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(environment)'} ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = parsed.data;
+  for (const [name, value] of [
+    ['DATABASE_URL', config.DATABASE_URL],
+    ['IPFS_API_URL', config.IPFS_API_URL],
+    ['EVENTS_URL', config.EVENTS_URL],
+  ] as const) {
+    if (value !== undefined && !(name === 'DATABASE_URL' && value.startsWith('sqlite:'))) {
+      throw new ConfigError(`invalid configuration:\n  ${name} is not supported by this version yet; unset it to use the embedded default`);
+    }
+  }
+  if (config.QUEUE_URL?.startsWith('amqp')) {
+    throw new ConfigError('invalid configuration:\n  QUEUE_URL amqp:// is not supported by this version yet; use redis://… or unset it');
+  }
+  let privateKey = config.PRIVATE_KEY?.replace(/\\n/g, '\n');
+  if (!privateKey && config.PRIVATE_KEY_PATH) {
+    try {
+      privateKey = readFileSync(config.PRIVATE_KEY_PATH, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`invalid configuration:\n  PRIVATE_KEY_PATH cannot be read: ${(error as Error).message}`);
+    }
+  }
+  const githubApiUrl = config.GHE_HOST ? `${config.GHE_PROTOCOL}://${config.GHE_HOST}/api/v3` : 'https://api.github.com';
+  return { ...config, privateKey, githubApiUrl };
+}

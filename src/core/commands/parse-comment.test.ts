@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { parseComment } from './parse-comment.js';
+
+describe('parseComment', () => {
+  it.each([
+    ['/run', { kind: 'run', task: null, params: {} }],
+    ['  /RUN  ', { kind: 'run', task: null, params: {} }],
+    ['/run fetch', { kind: 'run', task: 'fetch', params: {} }],
+    ['/run process lang=en', { kind: 'run', task: 'process', params: { lang: 'en' } }],
+    ['/run lang=en', { kind: 'run', task: null, params: { lang: 'en' } }],
+    ['/run x msg="hello world" n=', { kind: 'run', task: 'x', params: { msg: 'hello world', n: '' } }],
+    ['/run x Lang=en', { kind: 'run', task: 'x', params: { lang: 'en' } }],
+    ['/run\nplease, and thanks', { kind: 'run', task: null, params: {} }],
+    ['\uFEFF/run', { kind: 'run', task: null, params: {} }],
+    ['/cancel', { kind: 'cancel', runId: null }],
+    ['/cancel 01hx-abc', { kind: 'cancel', runId: '01hx-abc' }],
+    ['/retry', { kind: 'retry' }],
+    ['/help', { kind: 'help' }],
+    ['/Help me', { kind: 'help' }],
+  ])('%j is a command', (body, command) => {
+    expect(parseComment(body)).toEqual({ type: 'command', command });
+  });
+
+  it.each([
+    ['LGTM', 'not a command'],
+    ['', 'not a command'],
+    ['Please /run this', 'not a command'],
+    ['> /run', 'quoted line'],
+    ['```\n/run\n```', 'code block'],
+    ['~~~\n/run', 'code block'],
+    ['first line\n/run', 'not a command'],
+    ['/usr/bin/env is missing', 'not a known command'],
+    ['/deploy', 'not a known command'],
+  ])('%j is ignored (%s)', (body, reason) => {
+    expect(parseComment(body)).toEqual({ type: 'ignore', reason });
+  });
+
+  it.each([
+    ['/rn', /Did you mean `\/run`/],
+    ['/cancle', /Did you mean `\/cancel`/],
+    ['/retyr', /Did you mean `\/retry`/],
+    ['/run a b', /`b` is not `key=value`/],
+    ['/run x lang=en lang=fr', /given twice/],
+    ['/run $(id)', /not a task name/],
+    ['/run x 1x=2', /not a parameter name/],
+    ['/run x msg="open', /quote is not closed/],
+    ['/retry now', /takes no arguments/],
+    ['/cancel a b', /at most one run id/],
+  ])('%j gets a reply', (body, message) => {
+    const parsed = parseComment(body);
+    expect(parsed.type).toBe('reply');
+    expect(parsed.type === 'reply' && parsed.message).toMatch(message);
+  });
+});

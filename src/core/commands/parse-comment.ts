@@ -1,0 +1,137 @@
+/**
+ * Turns a comment into data: a command to carry out, a reply to give, or a reason to ignore it.
+ * Parsing never acts; the caller decides (as Atlantis separates its comment parser from runners).
+ *
+ * Only the first line counts, so a command cannot hide in a long comment, and quoted lines (`>`)
+ * or code blocks are never commands: quoting someone's `/run` must not run anything.
+ */
+
+export type Command =
+  | { kind: 'run'; task: string | null; params: Record<string, string> }
+  | { kind: 'cancel'; runId: string | null }
+  | { kind: 'retry' }
+  | { kind: 'help' };
+
+export type ParsedComment =
+  | { type: 'command'; command: Command }
+  | { type: 'reply'; message: string }
+  | { type: 'ignore'; reason: string };
+
+export const commandNames = ['run', 'cancel', 'retry', 'help'] as const;
+
+const taskNamePattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
+const paramKeyPattern = /^[a-z_][a-z0-9_]{0,62}$/i;
+const runIdPattern = /^[a-z0-9][a-z0-9-]{0,63}$/i;
+
+export function parseComment(body: string): ParsedComment {
+  const firstLine = (body.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0] ?? '').trim();
+  if (firstLine.startsWith('>')) return { type: 'ignore', reason: 'quoted line' };
+  if (firstLine.startsWith('```') || firstLine.startsWith('~~~')) return { type: 'ignore', reason: 'code block' };
+  if (!firstLine.startsWith('/')) return { type: 'ignore', reason: 'not a command' };
+
+  const tokens = tokenize(firstLine.slice(1));
+  if (!tokens.ok) return { type: 'reply', message: tokens.error };
+  const [rawName = '', ...args] = tokens.value;
+  const name = rawName.toLowerCase();
+
+  switch (name) {
+    case 'run':
+      return parseRun(args);
+    case 'cancel':
+      if (args.length > 1) return usage('`/cancel` takes at most one run id: `/cancel [run-id]`');
+      if (args[0] !== undefined && !runIdPattern.test(args[0])) return usage(`\`${args[0]}\` is not a run id`);
+      return { type: 'command', command: { kind: 'cancel', runId: args[0] ?? null } };
+    case 'retry':
+      if (args.length > 0) return usage('`/retry` takes no arguments');
+      return { type: 'command', command: { kind: 'retry' } };
+    case 'help':
+      return { type: 'command', command: { kind: 'help' } };
+    default: {
+      const guess = closestCommand(name);
+      // A path such as "/usr/bin is missing" is prose, not a typo: only near misses get a reply.
+      if (!guess || !/^[a-z-]+$/.test(name)) return { type: 'ignore', reason: 'not a known command' };
+      return { type: 'reply', message: `\`/${name}\` is not a command. Did you mean \`/${guess}\`? Try \`/help\`.` };
+    }
+  }
+}
+
+function parseRun(args: string[]): ParsedComment {
+  let task: string | null = null;
+  const params: Record<string, string> = {};
+  for (const [index, arg] of args.entries()) {
+    const eq = arg.indexOf('=');
+    if (eq === -1) {
+      if (index !== 0) return usage(`\`${arg}\` is not \`key=value\`; the task name comes first: \`/run [task] [key=value…]\``);
+      if (!taskNamePattern.test(arg)) return usage(`\`${arg}\` is not a task name (letters, digits, \`-\`, \`_\`, \`.\`)`);
+      task = arg;
+      continue;
+    }
+    const key = arg.slice(0, eq);
+    if (!paramKeyPattern.test(key)) return usage(`\`${key}\` is not a parameter name (letters, digits and \`_\`)`);
+    const normalized = key.toLowerCase();
+    if (normalized in params) return usage(`parameter \`${key}\` is given twice`);
+    params[normalized] = arg.slice(eq + 1);
+  }
+  return { type: 'command', command: { kind: 'run', task, params } };
+}
+
+function usage(message: string): ParsedComment {
+  return { type: 'reply', message };
+}
+
+type Tokens = { ok: true; value: string[] } | { ok: false; error: string };
+
+/** Splits on whitespace; double quotes group a value with spaces (`msg="hello world"`). */
+function tokenize(line: string): Tokens {
+  const tokens: string[] = [];
+  let current = '';
+  let inQuotes = false;
+  let hasToken = false;
+  for (let i = 0; i < line.length; i += 1) {
+    const char = line[i]!;
+    if (char === '\\' && inQuotes && (line[i + 1] === '"' || line[i + 1] === '\\')) {
+      current += line[i + 1];
+      i += 1;
+    } else if (char === '"') {
+      inQuotes = !inQuotes;
+      hasToken = true;
+    } else if (/\s/.test(char) && !inQuotes) {
+      if (hasToken) tokens.push(current);
+      current = '';
+      hasToken = false;
+    } else {
+      current += char;
+      hasToken = true;
+    }
+  }
+  if (inQuotes) return { ok: false, error: 'a double quote is not closed' };
+  if (hasToken) tokens.push(current);
+  return { ok: true, value: tokens };
+}
+
+function closestCommand(name: string): string | null {
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const candidate of commandNames) {
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best !== null && bestDistance <= Math.max(1, Math.floor(best.length / 2)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i += 1) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j += 1) {
+      const saved = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = saved;
+    }
+  }
+  return row[b.length]!;
+}

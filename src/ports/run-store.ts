@@ -1,0 +1,84 @@
+/** Where run records, deliveries and audit decisions live. */
+import type { Run, RunState } from '../core/runs/run.js';
+
+export type NewRun = Omit<
+  Run,
+  | 'state'
+  | 'checkRunId'
+  | 'exitCode'
+  | 'outputCid'
+  | 'outputFiles'
+  | 'error'
+  | 'logTail'
+  | 'workerId'
+  | 'leaseUntil'
+  | 'createdAt'
+  | 'queuedAt'
+  | 'startedAt'
+  | 'finishedAt'
+  | 'updatedAt'
+>;
+
+export type RunPatch = Partial<
+  Pick<Run, 'checkRunId' | 'exitCode' | 'outputCid' | 'outputFiles' | 'error' | 'logTail'>
+>;
+
+export interface InboxDelivery {
+  id: string;
+  event: string;
+  payload: unknown;
+  receivedAt: Date;
+}
+
+export interface AuditEntry {
+  at: Date;
+  repo: string;
+  number: number | null;
+  actor: string;
+  action: string;
+  allowed: boolean;
+  reason: string;
+  runId: string | null;
+}
+
+export interface ListRunsQuery {
+  state?: RunState;
+  repo?: string;
+  limit?: number;
+}
+
+export interface RunStore {
+  /**
+   * Keeps a webhook delivery until it has been handled (an inbox, so a crash between answering
+   * GitHub and acting loses nothing). False when the delivery id was seen before: a redelivery.
+   */
+  recordDelivery(delivery: InboxDelivery): Promise<boolean>;
+  markDeliveryHandled(deliveryId: string, now: Date): Promise<void>;
+  /** Deliveries received but not yet handled, oldest first. */
+  pendingDeliveries(limit: number): Promise<InboxDelivery[]>;
+  createRun(run: NewRun, now: Date): Promise<Run>;
+  getRun(id: string): Promise<Run | null>;
+  updateRun(id: string, patch: RunPatch, now: Date): Promise<Run>;
+  /**
+   * Moves a run to a new state if it is currently in one of `from`; returns the updated run,
+   * or null when the run was not in one of those states (someone else moved it first).
+   */
+  transition(
+    id: string,
+    from: readonly RunState[],
+    to: RunState,
+    now: Date,
+    patch?: RunPatch & { workerId?: string | null; leaseUntil?: Date | null },
+  ): Promise<Run | null>;
+  /** Newest first. */
+  listRuns(query: ListRunsQuery): Promise<Run[]>;
+  /** Queued runs, oldest first: the embedded queue's backlog. */
+  listQueued(limit: number): Promise<Run[]>;
+  /** Running runs whose worker lease ended before `now`: their worker is gone. */
+  listExpiredLeases(now: Date): Promise<Run[]>;
+  /** Extends the lease of a run the worker still holds; false if the worker no longer holds it. */
+  renewLease(id: string, workerId: string, leaseUntil: Date): Promise<boolean>;
+  audit(entry: AuditEntry): Promise<void>;
+  listAudit(repo: string): Promise<AuditEntry[]>;
+  close(): Promise<void>;
+}
