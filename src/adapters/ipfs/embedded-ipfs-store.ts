@@ -1,0 +1,239 @@
+/**
+ * The zero-setup IPFS backend: UnixFS DAGs built in-process and kept as files under
+ * `<dataDir>/ipfs/blocks`. Offline by design: no libp2p, no peer is ever dialed (DESIGN "IPFS").
+ *
+ * CIDs equal Kubo's `ipfs add -r` for the same tree and profile: same chunking and layout
+ * (import-profile.ts), names in Go's byte order, symlinks stored as UnixFS symlink nodes,
+ * empty folders kept, hidden entries left out unless asked for.
+ */
+import { createReadStream } from 'node:fs';
+import { appendFile, lstat, mkdir, readdir, readlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { FsBlockstore } from 'blockstore-fs';
+import { importer } from 'ipfs-unixfs-importer';
+import type { ImportCandidate, ImportResult, ImporterOptions } from 'ipfs-unixfs-importer';
+import { CID } from 'multiformats/cid';
+import type { AddedEntry, AddOptions, AddResult, IpfsStore } from '../../ports/ipfs-store.js';
+import { resolveImportSettings, toImporterOptions } from './import-profile.js';
+import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
+
+export interface EmbeddedIpfsStoreOptions {
+  /** Root of the service's data; blocks go to `<dataDir>/ipfs/blocks`. */
+  dataDir: string;
+  /** Import profile and Kubo-style overrides; Kubo's bare `ipfs add` defaults when unset. */
+  profile?: ImportOptionsInput;
+  /**
+   * Include entries whose name starts with a dot inside added folders, like `ipfs add -r --hidden`.
+   * Kubo leaves them out by default ("--hidden / -H includes hidden files (default: false)",
+   * Kubo v0.40 changelog; `ipfs add --help`), so the default keeps CIDs equal to plain `ipfs add -r`.
+   * The path passed to `addPath` itself is always added, dot or not, as Kubo does.
+   */
+  includeHidden?: boolean;
+}
+
+/** A socket, FIFO or device node: it has no content to add, and reading a FIFO could block forever. */
+export class SpecialFileError extends Error {
+  constructor(
+    readonly path: string,
+    readonly fileType: string,
+  ) {
+    super(`cannot add ${path}: it is a ${fileType}; only regular files, folders and symlinks can be added`);
+    this.name = 'SpecialFileError';
+  }
+}
+
+/** A name the UnixFS importer cannot represent faithfully (not UTF-8, or a folder ending in a backslash). */
+export class UnsupportedNameError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`cannot add ${path}: ${reason}`);
+    this.name = 'UnsupportedNameError';
+  }
+}
+
+// Path prefix handed to the importer; never visible in results (names come from the components below it).
+const ROOT = 'root';
+
+// Bound on memory: at most FILES_IN_FLIGHT × CHUNKS_IN_FLIGHT chunks are held at once
+// (16 × chunk size: 4 MiB with 256 KiB chunks, 16 MiB with 1 MiB chunks). Neither changes CIDs.
+const FILES_IN_FLIGHT = 4;
+const CHUNKS_IN_FLIGHT = 4;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export class EmbeddedIpfsStore implements IpfsStore {
+  readonly settings: ImportSettings;
+  private readonly ipfsDir: string;
+  private readonly blockstore: FsBlockstore;
+  private readonly includeHidden: boolean;
+  private opened: Promise<void> | undefined;
+
+  constructor(options: EmbeddedIpfsStoreOptions) {
+    // Validate at once: a bad profile is a configuration error, not an error of the first add.
+    this.settings = resolveImportSettings(options.profile);
+    this.ipfsDir = join(resolve(options.dataDir), 'ipfs');
+    this.blockstore = new FsBlockstore(join(this.ipfsDir, 'blocks'));
+    this.includeHidden = options.includeHidden ?? false;
+  }
+
+  async addPath(path: string, options: AddOptions = {}): Promise<AddResult> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    await this.open();
+
+    const absolute = resolve(path);
+    const stats = await lstat(absolute);
+    const importerOptions: ImporterOptions = {
+      ...toImporterOptions(this.settings),
+      fileImportConcurrency: FILES_IN_FLIGHT,
+      blockWriteConcurrency: CHUNKS_IN_FLIGHT,
+    };
+
+    let root: ImportResult | undefined;
+    const entries: AddedEntry[] = [];
+    const source = this.candidates(absolute, stats, signal);
+    for await (const result of importer(source, this.blockstore, importerOptions)) {
+      signal?.throwIfAborted();
+      const components = (result.path ?? '').split('/');
+      if (components.length === 1) root = result;
+      else if (components.length === 2 && components[1] !== undefined) {
+        entries.push(toEntry(components[1], result));
+      }
+    }
+    if (root === undefined) throw new Error(`adding ${absolute} produced no root CID`);
+
+    const cid = root.cid.toString();
+    await this.recordPin(cid, options.pinUntil);
+    return { cid, entries: entries.sort((a, b) => compareNames(a.name, b.name)) };
+  }
+
+  /** Whether the block with this CID is stored here (the root of an add, or any block below it). */
+  async has(cid: string): Promise<boolean> {
+    await this.open();
+    return this.blockstore.has(CID.parse(cid));
+  }
+
+  async close(): Promise<void> {
+    if (this.opened === undefined) return;
+    const opened = this.opened;
+    this.opened = undefined;
+    await opened;
+    await this.blockstore.close();
+  }
+
+  private open(): Promise<void> {
+    this.opened ??= this.blockstore.open().catch((error: unknown) => {
+      this.opened = undefined;
+      throw error;
+    });
+    return this.opened;
+  }
+
+  /**
+   * Import candidates in the order Kubo walks a tree: depth first, each folder's names sorted
+   * by their bytes (Go's os.ReadDir). Files are read only when the importer gets to them.
+   */
+  private async *candidates(absolute: string, stats: Stats, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
+    if (stats.isDirectory()) yield* this.walkFolder(absolute, ROOT, signal);
+    else yield await leafCandidate(absolute, ROOT, stats, signal);
+  }
+
+  private async *walkFolder(folder: string, importPath: string, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
+    signal?.throwIfAborted();
+    // One folder's names at a time: sorting needs them all, as it does for Kubo.
+    const names = (await readdir(folder, { encoding: 'buffer' }))
+      .filter((name) => this.includeHidden || name[0] !== 0x2e /* '.' */)
+      .sort(Buffer.compare)
+      .map((name) => decodeName(join(folder, name.toString()), name));
+    if (names.length === 0) {
+      // An empty folder (or one holding only hidden entries) is kept, as Kubo's --empty-dirs default does.
+      yield { path: importPath };
+      return;
+    }
+    for (const name of names) {
+      signal?.throwIfAborted();
+      const child = join(folder, name);
+      const childPath = `${importPath}/${name}`;
+      const stats = await lstat(child);
+      if (stats.isDirectory()) {
+        // The importer splits paths on "/" unless escaped with "\", so "a\" + "/" would merge two names.
+        if (name.endsWith('\\')) throw new UnsupportedNameError(child, 'a folder name may not end with a backslash');
+        yield* this.walkFolder(child, childPath, signal);
+      } else {
+        yield await leafCandidate(child, childPath, stats, signal);
+      }
+    }
+  }
+
+  /** Keeps `{cid, expiresAt}` so a later job can unpin expired outputs (DESIGN "IPFS"). */
+  private async recordPin(cid: string, pinUntil: Date | undefined): Promise<void> {
+    const record = { cid, expiresAt: pinUntil === undefined ? null : pinUntil.toISOString() };
+    await mkdir(this.ipfsDir, { recursive: true });
+    await appendFile(join(this.ipfsDir, 'pins.jsonl'), `${JSON.stringify(record)}\n`);
+  }
+}
+
+async function leafCandidate(
+  path: string,
+  importPath: string,
+  stats: Stats,
+  signal: AbortSignal | undefined,
+): Promise<ImportCandidate> {
+  if (stats.isFile()) return { path: importPath, content: readLazily(path, signal) };
+  if (stats.isSymbolicLink()) {
+    // Stored as the link itself, never followed (Kubo's default without --dereference-symlinks).
+    const target = await readlink(path, { encoding: 'buffer' });
+    return { path: importPath, link: decodeName(path, target) };
+  }
+  throw new SpecialFileError(path, describeType(stats));
+}
+
+/** Opens the file only when the importer starts reading it, and closes it however the read ends. */
+async function* readLazily(path: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  const stream = createReadStream(path, { highWaterMark: 1024 * 1024, signal });
+  try {
+    for await (const chunk of stream) yield chunk as Buffer;
+  } finally {
+    stream.destroy();
+  }
+}
+
+function toEntry(name: string, result: ImportResult): AddedEntry {
+  const cid = result.cid.toString();
+  const unixfs = result.unixfs;
+  // A raw leaf has no UnixFS wrapper: the block is the file's bytes.
+  if (unixfs === undefined) return { name, cid, size: Number(result.size), kind: 'file' };
+  switch (unixfs.type) {
+    case 'directory':
+    case 'hamt-sharded-directory':
+      return { name, cid, size: 0, kind: 'directory' };
+    case 'symlink':
+      return { name, cid, size: 0, kind: 'symlink' };
+    default:
+      return { name, cid, size: Number(unixfs.fileSize()), kind: 'file' };
+  }
+}
+
+function decodeName(path: string, bytes: Buffer): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new UnsupportedNameError(path, 'the name is not valid UTF-8');
+  }
+}
+
+/** Byte order of the UTF-8 names, as Go compares strings. */
+function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function describeType(stats: Stats): string {
+  if (stats.isSocket()) return 'socket';
+  if (stats.isFIFO()) return 'FIFO (named pipe)';
+  if (stats.isBlockDevice()) return 'block device';
+  if (stats.isCharacterDevice()) return 'character device';
+  return 'special file';
+}
