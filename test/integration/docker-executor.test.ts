@@ -194,6 +194,12 @@ describe.skipIf(!dockerAvailable)('DockerExecutor on a real engine', { timeout: 
     ]);
   });
 
+  it('keeps the user an image names, and lets it write to /out', async () => {
+    const run = await prepare(shell('id -u; touch /out/f && echo out-writable', 'USER 1234:1234\n'));
+    expect((await executor.execute(run.request)).exitCode).toBe(0);
+    expect(run.output()).toEqual(['1234', 'out-writable']);
+  });
+
   it('holds the pids limit against a fork loop', async () => {
     // The loop runs in a subshell because ash gives up when a fork fails; its sleepers stay.
     const script = '(i=0; while [ $i -lt 200 ]; do sleep 5 & i=$((i+1)); done) 2>/dev/null; set -- /proc/[0-9]*; echo $#';
