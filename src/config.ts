@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { parseDuration, parseSize } from './core/runs/units.js';
+import { durationSchema, sizeSchema } from './adapters/executor/sandbox-defaults.js';
 
 const optionalString = z
   .string()
@@ -77,8 +77,8 @@ const envSchema = z
     WORKERS: integer(1, 0, 64),
     PUBLIC_URL: url(['http:', 'https:']).transform((v) => v?.replace(/\/+$/, '')),
     /** Default sandbox limits for a task that sets none. */
-    TASK_TIMEOUT: optionalString.transform((v, ctx) => parseOr(v ?? '1h', parseDuration, ctx)),
-    TASK_MEMORY: optionalString.transform((v, ctx) => parseOr(v ?? '1g', parseSize, ctx)),
+    TASK_TIMEOUT: optionalString.transform((v) => v ?? '1h').pipe(durationSchema),
+    TASK_MEMORY: optionalString.transform((v): string | number => v ?? '1g').pipe(sizeSchema),
     TASK_CPUS: optionalString.transform((v, ctx) => {
       const cpus = Number(v ?? '1');
       if (!(cpus > 0 && cpus <= 64)) {
@@ -102,15 +102,6 @@ const envSchema = z
       ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: 'or PRIVATE_KEY_PATH is required when APP_ID is set' });
     }
   });
-
-function parseOr<T>(value: string, parse: (v: string) => T, ctx: z.RefinementCtx): T {
-  try {
-    return parse(value);
-  } catch (error) {
-    ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    return z.NEVER;
-  }
-}
 
 function redact(value: string): string {
   return value.replace(/\/\/[^@/]*@/, '//***@');

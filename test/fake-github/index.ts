@@ -232,11 +232,11 @@ export class FakeGitHub {
   }
 
   /** Polls `predicate` every 25 ms until it holds (or returns a truthy value). */
-  async waitFor<T>(predicate: () => T | Promise<T>, options: { timeoutMs?: number; message?: string } = {}): Promise<T> {
+  async waitFor<T>(predicate: () => T | Promise<T>, options: { timeoutMs?: number; message?: string } = {}): Promise<NonNullable<T>> {
     const deadline = Date.now() + (options.timeoutMs ?? 5000);
     for (;;) {
       const value = await predicate();
-      if (value) return value;
+      if (value) return value as NonNullable<T>;
       if (Date.now() > deadline) throw new Error(options.message ?? `Condition not met within ${options.timeoutMs ?? 5000} ms`);
       await new Promise((r) => setTimeout(r, 25));
     }

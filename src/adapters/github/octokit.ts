@@ -1,0 +1,13 @@
+/** The Octokit type the GitHub adapters take, and how they obtain one per installation. */
+import type { ProbotOctokit } from 'probot';
+
+export type Octokit = InstanceType<typeof ProbotOctokit>;
+
+/** Returns an Octokit authenticated as the App's installation (tokens refresh by themselves). */
+export type OctokitForInstallation = (installationId: number) => Promise<Octokit>;
+
+/** GitHub's answer as an HTTP status, when the error carries one. */
+export function httpStatus(error: unknown): number | undefined {
+  const status = (error as { status?: unknown } | null)?.status;
+  return typeof status === 'number' ? status : undefined;
+}

@@ -1,0 +1,309 @@
+import { createCipheriv, createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EmbeddedIpfsStore, SpecialFileError } from './embedded-ipfs-store.js';
+import type { ImportOptionsInput } from './import-profile.js';
+
+/**
+ * Kubo's deterministic test bytes (test/cli/testutils/random_deterministic.go): the ChaCha20
+ * keystream for key = sha256(seed) and an all-zero nonce. OpenSSL's 16-byte IV is the block
+ * counter followed by the nonce, so all zeros is the same stream.
+ */
+async function* kuboDeterministicBytes(size: number, seed: string): AsyncGenerator<Buffer> {
+  const cipher = createCipheriv('chacha20', createHash('sha256').update(seed).digest(), Buffer.alloc(16));
+  const zeros = Buffer.alloc(1024 * 1024);
+  for (let left = size; left > 0; left -= zeros.length) {
+    yield cipher.update(zeros.subarray(0, Math.min(left, zeros.length)));
+  }
+}
+
+async function writeDeterministicFile(path: string, size: number, seed: string): Promise<void> {
+  await pipeline(Readable.from(kuboDeterministicBytes(size, seed)), createWriteStream(path));
+}
+
+/** Kubo's createDeterministicFiles (test/cli/add_test.go): names from the keystream, each file holding "x". */
+async function writeHamtFolder(folder: string, count: number, nameLength: number, lastNameLength: number, seed: string) {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz01234567890-_';
+  const stream = kuboDeterministicBytes(1024 * 1024, seed);
+  const first = await stream.next();
+  const bytes = first.value as Buffer;
+  await mkdir(folder, { recursive: true });
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    const length = i === count - 1 ? lastNameLength : nameLength;
+    let name = '';
+    for (const byte of bytes.subarray(offset, offset + length)) name += alphabet[byte % alphabet.length];
+    offset += length;
+    await writeFile(join(folder, name), 'x');
+  }
+}
+
+let dir: string;
+const stores: EmbeddedIpfsStore[] = [];
+
+function store(profile?: ImportOptionsInput, includeHidden?: boolean): EmbeddedIpfsStore {
+  const created = new EmbeddedIpfsStore({ dataDir: join(dir, 'data'), profile, includeHidden });
+  stores.push(created);
+  return created;
+}
+
+async function file(name: string, content: string | Uint8Array): Promise<string> {
+  const path = join(dir, name);
+  await mkdir(join(path, '..'), { recursive: true });
+  await writeFile(path, content);
+  return path;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'embedded-ipfs-store-'));
+});
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('single files (Kubo sharness t0040, cid_profiles_test.go)', () => {
+  it.each([
+    ['hello world\\n', 'hello world\n', undefined, 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o'],
+    ['the empty file', '', undefined, 'QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH'],
+    ['Hello Worlds!\\n', 'Hello Worlds!\n', undefined, 'QmVr26fY1tKyspEJBniVhqxQeEjhF78XerGiqWAwraVLQH'],
+    ['hello world, v0 profile', 'hello world', { profile: 'unixfs-v0-2015' }, 'Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD'],
+    [
+      'hello world, v1 profile',
+      'hello world',
+      { profile: 'unixfs-v1-2025' },
+      'bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e',
+    ],
+    ['the empty file, --cid-version=1', '', { cidVersion: 1 }, 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'],
+  ] as const)('%s', async (_label, content, profile, expected) => {
+    const result = await store(profile).addPath(await file('f', content));
+    expect(result).toEqual({ cid: expected, entries: [] });
+  });
+
+  it('adds a hidden file named on the command line (t0040 "ipfs add on hidden file")', async () => {
+    const result = await store().addPath(await file('.hello.txt', 'Hello Worlds!\n'));
+    expect(result.cid).toBe('QmVr26fY1tKyspEJBniVhqxQeEjhF78XerGiqWAwraVLQH');
+  });
+
+  it('keeps the blocks in the filesystem blockstore under <dataDir>/ipfs/blocks', async () => {
+    const s = store();
+    const { cid } = await s.addPath(await file('f', 'hello world\n'));
+    expect(await s.has(cid)).toBe(true);
+    expect(await s.has('QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH')).toBe(false);
+    await s.close();
+    const reopened = store();
+    expect(await reopened.has(cid)).toBe(true);
+  });
+
+  it('records {cid, expiresAt} in pins.jsonl on every add', async () => {
+    const s = store();
+    const path = await file('f', 'hello world\n');
+    await s.addPath(path, { pinUntil: new Date('2027-01-01T00:00:00Z') });
+    await s.addPath(path);
+    const lines = (await readFile(join(dir, 'data', 'ipfs', 'pins.jsonl'), 'utf8')).trim().split('\n');
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      { cid: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o', expiresAt: '2027-01-01T00:00:00.000Z' },
+      { cid: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o', expiresAt: null },
+    ]);
+  });
+
+  it('stops when the signal is aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(store().addPath(await file('f', 'x'), { signal: controller.signal })).rejects.toThrow(/abort/i);
+  });
+});
+
+describe('chunking and DAG layout (Kubo test/cli/cid_profiles_test.go, ChaCha20 bytes)', () => {
+  const chunkV0 = 262_144;
+  const chunkV1 = 1_048_576;
+  it.each([
+    ['v0: one full chunk', 'unixfs-v0-2015', chunkV0, 'chunk-v0-seed', 'QmWmRj3dFDZdb6ABvbmKhEL6TmPbAfBZ1t5BxsEyJrcZhE'],
+    ['v0: one chunk + 1 byte', 'unixfs-v0-2015', chunkV0 + 1, 'chunk-v0-seed', 'QmYyLxtzZyW22zpoVAtKANLRHpDjZtNeDjQdJrcQNWoRkJ'],
+    ['v0: 174 chunks, one layer', 'unixfs-v0-2015', 174 * chunkV0, 'v0-seed', 'QmUbBALi174SnogsUzLpYbD4xPiBSFANF4iztWCsHbMKh2'],
+    ['v0: 174 chunks + 1 byte, two layers', 'unixfs-v0-2015', 174 * chunkV0 + 1, 'v0-seed', 'QmV81WL765sC8DXsRhE5fJv2rwhS4icHRaf3J9Zk5FdRnW'],
+    ['v1: one full chunk', 'unixfs-v1-2025', chunkV1, 'chunk-v1-seed', 'bafkreiacndfy443ter6qr2tmbbdhadvxxheowwf75s6zehscklu6ezxmta'],
+    [
+      'v1: one chunk + 1 byte',
+      'unixfs-v1-2025',
+      chunkV1 + 1,
+      'chunk-v1-seed',
+      'bafybeigmix7t42i6jacydtquhet7srwvgpizfg7gjbq7627d35mjomtu64',
+    ],
+  ] as const)('%s', { timeout: 60_000 }, async (_label, profile, size, seed, expected) => {
+    const path = join(dir, 'random');
+    await writeDeterministicFile(path, size, seed);
+    const result = await store({ profile }).addPath(path);
+    expect(result.cid).toBe(expected);
+  });
+
+  it('the bare default equals the unixfs-v0-2015 profile', { timeout: 60_000 }, async () => {
+    const path = join(dir, 'random');
+    await writeDeterministicFile(path, 174 * chunkV0 + 1, 'v0-seed');
+    expect((await store().addPath(path)).cid).toBe('QmV81WL765sC8DXsRhE5fJv2rwhS4icHRaf3J9Zk5FdRnW');
+  });
+});
+
+describe('folders', () => {
+  it('an empty folder (Kubo sharness)', async () => {
+    await mkdir(join(dir, 'empty'));
+    expect(await store().addPath(join(dir, 'empty'))).toEqual({
+      cid: 'QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn',
+      entries: [],
+    });
+  });
+
+  // t0040 add_directory with each flag set it runs.
+  it.each([
+    ['bare', undefined, 'QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY', 'QmPrrHqJzto9m7SyiRzarwkqPcCSsKR2EB1AyqJfe8L8tN', 'QmU5kp3BH3B8tnWUU2Pikdb2maksBNkb92FHRr56hyghh4'],
+    ['--raw-leaves', { rawLeaves: true }, 'QmfWfQfKCY5Ukv9peBbxM5vqWM9BzmqUSXvdCgjT2wsiBT', 'bafkreibmlvvgdyihetgocpof6xk64kjjzdeq2e4c7hqs3krdheosk4tgj4', 'bafkreihfsphazrk2ilejpekyltjeh5k4yvwgjuwg26ueafohqioeo3sdca'],
+    ['--cid-version=1', { cidVersion: 1 }, 'bafybeih7e5dmkyk25up5vxug4q3hrg2fxbzf23dfrac2fns5h7z4aa7ioi', 'bafkreibmlvvgdyihetgocpof6xk64kjjzdeq2e4c7hqs3krdheosk4tgj4', 'bafkreihfsphazrk2ilejpekyltjeh5k4yvwgjuwg26ueafohqioeo3sdca'],
+    ['--cid-version=1 --raw-leaves=false', { cidVersion: 1, rawLeaves: false }, 'bafybeif5tuep5ap2d7zyhbktucey75aoacxufgt6i3v4gebmixyipnyp7y', 'bafybeiawta2ntdmsy24aro35w3homzl4ak7svr3si7l7gesvq4erglyye4', 'bafybeicvkvhs2fr75ynebtdjqpgm4g2fc63abqbmysupwpmcjl4gx7mzrm'],
+  ] as const)('planets, %s (t0040)', async (_label, profile, planets, mars, venus) => {
+    await file('planets/mars.txt', 'Hello Mars!\n');
+    await file('planets/venus.txt', 'Hello Venus!\n');
+    expect(await store(profile).addPath(join(dir, 'planets'))).toEqual({
+      cid: planets,
+      entries: [
+        { name: 'mars.txt', cid: mars, size: 12, kind: 'file' },
+        { name: 'venus.txt', cid: venus, size: 13, kind: 'file' },
+      ],
+    });
+  });
+
+  it('nested folders: moons (t0040 "ipfs add -rn")', async () => {
+    await file('moons/jupiter/europa.txt', 'Hello Europa!\n');
+    await file('moons/saturn/titan.txt', 'Hello Titan!\n');
+    await file('moons/mercury.txt', 'hey you are no moon!\n');
+    expect(await store().addPath(join(dir, 'moons'))).toEqual({
+      cid: 'QmbGoaQZm8kjYfCiN1aBsgwhqfUBGDYTrDb91Mz7Dvq81B',
+      entries: [
+        { name: 'jupiter', cid: 'QmS5mZddhFPLWFX3w6FzAy9QxyYkaxvUpsWCtZ3r7jub9J', size: 0, kind: 'directory' },
+        { name: 'mercury.txt', cid: 'QmRsTB5CpEUvDUpDgHCzb3VftZ139zrk9zs5ZcgYh9TMPJ', size: 21, kind: 'file' },
+        { name: 'saturn', cid: 'QmaMagZT4rTE7Nonw8KGSK4oe1bh533yhZrCo1HihSG8FK', size: 0, kind: 'directory' },
+      ],
+    });
+  });
+
+  it('a folder given as "." (t0040 "ipfs add -r .")', async () => {
+    await file('test_current_dir/hey', 'Hey\n');
+    await file('test_current_dir/hello/world', 'World\n');
+    const previous = process.cwd();
+    process.chdir(join(dir, 'test_current_dir'));
+    try {
+      expect((await store().addPath('.')).cid).toBe('QmZQWnfcqJ6hNkkPvrY9Q5X39GP3jUnUbAV4AbmbbR3Cb1');
+    } finally {
+      process.chdir(previous);
+    }
+  });
+
+  it('leaves hidden entries out, like ipfs add -r without --hidden', async () => {
+    await file('planets/mars.txt', 'Hello Mars!\n');
+    await file('planets/venus.txt', 'Hello Venus!\n');
+    await file('planets/.secret', 'hidden\n');
+    await file('planets/.git/HEAD', 'ref: refs/heads/main\n');
+    expect((await store().addPath(join(dir, 'planets'))).cid).toBe('QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY');
+    const withHidden = await store(undefined, true).addPath(join(dir, 'planets'));
+    expect(withHidden.cid).not.toBe('QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY');
+    expect(withHidden.entries.map((entry) => entry.name)).toEqual(['.git', '.secret', 'mars.txt', 'venus.txt']);
+  });
+
+  it('orders names by their UTF-8 bytes, as Go does, whatever the creation order', async () => {
+    for (const name of ['b', 'B', 'a', 'é', 'Z', '_', '10', '9']) await file(`sorted/${name}`, name);
+    const { entries } = await store().addPath(join(dir, 'sorted'));
+    expect(entries.map((entry) => entry.name)).toEqual(['10', '9', 'B', 'Z', '_', 'a', 'b', 'é']);
+  });
+
+  it('refuses a socket and names its path', async () => {
+    await mkdir(join(dir, 'out'));
+    await file('out/ok.txt', 'ok');
+    const socketPath = join(dir, 'out', 'control.sock');
+    const server = createServer();
+    await new Promise<void>((done) => server.listen(socketPath, done));
+    try {
+      const attempt = store().addPath(join(dir, 'out'));
+      await expect(attempt).rejects.toBeInstanceOf(SpecialFileError);
+      await expect(store().addPath(join(dir, 'out'))).rejects.toThrow(`cannot add ${socketPath}: it is a socket`);
+    } finally {
+      await new Promise((done) => server.close(done));
+    }
+  });
+});
+
+describe('symlinks (Kubo sharness t0044-add-symlink)', () => {
+  beforeEach(async () => {
+    await file('files/foo/baz', 'some text\n');
+    await mkdir(join(dir, 'files/bar'));
+    await symlink('files/foo/baz', join(dir, 'files/bar/baz'));
+    await symlink('files/does/not/exist', join(dir, 'files/bad'));
+  });
+
+  it('stores links as UnixFS symlink nodes, never following them', async () => {
+    const result = await store().addPath(join(dir, 'files'));
+    expect(result.cid).toBe('QmWdiHKoeSW8G1u7ATCgpx4yMoUhYaJBQGkyPLkS9goYZ8');
+    expect(result.entries.map(({ name, kind }) => ({ name, kind }))).toEqual([
+      { name: 'bad', kind: 'symlink' },
+      { name: 'bar', kind: 'directory' },
+      { name: 'foo', kind: 'directory' },
+    ]);
+  });
+
+  it('with --cid-version=1 every internal node is CIDv1', async () => {
+    const result = await store({ cidVersion: 1 }).addPath(join(dir, 'files'));
+    expect(result.cid).toBe('bafybeibyhlx64cklod6isy3h7tsmr4qvam3ae3b74n3hfes5bythjrwyua');
+  });
+
+  it('adds a symlink named on the command line as the link itself, broken or not', async () => {
+    expect((await store().addPath(join(dir, 'files/bar/baz'))).cid).toBe('QmdocmZeF7qwPT9Z8SiVhMSyKA2KKoA2J7jToW6z6WBmxR');
+    expect((await store().addPath(join(dir, 'files/bad'))).cid).toBe('QmWYN8SEXCgNT2PSjB6BnxAx6NJQtazWoBkTRH9GRfPFFQ');
+  });
+});
+
+describe('HAMT sharding threshold (Kubo test/cli/cid_profiles_test.go)', () => {
+  // The same seed names the files of both folders of a profile; a size of exactly 256 KiB stays flat.
+  it.each([
+    ['v0: links size at 256 KiB stays flat', 'unixfs-v0-2015', 4096, 30, 30, 'hamt-unixfs-v0-2015', 'QmX5GtRk3TSSEHtdrykgqm4eqMEn3n2XhfkFAis5fjyZmN'],
+    ['v0: links size 1 byte over becomes a HAMT', 'unixfs-v0-2015', 4033, 31, 31, 'hamt-unixfs-v0-2015', 'QmeMiJzmhpJAUgynAcxTQYek5PPKgdv3qEvFsdV3XpVnvP'],
+    ['v1: block size at 256 KiB stays flat', 'unixfs-v1-2025', 4766, 11, 21, 'hamt-unixfs-v1-2025', 'bafybeic3h7rwruealwxkacabdy45jivq2crwz6bufb5ljwupn36gicplx4'],
+    ['v1: block size 1 byte over becomes a HAMT', 'unixfs-v1-2025', 4766, 11, 22, 'hamt-unixfs-v1-2025', 'bafybeiegvuterwurhdtkikfhbxcldohmxp566vpjdofhzmnhv6o4freidu'],
+  ] as const)('%s', { timeout: 120_000 }, async (_label, profile, count, nameLength, lastNameLength, seed, expected) => {
+    const folder = join(dir, seed);
+    await writeHamtFolder(folder, count, nameLength, lastNameLength, seed);
+    const result = await store({ profile }).addPath(folder);
+    expect(result.entries).toHaveLength(count);
+    expect(result.cid).toBe(expected);
+  });
+});
+
+describe('memory', () => {
+  it('adds a 200 MB file with flat memory', { timeout: 300_000 }, async () => {
+    const size = 200 * 1024 * 1024;
+    const path = join(dir, 'big');
+    await writeDeterministicFile(path, size, 'memory');
+    globalThis.gc?.();
+    const before = process.memoryUsage.rss();
+    let peak = before;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage.rss());
+    }, 20);
+    const started = performance.now();
+    try {
+      const result = await store().addPath(path);
+      expect(result.cid).toMatch(/^Qm/);
+    } finally {
+      clearInterval(sampler);
+    }
+    peak = Math.max(peak, process.memoryUsage.rss());
+    const seconds = (performance.now() - started) / 1000;
+    const growthMb = (peak - before) / 1024 / 1024;
+    console.info(`added 200 MB in ${seconds.toFixed(1)} s (${(200 / seconds).toFixed(0)} MB/s), RSS growth ${growthMb.toFixed(1)} MB`);
+    expect(growthMb).toBeLessThan(64);
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * Composition root: reads the configuration, builds the adapters each URL selects, and hands
+ * them to the core. No logic beyond choosing and wiring.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { Probot } from 'probot';
+import type { Config } from './config.js';
+import { BullmqRunQueue } from './adapters/queue/bullmq-run-queue.js';
+import { EmbeddedRunQueue } from './adapters/queue/embedded-run-queue.js';
+import { SqliteRunStore } from './adapters/store/sqlite-run-store.js';
+import { EmbeddedIpfsStore } from './adapters/ipfs/embedded-ipfs-store.js';
+import { DockerExecutor } from './adapters/executor/docker-executor.js';
+import { GithubCheckReporter } from './adapters/github/github-check-reporter.js';
+import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js';
+import type { OctokitForInstallation } from './adapters/github/octokit.js';
+import type { RunQueue } from './ports/run-queue.js';
+import type { RunStore } from './ports/run-store.js';
+import type { IpfsStore } from './ports/ipfs-store.js';
+import { createRunHandler } from './worker/run-worker.js';
+
+export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
+  return pino({
+    level: config.LOG_LEVEL ?? 'info',
+    // Belt and braces: tokens and keys must never reach a log line, whatever gets logged.
+    redact: {
+      paths: ['token', '*.token', 'privateKey', '*.privateKey', 'headers.authorization', '*.headers.authorization', 'req.headers.authorization'],
+      censor: '[redacted]',
+    },
+  });
+}
+
+export interface Services {
+  store: RunStore;
+  queue: RunQueue;
+  ipfs: IpfsStore;
+  close(): Promise<void>;
+}
+
+export async function openServices(config: Config, log: Logger): Promise<Services> {
+  const store = await SqliteRunStore.open(join(config.DATA_DIR, 'task-mgmt.sqlite'));
+  const queue: RunQueue = config.QUEUE_URL
+    ? new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: log.child({ name: 'queue' }) })
+    : new EmbeddedRunQueue({ store, log: log.child({ name: 'queue' }) });
+  const ipfs = new EmbeddedIpfsStore({ dataDir: config.DATA_DIR, ...(config.IPFS_CID_PROFILE ? { profile: { profile: config.IPFS_CID_PROFILE } } : {}) });
+  return {
+    store,
+    queue,
+    ipfs,
+    async close() {
+      await queue.close();
+      await ipfs.close();
+      await store.close();
+    },
+  };
+}
+
+/** A Probot instance that only talks to GitHub (no server): for workers and background work. */
+export function createGithubClient(config: Config, log: Logger): { probot: Probot; octokitFor: OctokitForInstallation } {
+  if (!config.APP_ID || !config.privateKey) throw new Error('APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH) are needed to talk to GitHub');
+  const probot = new Probot({
+    appId: config.APP_ID,
+    privateKey: config.privateKey,
+    ...(config.WEBHOOK_SECRET ? { secret: config.WEBHOOK_SECRET } : {}),
+    baseUrl: config.githubApiUrl,
+    log: log.child({ name: 'github' }),
+  });
+  return { probot, octokitFor: (installationId) => probot.auth(installationId) };
+}
+
+export function workerId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Starts taking runs from the queue with `concurrency` at once. */
+export async function startWorker(
+  config: Config,
+  services: Services,
+  octokitFor: OctokitForInstallation,
+  log: Logger,
+  concurrency: number,
+): Promise<void> {
+  const handler = createRunHandler({
+    store: services.store,
+    checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL }),
+    source: new GithubSourceFetcher({
+      octokitFor,
+      onSkipped: (report) => log.info({ skipped: report.skipped.slice(0, 20) }, 'source entries left out (links and special files)'),
+    }),
+    executor: new DockerExecutor({ logger: log.child({ name: 'executor' }) }),
+    ipfs: services.ipfs,
+    log: log.child({ name: 'worker' }),
+    dataDir: config.DATA_DIR,
+    gatewayUrl: config.IPFS_GATEWAY_URL,
+    limits: {
+      memoryBytes: config.TASK_MEMORY,
+      nanoCpus: Math.round(config.TASK_CPUS * 1e9),
+      pidsLimit: config.TASK_PIDS,
+      timeoutMs: config.TASK_TIMEOUT,
+    },
+    workerId: workerId(),
+  });
+  await services.queue.consume(handler, { concurrency });
+}

@@ -1,0 +1,84 @@
+/**
+ * `task-mgmt serve` (npm start): the GitHub App. Without APP_ID it serves Probot's setup flow,
+ * which registers the App from app.yml; with it, webhooks, /healthz and the in-process worker.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Probot, Server, run as runProbotSetup } from 'probot';
+import type { Config } from '../config.js';
+import { createLogger, openServices, startWorker } from '../app.js';
+import { CommentIntake } from '../adapters/github/comment-intake.js';
+import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js';
+import { createProbotApp } from '../adapters/github/probot-app.js';
+import type { OctokitForInstallation } from '../adapters/github/octokit.js';
+import { newRunId } from '../core/runs/ids.js';
+import type { RunStore } from '../ports/run-store.js';
+
+export async function serve(config: Config): Promise<number> {
+  const log = createLogger(config);
+  if (!config.APP_ID || !config.privateKey) {
+    log.info('APP_ID is not set: starting the setup flow that registers the GitHub App (open the printed URL)');
+    await runProbotSetup(() => undefined);
+    return new Promise<number>(() => undefined);
+  }
+
+  const services = await openServices(config, log);
+  let intake: CommentIntake | undefined;
+  const server = new Server({
+    Probot: Probot.defaults({
+      appId: config.APP_ID,
+      privateKey: config.privateKey,
+      secret: config.WEBHOOK_SECRET!,
+      baseUrl: config.githubApiUrl,
+      log,
+    }),
+    port: config.PORT,
+    host: config.HOST ?? 'localhost',
+    webhookPath: config.WEBHOOK_PATH,
+    ...(config.WEBHOOK_PROXY_URL ? { webhookProxy: config.WEBHOOK_PROXY_URL } : {}),
+    log,
+  });
+  let octokitFor: OctokitForInstallation | undefined;
+  await server.load((app, options) => {
+    octokitFor = (installationId) => app.auth(installationId);
+    intake = new CommentIntake({
+      store: services.store,
+      queue: services.queue,
+      checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL }),
+      octokitFor,
+      log: log.child({ name: 'intake' }),
+      newId: newRunId,
+    });
+    createProbotApp({ intake })(app, options);
+    options.addHandler(healthHandler(services.store));
+  });
+  await server.start();
+  const resumed = await intake!.resumePending();
+  if (resumed > 0) log.info({ resumed }, 'resuming webhook deliveries accepted before a restart');
+  if (config.WORKERS > 0) await startWorker(config, services, octokitFor!, log, config.WORKERS);
+  log.info({ workers: config.WORKERS, queue: config.QUEUE_URL ? 'bullmq' : 'embedded' }, 'task-mgmt is ready');
+
+  return new Promise<number>((resolve) => {
+    const stop = async (signal: string) => {
+      log.info({ signal }, 'stopping');
+      await server.stop().catch(() => undefined);
+      await intake?.close();
+      await services.close();
+      resolve(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+}
+
+function healthHandler(store: RunStore) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/healthz') return false;
+    try {
+      await store.listQueued(1);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
+    } catch (error) {
+      res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'unavailable', reason: 'run store unreachable' }));
+    }
+    return true;
+  };
+}

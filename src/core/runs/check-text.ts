@@ -1,0 +1,101 @@
+/**
+ * What a run's check run says, as pure functions of the run. GitHub caps `summary` and `text`
+ * at 65,535 characters: texts are cut to fit, never rejected for length.
+ * https://docs.github.com/en/rest/checks/runs#create-a-check-run
+ */
+import type { CheckReport } from '../../ports/check-reporter.js';
+import type { Run } from './run.js';
+import { formatDuration, formatSize } from './units.js';
+
+export const checkTextLimit = 65_535;
+
+export function checkRunName(run: Pick<Run, 'task'>): string {
+  return `task-mgmt / ${run.task}`;
+}
+
+export function truncateStart(text: string, limit = checkTextLimit): string {
+  if (text.length <= limit) return text;
+  const marker = '… (earlier lines cut)\n';
+  return marker + text.slice(text.length - (limit - marker.length));
+}
+
+export function truncateEnd(text: string, limit = checkTextLimit): string {
+  if (text.length <= limit) return text;
+  const marker = '\n… (cut to fit)';
+  return text.slice(0, limit - marker.length) + marker;
+}
+
+function logBlock(logTail: string | null): string | undefined {
+  if (!logTail) return undefined;
+  // A fence longer than any run of backticks in the log keeps the log from closing it.
+  const longest = Math.max(2, ...(logTail.match(/`+/g) ?? []).map((ticks) => ticks.length));
+  const fence = '`'.repeat(longest + 1);
+  const overhead = fence.length * 2 + 20;
+  return `${fence}text\n${truncateStart(logTail, checkTextLimit - overhead)}\n${fence}`;
+}
+
+export function queuedReport(run: Run): CheckReport {
+  return {
+    status: 'queued',
+    title: 'Queued',
+    summary: truncateEnd(`Queued by @${run.requestedBy} at \`${run.sha}\`.\n\nRun id: \`${run.id}\``),
+  };
+}
+
+export function startedReport(run: Run): CheckReport {
+  return {
+    status: 'in_progress',
+    title: 'Running',
+    summary: truncateEnd(`Running at \`${run.sha}\`, asked for by @${run.requestedBy}.\n\nRun id: \`${run.id}\``),
+  };
+}
+
+export function finishedReport(run: Run, gatewayUrl: string): CheckReport {
+  const duration = run.startedAt && run.finishedAt ? formatDuration(run.finishedAt.getTime() - run.startedAt.getTime()) : 'unknown';
+  const lines: string[] = [];
+  const conclusion = conclusionOf(run);
+  const title = titles[run.state] ?? run.state;
+  lines.push(`**${title}** in ${duration} · exit code ${run.exitCode ?? 'none'} · run \`${run.id}\` at \`${run.sha.slice(0, 12)}\``);
+  if (run.error) lines.push('', `> ${run.error.replace(/\n/g, '\n> ')}`);
+  if (run.outputCid) {
+    const gateway = `${gatewayUrl}/ipfs/${run.outputCid}`;
+    lines.push('', `### Outputs`, '', `\`ipfs://${run.outputCid}\` ([gateway](${gateway}))`);
+    if (run.outputFiles.length > 0) {
+      lines.push('', '| file | CID | size |', '| --- | --- | --- |');
+      for (const file of run.outputFiles) {
+        const name = file.name.replace(/[|`\\]/g, (c) => `\\${c}`) + (file.kind === 'directory' ? '/' : '');
+        lines.push(`| \`${name}\` | [\`${file.cid}\`](${gatewayUrl}/ipfs/${file.cid}) | ${file.kind === 'file' ? formatSize(file.size) : file.kind} |`);
+      }
+    } else {
+      lines.push('', 'The task wrote no files to `/out`.');
+    }
+  }
+  const text = logBlock(run.logTail);
+  return {
+    status: 'completed',
+    conclusion,
+    title,
+    summary: truncateEnd(lines.join('\n')),
+    ...(text ? { text } : {}),
+  };
+}
+
+const titles: Partial<Record<Run['state'], string>> = {
+  succeeded: 'Succeeded',
+  failed: 'Failed',
+  cancelled: 'Cancelled',
+  timed_out: 'Timed out',
+};
+
+function conclusionOf(run: Run): NonNullable<CheckReport['conclusion']> {
+  switch (run.state) {
+    case 'succeeded':
+      return 'success';
+    case 'cancelled':
+      return 'cancelled';
+    case 'timed_out':
+      return 'timed_out';
+    default:
+      return 'failure';
+  }
+}

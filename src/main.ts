@@ -1,0 +1,43 @@
+/** Entry point: picks serve | worker | add from argv. No logic lives here. */
+import { ConfigError, loadConfig } from './config.js';
+import { serve } from './commands/serve.js';
+import { worker } from './commands/worker.js';
+import { add } from './commands/add.js';
+
+const usage = `usage: task-mgmt <command>
+
+  serve              the GitHub App: webhooks, /healthz and an in-process worker (npm start)
+  worker             a worker only, taking runs from QUEUE_URL (for other machines)
+  add <path>         add a file or folder to IPFS and print its CID, as \`ipfs add -r\` would
+
+Configuration comes from the environment; see README.md.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(loadConfig());
+    case 'worker':
+      return worker(loadConfig());
+    case 'add':
+      return add(loadConfig(), rest);
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(usage);
+      return 0;
+    default:
+      console.error(`task-mgmt: unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof ConfigError ? `task-mgmt: ${error.message}` : error);
+    process.exitCode = 1;
+  },
+);
