@@ -1,0 +1,363 @@
+/**
+ * What every RunStore adapter must do. Each adapter's test file calls `runStoreContract` with a
+ * way to open a fresh, empty store; the suite never assumes which database is underneath.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { OutputFile, RepoRef } from '../../src/core/runs/run.js';
+import type { AuditEntry, NewRun, RunStore } from '../../src/ports/run-store.js';
+
+export interface OpenedRunStore {
+  store: RunStore;
+  cleanup(): Promise<void>;
+}
+
+const t0 = new Date('2024-05-01T10:00:00.000Z');
+/** A moment `seconds` after t0; stores must keep times to the millisecond. */
+export const at = (seconds: number): Date => new Date(t0.getTime() + seconds * 1000);
+
+const defaultRepo: RepoRef = { owner: 'octo-org', name: 'archive', installationId: 4242 };
+
+export function newRun(overrides: Partial<NewRun> = {}): NewRun {
+  return {
+    id: randomUUID(),
+    repo: defaultRepo,
+    number: 17,
+    isPullRequest: true,
+    sha: 'a'.repeat(40),
+    task: 'snapshot',
+    taskType: 'dockerfile',
+    dockerfile: 'tasks/snapshot/Dockerfile',
+    params: { url: 'https://example.com/?q=1&r=ü', depth: '2' },
+    requestedBy: 'mona',
+    trigger: 'comment',
+    commentId: 99001,
+    ...overrides,
+  };
+}
+
+export function runStoreContract(name: string, open: () => Promise<OpenedRunStore>): void {
+  describe(`RunStore contract: ${name}`, () => {
+    let opened: OpenedRunStore;
+    let store: RunStore;
+
+    beforeEach(async () => {
+      opened = await open();
+      store = opened.store;
+    });
+
+    afterEach(async () => {
+      await opened.cleanup();
+    });
+
+    describe('runs', () => {
+      it('round-trips every field of a new run', async () => {
+        const input = newRun({ number: null, isPullRequest: false, commentId: null, trigger: 'api' });
+        const created = await store.createRun(input, at(0));
+        const expected = {
+          ...input,
+          state: 'queued',
+          checkRunId: null,
+          exitCode: null,
+          outputCid: null,
+          outputFiles: [],
+          error: null,
+          logTail: null,
+          workerId: null,
+          leaseUntil: null,
+          createdAt: at(0),
+          queuedAt: at(0),
+          startedAt: null,
+          finishedAt: null,
+          updatedAt: at(0),
+        };
+        expect(created).toStrictEqual(expected);
+        const read = await store.getRun(input.id);
+        expect(read).toStrictEqual(expected);
+        expect(read?.createdAt).toBeInstanceOf(Date);
+        expect(read?.repo).toStrictEqual(defaultRepo);
+        expect(read?.params).toStrictEqual({ url: 'https://example.com/?q=1&r=ü', depth: '2' });
+      });
+
+      it('keeps pull request and comment numbers', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        const read = await store.getRun(input.id);
+        expect(read).toMatchObject({ number: 17, isPullRequest: true, commentId: 99001, trigger: 'comment' });
+      });
+
+      it('refuses a second run with the same id', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        await expect(store.createRun(input, at(1))).rejects.toThrow();
+      });
+
+      it('returns null for an unknown id', async () => {
+        expect(await store.getRun(randomUUID())).toBeNull();
+      });
+
+      it('updates the patched fields only, and updatedAt', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        const outputFiles: OutputFile[] = [
+          { name: 'out/index.html', cid: 'bafyfile1', size: 1234, kind: 'file' },
+          { name: 'out', cid: 'bafydir', size: 0, kind: 'directory' },
+          { name: 'out/latest', cid: 'bafylink', size: 0, kind: 'symlink' },
+        ];
+        const updated = await store.updateRun(
+          input.id,
+          { checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, error: 'none', logTail: 'line 1\nline 2' },
+          at(5),
+        );
+        expect(updated).toMatchObject({ checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, error: 'none', logTail: 'line 1\nline 2' });
+        expect(updated.updatedAt).toStrictEqual(at(5));
+        expect(updated.createdAt).toStrictEqual(at(0));
+        expect(updated.state).toBe('queued');
+
+        const again = await store.updateRun(input.id, { exitCode: 3 }, at(6));
+        expect(again).toMatchObject({ checkRunId: 555, exitCode: 3, outputCid: 'bafyroot', outputFiles });
+        expect(await store.getRun(input.id)).toStrictEqual(again);
+      });
+
+      it('can clear a field back to null', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        await store.updateRun(input.id, { error: 'boom' }, at(1));
+        expect((await store.updateRun(input.id, { error: null }, at(2))).error).toBeNull();
+      });
+
+      it('rejects updating an unknown run', async () => {
+        await expect(store.updateRun(randomUUID(), { exitCode: 1 }, at(0))).rejects.toThrow();
+      });
+    });
+
+    describe('transition', () => {
+      it('moves a run only from one of the given states', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        expect(await store.transition(input.id, ['running'], 'succeeded', at(1))).toBeNull();
+        expect((await store.getRun(input.id))?.state).toBe('queued');
+        const running = await store.transition(input.id, ['queued', 'running'], 'running', at(2));
+        expect(running?.state).toBe('running');
+        expect(await store.transition(input.id, ['queued'], 'running', at(3))).toBeNull();
+      });
+
+      it('returns null for an unknown run', async () => {
+        expect(await store.transition(randomUUID(), ['queued'], 'running', at(0))).toBeNull();
+      });
+
+      it('lets exactly one of two concurrent takers win', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        const results = await Promise.all([
+          store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(31) }),
+          store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w2', leaseUntil: at(31) }),
+        ]);
+        const winners = results.filter((run) => run !== null);
+        expect(winners).toHaveLength(1);
+        expect((await store.getRun(input.id))?.workerId).toBe(winners[0]?.workerId);
+      });
+
+      it('lets exactly one of many concurrent takers win across many runs', async () => {
+        const runs = Array.from({ length: 10 }, () => newRun());
+        for (const run of runs) await store.createRun(run, at(0));
+        const attempts = runs.flatMap((run) =>
+          ['w1', 'w2', 'w3'].map((workerId) => store.transition(run.id, ['queued'], 'running', at(1), { workerId })),
+        );
+        const results = await Promise.all(attempts);
+        for (const run of runs) {
+          expect(results.filter((r) => r?.id === run.id)).toHaveLength(1);
+        }
+      });
+
+      it('sets startedAt, the worker and its lease when a run starts', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        const running = await store.transition(input.id, ['queued'], 'running', at(2), { workerId: 'w1', leaseUntil: at(32) });
+        expect(running).toMatchObject({ state: 'running', startedAt: at(2), updatedAt: at(2), queuedAt: at(0), finishedAt: null, workerId: 'w1', leaseUntil: at(32) });
+        expect(await store.getRun(input.id)).toStrictEqual(running);
+      });
+
+      it.each(['succeeded', 'failed', 'cancelled', 'timed_out'] as const)(
+        'sets finishedAt and clears the worker and lease on %s',
+        async (final) => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          await store.transition(input.id, ['queued'], 'running', at(2), { workerId: 'w1', leaseUntil: at(32) });
+          const done = await store.transition(input.id, ['running'], final, at(9), { exitCode: 7, error: 'why', outputCid: 'bafyout' });
+          expect(done).toMatchObject({ state: final, startedAt: at(2), finishedAt: at(9), updatedAt: at(9), workerId: null, leaseUntil: null, exitCode: 7, error: 'why', outputCid: 'bafyout' });
+          expect(await store.getRun(input.id)).toStrictEqual(done);
+        },
+      );
+
+      it('clears the worker even if the patch names one on a final state', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        await store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(31) });
+        const done = await store.transition(input.id, ['running'], 'failed', at(2), { workerId: 'w1', leaseUntil: at(60) });
+        expect(done).toMatchObject({ workerId: null, leaseUntil: null });
+      });
+
+      it('resets queuedAt and startedAt when a run is handed back to the queue', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        await store.transition(input.id, ['queued'], 'running', at(2), { workerId: 'w1', leaseUntil: at(32) });
+        const requeued = await store.transition(input.id, ['running'], 'queued', at(5), { workerId: null, leaseUntil: null });
+        expect(requeued).toMatchObject({ state: 'queued', queuedAt: at(5), startedAt: null, finishedAt: null, workerId: null, leaseUntil: null, createdAt: at(0) });
+        const again = await store.transition(input.id, ['queued'], 'running', at(7), { workerId: 'w2', leaseUntil: at(37) });
+        expect(again).toMatchObject({ startedAt: at(7), workerId: 'w2' });
+      });
+
+      it('cancels a queued run straight away', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        const cancelled = await store.transition(input.id, ['queued', 'running'], 'cancelled', at(3));
+        expect(cancelled).toMatchObject({ state: 'cancelled', startedAt: null, finishedAt: at(3) });
+      });
+    });
+
+    describe('leases', () => {
+      it('renews the lease for the worker holding the run only', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        await store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(31) });
+        expect(await store.renewLease(input.id, 'w1', at(61))).toBe(true);
+        expect((await store.getRun(input.id))?.leaseUntil).toStrictEqual(at(61));
+        expect(await store.renewLease(input.id, 'w2', at(91))).toBe(false);
+        expect((await store.getRun(input.id))?.leaseUntil).toStrictEqual(at(61));
+      });
+
+      it('does not renew the lease of a finished or queued run', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        expect(await store.renewLease(input.id, 'w1', at(31))).toBe(false);
+        await store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(31) });
+        await store.transition(input.id, ['running'], 'succeeded', at(2));
+        expect(await store.renewLease(input.id, 'w1', at(61))).toBe(false);
+        expect((await store.getRun(input.id))?.leaseUntil).toBeNull();
+      });
+
+      it('does not renew the lease of an unknown run', async () => {
+        expect(await store.renewLease(randomUUID(), 'w1', at(31))).toBe(false);
+      });
+
+      it('lists running runs whose lease ended', async () => {
+        const expired = newRun();
+        const live = newRun();
+        const queued = newRun();
+        const finished = newRun();
+        for (const run of [expired, live, queued, finished]) await store.createRun(run, at(0));
+        await store.transition(expired.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(10) });
+        await store.transition(live.id, ['queued'], 'running', at(1), { workerId: 'w2', leaseUntil: at(100) });
+        await store.transition(finished.id, ['queued'], 'running', at(1), { workerId: 'w3', leaseUntil: at(10) });
+        await store.transition(finished.id, ['running'], 'failed', at(2));
+
+        expect((await store.listExpiredLeases(at(50))).map((r) => r.id)).toStrictEqual([expired.id]);
+        expect(await store.listExpiredLeases(at(5))).toStrictEqual([]);
+        const later = (await store.listExpiredLeases(at(200))).map((r) => r.id).sort();
+        expect(later).toStrictEqual([expired.id, live.id].sort());
+
+        // A renewed lease is no longer expired.
+        await store.renewLease(expired.id, 'w1', at(300));
+        expect((await store.listExpiredLeases(at(200))).map((r) => r.id)).toStrictEqual([live.id]);
+      });
+
+      it('treats a running run without a lease as expired', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        await store.transition(input.id, ['queued'], 'running', at(1));
+        expect((await store.listExpiredLeases(at(2))).map((r) => r.id)).toStrictEqual([input.id]);
+      });
+    });
+
+    describe('listing', () => {
+      it('lists runs newest first, filtered by state and repo, up to the limit', async () => {
+        const other: RepoRef = { owner: 'octo-org', name: 'other', installationId: 4242 };
+        const r1 = newRun();
+        const r2 = newRun({ repo: other });
+        const r3 = newRun();
+        const r4 = newRun({ repo: other });
+        await store.createRun(r1, at(1));
+        await store.createRun(r2, at(2));
+        await store.createRun(r3, at(3));
+        await store.createRun(r4, at(4));
+        await store.transition(r3.id, ['queued'], 'running', at(5));
+
+        const ids = async (query: Parameters<RunStore['listRuns']>[0]) => (await store.listRuns(query)).map((r) => r.id);
+        expect(await ids({})).toStrictEqual([r4.id, r3.id, r2.id, r1.id]);
+        expect(await ids({ limit: 2 })).toStrictEqual([r4.id, r3.id]);
+        expect(await ids({ state: 'queued' })).toStrictEqual([r4.id, r2.id, r1.id]);
+        expect(await ids({ state: 'running' })).toStrictEqual([r3.id]);
+        expect(await ids({ repo: 'octo-org/archive' })).toStrictEqual([r3.id, r1.id]);
+        expect(await ids({ repo: 'octo-org/other', state: 'queued', limit: 1 })).toStrictEqual([r4.id]);
+        expect(await ids({ repo: 'octo-org/missing' })).toStrictEqual([]);
+        expect(await ids({ state: 'succeeded' })).toStrictEqual([]);
+      });
+
+      it('lists queued runs oldest queuedAt first, up to the limit', async () => {
+        const r1 = newRun();
+        const r2 = newRun();
+        const r3 = newRun();
+        const r4 = newRun();
+        await store.createRun(r1, at(1));
+        await store.createRun(r2, at(2));
+        await store.createRun(r3, at(3));
+        await store.createRun(r4, at(4));
+        // r1 runs and comes back: it joins the end of the line.
+        await store.transition(r1.id, ['queued'], 'running', at(5));
+        await store.transition(r1.id, ['running'], 'queued', at(6));
+        // r3 is taken and stays running.
+        await store.transition(r3.id, ['queued'], 'running', at(7));
+
+        expect((await store.listQueued(10)).map((r) => r.id)).toStrictEqual([r2.id, r4.id, r1.id]);
+        expect((await store.listQueued(2)).map((r) => r.id)).toStrictEqual([r2.id, r4.id]);
+      });
+    });
+
+    describe('deliveries', () => {
+      it('records a delivery once and reports the redelivery', async () => {
+        const delivery = { id: randomUUID(), event: 'issue_comment', payload: { action: 'created', n: 1 }, receivedAt: at(0) };
+        expect(await store.recordDelivery(delivery)).toBe(true);
+        expect(await store.recordDelivery({ ...delivery, receivedAt: at(9), payload: { other: true } })).toBe(false);
+        const pending = await store.pendingDeliveries(10);
+        expect(pending).toStrictEqual([delivery]);
+      });
+
+      it('lists pending deliveries oldest first and forgets handled ones', async () => {
+        const d1 = { id: randomUUID(), event: 'issue_comment', payload: { i: 1 }, receivedAt: at(3) };
+        const d2 = { id: randomUUID(), event: 'pull_request', payload: { i: 2 }, receivedAt: at(1) };
+        const d3 = { id: randomUUID(), event: 'check_run', payload: [1, 'two', null], receivedAt: at(2) };
+        for (const d of [d1, d2, d3]) await store.recordDelivery(d);
+
+        expect(await store.pendingDeliveries(10)).toStrictEqual([d2, d3, d1]);
+        expect((await store.pendingDeliveries(2)).map((d) => d.id)).toStrictEqual([d2.id, d3.id]);
+
+        await store.markDeliveryHandled(d3.id, at(4));
+        expect((await store.pendingDeliveries(10)).map((d) => d.id)).toStrictEqual([d2.id, d1.id]);
+        // Handled is still seen: a redelivery after handling is not recorded again.
+        expect(await store.recordDelivery(d3)).toBe(false);
+        expect((await store.pendingDeliveries(10)).map((d) => d.id)).toStrictEqual([d2.id, d1.id]);
+      });
+
+      it('ignores marking an unknown delivery as handled', async () => {
+        await expect(store.markDeliveryHandled(randomUUID(), at(0))).resolves.toBeUndefined();
+      });
+    });
+
+    describe('audit', () => {
+      it('lists a repository’s decisions in the order they were made', async () => {
+        const runId = randomUUID();
+        const entries: AuditEntry[] = [
+          { at: at(1), repo: 'octo-org/archive', number: 17, actor: 'mona', action: 'run snapshot', allowed: true, reason: 'collaborator with write access', runId },
+          { at: at(1), repo: 'octo-org/archive', number: 17, actor: 'eve', action: 'run snapshot', allowed: false, reason: 'not a collaborator', runId: null },
+          { at: at(2), repo: 'octo-org/other', number: null, actor: 'mona', action: 'cancel', allowed: true, reason: 'author', runId: null },
+          { at: at(0), repo: 'octo-org/archive', number: null, actor: 'api', action: 'rerun', allowed: true, reason: 'token', runId },
+        ];
+        for (const entry of entries) await store.audit(entry);
+        expect(await store.listAudit('octo-org/archive')).toStrictEqual([entries[0], entries[1], entries[3]]);
+        expect(await store.listAudit('octo-org/other')).toStrictEqual([entries[2]]);
+        expect(await store.listAudit('octo-org/none')).toStrictEqual([]);
+      });
+    });
+  });
+}
