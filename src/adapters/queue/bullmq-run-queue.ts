@@ -20,6 +20,22 @@ export interface BullmqRunQueueOptions {
 
 const jobName = 'run';
 
+/**
+ * A custom backoff type, so the worker's `backoffStrategy` is consulted: BullMQ only calls it for
+ * types it does not know, and the built-in exponential one cannot see the error that was thrown.
+ */
+const retryBackoffType = 'run-retry';
+const retryBaseDelayMs = 2000;
+
+/**
+ * Waits as long as a RetryableError asks (a GitHub Retry-After, say), as the embedded queue does;
+ * otherwise backs off exponentially from two seconds.
+ */
+export function retryDelayMs(attemptsMade: number, error: unknown): number {
+  if (error instanceof RetryableError && error.retryAfterMs !== undefined) return Math.max(0, error.retryAfterMs);
+  return Math.round(retryBaseDelayMs * 2 ** Math.max(0, attemptsMade - 1));
+}
+
 export class BullmqRunQueue implements RunQueue {
   private readonly queue: Queue<RunMessage>;
   private readonly queueName: string;
@@ -41,7 +57,7 @@ export class BullmqRunQueue implements RunQueue {
     await this.queue.add(jobName, runMessageSchema.parse(message), {
       jobId: message.runId,
       attempts: 20,
-      backoff: { type: 'exponential', delay: 2000 },
+      backoff: { type: retryBackoffType, delay: retryBaseDelayMs },
       // Finished jobs live on in the run store; Redis keeps only a short tail for debugging.
       removeOnComplete: { count: 100 },
       removeOnFail: { count: 1000 },
@@ -80,6 +96,7 @@ export class BullmqRunQueue implements RunQueue {
         concurrency: options.concurrency,
         lockDuration: 30_000,
         maxStalledCount: 2,
+        settings: { backoffStrategy: (attemptsMade, _type, error) => retryDelayMs(attemptsMade, error) },
       },
     );
     this.worker.on('error', (error) => this.options.log.warn({ err: error }, 'worker connection error'));
