@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { BullmqRunQueue } from './adapters/queue/bullmq-run-queue.js';
 import { EmbeddedRunQueue } from './adapters/queue/embedded-run-queue.js';
 import { SqliteRunStore } from './adapters/store/sqlite-run-store.js';
+import { PostgresRunStore } from './adapters/store/postgres-run-store.js';
 import { EmbeddedIpfsStore } from './adapters/ipfs/embedded-ipfs-store.js';
 import { DockerExecutor } from './adapters/executor/docker-executor.js';
 import { GithubCheckReporter } from './adapters/github/github-check-reporter.js';
@@ -40,7 +41,9 @@ export interface Services {
 }
 
 export async function openServices(config: Config, log: Logger): Promise<Services> {
-  const store = await SqliteRunStore.open(join(config.DATA_DIR, 'task-mgmt.sqlite'));
+  const store = config.DATABASE_URL
+    ? await PostgresRunStore.open(config.DATABASE_URL)
+    : await SqliteRunStore.open(join(config.DATA_DIR, 'task-mgmt.sqlite'));
   const queue: RunQueue = config.QUEUE_URL
     ? new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: log.child({ name: 'queue' }) })
     : new EmbeddedRunQueue({ store, log: log.child({ name: 'queue' }) });

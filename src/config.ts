@@ -67,7 +67,8 @@ const envSchema = z
     QUEUE_URL: url(['redis:', 'rediss:', 'amqp:', 'amqps:']),
     /** Prefix of every BullMQ key, so deployments (and tests) can share one Redis. */
     QUEUE_PREFIX: optionalString.transform((v) => v ?? 'task-mgmt'),
-    DATABASE_URL: url(['postgres:', 'postgresql:', 'sqlite:']),
+    /** Unset: SQLite in DATA_DIR. postgres://… selects PostgreSQL, shared by app and workers. */
+    DATABASE_URL: url(['postgres:', 'postgresql:']),
     IPFS_API_URL: url(['http:', 'https:']),
     IPFS_GATEWAY_URL: url(['http:', 'https:']).transform((v) => (v ?? 'https://ipfs.io').replace(/\/+$/, '')),
     IPFS_CID_PROFILE: optionalString.pipe(z.enum(['unixfs-v0-2015', 'unixfs-v1-2025']).optional()),
@@ -128,11 +129,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const config = parsed.data;
   for (const [name, value] of [
-    ['DATABASE_URL', config.DATABASE_URL],
     ['IPFS_API_URL', config.IPFS_API_URL],
     ['EVENTS_URL', config.EVENTS_URL],
   ] as const) {
-    if (value !== undefined && !(name === 'DATABASE_URL' && value.startsWith('sqlite:'))) {
+    if (value !== undefined) {
       throw new ConfigError(`invalid configuration:\n  ${name} is not supported by this version yet; unset it to use the embedded default`);
     }
   }

@@ -40,7 +40,13 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
 
   return async ({ runId }, { signal }) => {
     const found = await deps.store.getRun(runId);
-    if (!found || found.state !== 'queued') return;
+    if (!found) {
+      // A worker on another machine with its own embedded store cannot see the app's runs.
+      const message = `run ${runId} is not in this worker's run store: workers on other machines need the same DATABASE_URL as the app`;
+      deps.log.error({ runId }, message);
+      throw new RetryableError(message, { retryAfterMs: 60_000 });
+    }
+    if (found.state !== 'queued') return;
     const run = await deps.store.transition(runId, ['queued'], 'running', now(), {
       workerId: deps.workerId,
       leaseUntil: new Date(now().getTime() + leaseMs),

@@ -60,10 +60,12 @@ export async function startApp(
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
   const url = `http://127.0.0.1:${port}`;
   const webhookUrl = `${url}/api/github/webhooks`;
-  gh.setWebhookTarget(webhookUrl);
+  if (command[0] !== 'worker') gh.setWebhookTarget(webhookUrl);
 
   const deadline = Date.now() + 20_000;
+  const ready = command[0] === 'worker' ? 'worker is taking runs' : 'task-mgmt is ready';
   for (;;) {
+    if (command[0] === 'worker') break;
     if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode} before it was ready:\n${output}`);
     try {
       const response = await fetch(`${url}/healthz`);
@@ -78,7 +80,11 @@ export async function startApp(
     await new Promise((r) => setTimeout(r, 100));
   }
   // Ready means the worker is consuming too: the log line comes after the queue starts.
-  while (!output.includes('task-mgmt is ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (!output.includes(ready)) {
+    if (child.exitCode !== null) throw new Error(`the process exited with ${child.exitCode} before it was ready:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`the process did not log "${ready}" within 20 s:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 
   return {
     url,

@@ -1,7 +1,9 @@
 /** Versioned schema migrations, applied in order at start-up. Never edit one that has shipped. */
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
-const migrations: Record<string, Migration> = {
+export type SqlDialectName = 'sqlite' | 'postgres';
+
+const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
   '0001-runs-deliveries-audit': {
     async up(db: Kysely<unknown>) {
       await db.schema
@@ -48,7 +50,9 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('deliveries_pending').on('deliveries').columns(['handled_at', 'received_at']).execute();
       await db.schema
         .createTable('audit')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addColumn('repo', 'text', (c) => c.notNull())
         .addColumn('number', 'integer')
@@ -59,13 +63,14 @@ const migrations: Record<string, Migration> = {
         .addColumn('run_id', 'text')
         .execute();
       await db.schema.createIndex('audit_repo_at').on('audit').columns(['repo', 'at']).execute();
-      await sql`select 1`.execute(db);
     },
   },
-};
+});
 
-export const migrationProvider: MigrationProvider = {
-  async getMigrations() {
-    return migrations;
-  },
-};
+export function migrationProvider(dialect: SqlDialectName): MigrationProvider {
+  return {
+    async getMigrations() {
+      return migrations(dialect);
+    },
+  };
+}

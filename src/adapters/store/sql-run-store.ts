@@ -5,7 +5,7 @@
 import { Migrator, type Kysely, type Selectable } from 'kysely';
 import { outputFileSchema, type Run, type RunState } from '../../core/runs/run.js';
 import type { AuditEntry, InboxDelivery, ListRunsQuery, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
-import { migrationProvider } from './migrations.js';
+import { migrationProvider, type SqlDialectName } from './migrations.js';
 import type { Database, RunsTable } from './schema.js';
 
 export class RunNotFoundError extends Error {
@@ -16,11 +16,14 @@ export class RunNotFoundError extends Error {
 }
 
 export class SqlRunStore implements RunStore {
-  constructor(protected readonly db: Kysely<Database>) {}
+  constructor(
+    protected readonly db: Kysely<Database>,
+    private readonly dialect: SqlDialectName,
+  ) {}
 
   /** Applies pending migrations; call once before use. */
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider, migrationTableName: 'task_mgmt_migrations', migrationLockTableName: 'task_mgmt_migrations_lock' });
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), migrationTableName: 'task_mgmt_migrations', migrationLockTableName: 'task_mgmt_migrations_lock' });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) {

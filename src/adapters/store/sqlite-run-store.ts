@@ -14,7 +14,7 @@ export class SqliteRunStore extends SqlRunStore {
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');
     database.pragma('synchronous = NORMAL');
-    const store = new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }));
+    const store = new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
     await store.migrate();
     return store;
   }

@@ -1,0 +1,124 @@
+/**
+ * The app as an operator runs it: the setup flow without APP_ID, a backlog that survives a
+ * restart, and workers in separate processes.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeGitHub, type Repo } from '../fake-github/index.js';
+import { requireServices } from '../support/services.js';
+import { createTestDatabase } from '../support/postgres.js';
+import { freePort, projectRoot, startApp, type AppProcess } from '../support/app-process.js';
+
+const dockerfile = 'FROM busybox\nCMD printf "hello world\\n" > /out/hello.txt\n';
+
+describe('npm start without APP_ID', () => {
+  it('serves Probot\'s setup flow, which registers the app from app.yml', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'task-mgmt.js')], {
+      cwd: projectRoot,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
+    try {
+      let page = '';
+      for (let i = 0; i < 100 && !page; i += 1) {
+        try {
+          const response = await fetch(`http://127.0.0.1:${port}/probot`);
+          if (response.ok) page = await response.text();
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      expect(page).toContain('Register GitHub App');
+      // The registration form carries the manifest built from app.yml.
+      expect(page).toContain('task-mgmt');
+      expect(page).toContain('issue_comment');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start with APP_ID set and WEBHOOK_SECRET unset, naming the variable', async () => {
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'task-mgmt.js'), 'serve'], {
+      cwd: projectRoot,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', APP_ID: '123', PRIVATE_KEY: 'x' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/WEBHOOK_SECRET is required when APP_ID is set/);
+  });
+});
+
+const dockerReady = await requireServices('docker');
+const scaleOutReady = dockerReady && (await requireServices('redis', 'postgres'));
+
+describe.skipIf(!dockerReady)('processes', () => {
+  let gh: FakeGitHub | undefined;
+  const processes: AppProcess[] = [];
+  const dirs: string[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    await Promise.all(processes.splice(0).map((p) => p.stop()));
+    await gh?.close();
+    await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  async function repoWithIssue(): Promise<{ repo: Repo; number: number }> {
+    gh = await FakeGitHub.start();
+    const repo = await gh.createRepo({ owner: 'octo-org', name: `archive-${randomUUID().slice(0, 8)}`, files: { Dockerfile: dockerfile } });
+    gh.setRole(repo, 'maintainer', 'maintain');
+    return { repo, number: gh.createIssue(repo, { author: 'maintainer', title: 'archive' }) };
+  }
+
+  it('keeps queued runs of the embedded queue across a restart', async () => {
+    const { repo, number } = await repoWithIssue();
+    const dataDir = await mkdtemp(join(tmpdir(), 'task-mgmt-restart-'));
+    dirs.push(dataDir);
+    const first = await startApp(gh!, { DATA_DIR: dataDir, WORKERS: '0' });
+    await gh!.comment(repo, number, 'maintainer', '/run');
+    await gh!.waitFor(() => gh!.checkRuns(repo)[0], { timeoutMs: 20_000, message: 'no queued check run' });
+    await first.stop();
+    expect(gh!.checkRuns(repo)[0]!.status).toBe('queued');
+
+    processes.push(await startApp(gh!, { DATA_DIR: dataDir, WORKERS: '1' }));
+    const check = await gh!.waitFor(() => gh!.checkRuns(repo).find((c) => c.status === 'completed'), {
+      timeoutMs: 60_000,
+      message: 'the queued run did not finish after the restart',
+    });
+    expect(check.conclusion).toBe('success');
+    expect(check.output.summary).toContain('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o');
+    expect(gh!.checkRuns(repo)).toHaveLength(1);
+  });
+
+  it.skipIf(!scaleOutReady)('runs on a separate `task-mgmt worker` process sharing Redis and PostgreSQL', async () => {
+    const { repo, number } = await repoWithIssue();
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const queue = {
+      QUEUE_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: `task-mgmt-test-${randomUUID()}`,
+      DATABASE_URL: database.url,
+    };
+    const app = await startApp(gh!, { ...queue, WORKERS: '0' });
+    processes.push(app);
+    const worker = await startApp(gh!, { ...queue, WORKERS: '2' }, ['worker']);
+    processes.push(worker);
+    await gh!.comment(repo, number, 'maintainer', '/run');
+    const check = await gh!
+      .waitFor(() => gh!.checkRuns(repo).find((c) => c.status === 'completed'), { timeoutMs: 45_000 })
+      .catch((error: Error) => {
+        throw new Error(`${error.message}: the worker process did not finish the run\napp:\n${app.output().slice(-3000)}\nworker:\n${worker.output().slice(-3000)}`);
+      });
+    expect(check.conclusion).toBe('success');
+    expect(worker.output()).toMatch(/run finished/);
+  });
+});
