@@ -12,7 +12,17 @@ const usage = `usage: task-mgmt <command>
 
 Configuration comes from the environment; see README.md.`;
 
+/** Reads `.env` (where Probot's setup flow saves the App's credentials); real env vars win. */
+function loadDotEnv(): void {
+  try {
+    process.loadEnvFile('.env');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  loadDotEnv();
   const [command = 'serve', ...rest] = argv;
   switch (command) {
     case 'serve':

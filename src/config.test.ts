@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const app = { APP_ID: '42', PRIVATE_KEY: '-----BEGIN RSA PRIVATE KEY-----\\nabc\\n-----END RSA PRIVATE KEY-----', WEBHOOK_SECRET: 's3cret' };
+
+describe('loadConfig', () => {
+  it('starts with no configuration at all (the setup flow and embedded defaults)', () => {
+    const config = loadConfig({});
+    expect(config.APP_ID).toBeUndefined();
+    expect(config.QUEUE_URL).toBeUndefined();
+    expect(config).toMatchObject({
+      PORT: 3000,
+      WORKERS: 1,
+      QUEUE_PREFIX: 'task-mgmt',
+      WEBHOOK_PATH: '/api/github/webhooks',
+      IPFS_GATEWAY_URL: 'https://ipfs.io',
+      TASK_TIMEOUT: 3_600_000,
+      TASK_MEMORY: 1024 ** 3,
+      TASK_CPUS: 1,
+      githubApiUrl: 'https://api.github.com',
+    });
+  });
+
+  it('reads the App credentials, turning escaped newlines of the key into real ones', () => {
+    const config = loadConfig({ ...app, GHE_HOST: 'ghe.example:8443', GHE_PROTOCOL: 'http' });
+    expect(config.privateKey).toContain('KEY-----\nabc\n-----END');
+    expect(config.githubApiUrl).toBe('http://ghe.example:8443/api/v3');
+  });
+
+  it.each([
+    [{ APP_ID: '42', PRIVATE_KEY: 'k' }, /WEBHOOK_SECRET is required when APP_ID is set/],
+    [{ APP_ID: '42', WEBHOOK_SECRET: 's' }, /PRIVATE_KEY or PRIVATE_KEY_PATH is required/],
+    [{ APP_ID: 'forty-two' }, /APP_ID must be the numeric App ID/],
+    [{ PORT: 'eighty' }, /PORT must be a whole number/],
+    [{ WORKERS: '-1' }, /WORKERS must be a whole number from 0 to 64/],
+    [{ QUEUE_URL: 'mysql://db' }, /QUEUE_URL must start with redis:\/\//],
+    [{ QUEUE_URL: 'not a url' }, /QUEUE_URL is not a URL/],
+    [{ QUEUE_URL: 'amqp://guest:guest@127.0.0.1' }, /QUEUE_URL amqp:\/\/ is not supported by this version yet/],
+    [{ DATABASE_URL: 'mysql://db' }, /DATABASE_URL must start with postgres:\/\//],
+    [{ IPFS_CID_PROFILE: 'v2' }, /IPFS_CID_PROFILE/],
+    [{ TASK_TIMEOUT: 'forever' }, /TASK_TIMEOUT.*not a duration/],
+    [{ TASK_MEMORY: 'lots' }, /TASK_MEMORY.*not a size/],
+    [{ TASK_CPUS: '0' }, /TASK_CPUS must be a number of CPUs above 0/],
+    [{ GHE_PROTOCOL: 'ftp' }, /GHE_PROTOCOL/],
+    [{ PRIVATE_KEY_PATH: '/nonexistent/key.pem' }, /PRIVATE_KEY_PATH cannot be read/],
+  ])('%j stops start-up naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('never echoes a password from a URL', () => {
+    expect(() => loadConfig({ QUEUE_URL: 'ftp://user:hunter2@host' })).toThrow(/^(?!.*hunter2)/s);
+  });
+});
