@@ -23,6 +23,9 @@ export interface ExtractReport {
   skipped: string[];
 }
 
+/** Modes an extracted entry may keep: no setuid, setgid, sticky or group/world write. */
+const allowedModeBits = 0o755;
+
 export async function extractTarball(
   source: Readable,
   destDir: string,
@@ -31,34 +34,56 @@ export async function extractTarball(
   const limits = options.limits ?? defaultExtractLimits;
   const report: ExtractReport = { files: 0, bytes: 0, skipped: [] };
   await mkdir(destDir, { recursive: true });
-  let failure: Error | null = null;
+  let entries = 0;
+  let failure: PermanentError | null = null;
+  const fail = (error: PermanentError): false => {
+    failure ??= error;
+    // Stop reading now: past a limit the rest of the archive (an endless or bomb-sized
+    // download) would otherwise still be read and inflated to the end, only to be dropped.
+    source.destroy(failure);
+    return false;
+  };
   const extractor = tar.x({
     cwd: destDir,
     strip: options.stripComponents ?? 1,
-    // Never restore owners or odd modes from the archive; never follow links already on disk.
+    // Never restore owners from the archive; never follow links already on disk.
     preserveOwner: false,
     noChmod: false,
     unlink: true,
     strict: true,
     filter: (path, entry) => {
+      if (failure) return false;
       const type = 'type' in entry ? entry.type : 'File';
-      const size = 'size' in entry ? Number(entry.size ?? 0) : 0;
+      // Headers that only describe the next entry are not entries of their own.
+      if (type === 'GlobalExtendedHeader' || type === 'ExtendedHeader') return false;
+      // Skipped entries count too, or an archive of a million links would pass the cap.
+      entries += 1;
+      if (entries > limits.maxEntries) return fail(new PermanentError(`the source has more than ${limits.maxEntries} entries`));
       if (type !== 'File' && type !== 'OldFile' && type !== 'Directory' && type !== 'ContiguousFile') {
-        if (type !== 'GlobalExtendedHeader' && type !== 'ExtendedHeader') report.skipped.push(`${path} (${type})`);
+        report.skipped.push(`${path} (${type})`);
         return false;
       }
       if (path.split('/').includes('..') || path.startsWith('/')) {
         report.skipped.push(`${path} (leaves the folder)`);
         return false;
       }
+      const size = 'size' in entry ? Number(entry.size ?? 0) : 0;
+      if (report.bytes + size > limits.maxBytes) return fail(new PermanentError(`the source is larger than ${limits.maxBytes} bytes`));
+      // node-tar writes and then chmods to the archive's mode as is, setuid bits included, and
+      // the process umask does not apply to a chmod. Keep the owner able to read and clean up.
+      if ('mode' in entry && typeof entry.mode === 'number') {
+        entry.mode = (entry.mode & allowedModeBits) | (type === 'Directory' ? 0o700 : 0o600);
+      }
       report.files += 1;
       report.bytes += size;
-      if (report.files > limits.maxEntries) failure ??= new PermanentError(`the source has more than ${limits.maxEntries} entries`);
-      if (report.bytes > limits.maxBytes) failure ??= new PermanentError(`the source is larger than ${limits.maxBytes} bytes`);
-      return failure === null;
+      return true;
     },
   });
-  await pipeline(source, extractor, { signal: options.signal });
+  try {
+    await pipeline(source, extractor, { signal: options.signal });
+  } catch (error) {
+    throw failure ?? error;
+  }
   if (failure) throw failure;
   return report;
 }
