@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub, type Repo } from '../fake-github/index.js';
 import { requireServices } from '../support/services.js';
 import { createTestDatabase } from '../support/postgres.js';
@@ -120,5 +120,75 @@ describe.skipIf(!dockerReady)('processes', () => {
       });
     expect(check.conclusion).toBe('success');
     expect(worker.output()).toMatch(/run finished/);
+  });
+});
+
+describe.skipIf(!dockerReady)('runs that go wrong, and replies', () => {
+  let gh: FakeGitHub;
+  let app: AppProcess;
+
+  beforeAll(async () => {
+    gh = await FakeGitHub.start();
+    app = await startApp(gh, { TASK_TIMEOUT: '4s' });
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+    await gh?.close();
+  });
+
+  async function issueIn(files: Record<string, string>): Promise<{ repo: Repo; number: number }> {
+    const repo = await gh.createRepo({ owner: 'octo-org', name: `archive-${randomUUID().slice(0, 8)}`, files });
+    gh.setRole(repo, 'maintainer', 'maintain');
+    return { repo, number: gh.createIssue(repo, { author: 'maintainer', title: 'archive' }) };
+  }
+
+  async function completed(repo: Repo) {
+    return gh.waitFor(() => gh.checkRuns(repo).find((c) => c.status === 'completed'), {
+      timeoutMs: 45_000,
+      message: `no completed check run\n${app.output().slice(-3000)}`,
+    });
+  }
+
+  it('a task that outlives its timeout is stopped and concludes timed_out', async () => {
+    const { repo, number } = await issueIn({ Dockerfile: 'FROM busybox\nCMD echo started && sleep 600\n' });
+    await gh.comment(repo, number, 'maintainer', '/run');
+    const check = await completed(repo);
+    expect(check.conclusion).toBe('timed_out');
+    expect(check.output.summary).toMatch(/longer than its 4\.0 s timeout/);
+    expect(check.output.text).toContain('started');
+  });
+
+  it('an image that does not build fails with the build log', async () => {
+    const { repo, number } = await issueIn({ Dockerfile: 'FROM busybox\nRUN echo compiling && false\n' });
+    await gh.comment(repo, number, 'maintainer', '/run');
+    const check = await completed(repo);
+    expect(check.conclusion).toBe('failure');
+    expect(check.output.summary).toContain('the image did not build');
+    expect(check.output.text).toContain('compiling');
+  });
+
+  it('a repository without a Dockerfile gets a reply saying what to add, and no check run', async () => {
+    const { repo, number } = await issueIn({ 'README.md': 'nothing to run\n' });
+    await gh.comment(repo, number, 'maintainer', '/run');
+    const reply = await gh.waitFor(() => gh.commentsOn(repo, number).find((c) => c.user.login === gh.botLogin), { timeoutMs: 20_000 });
+    expect(reply.body).toMatch(/declares no task: add a `Dockerfile`/);
+    expect(gh.checkRuns(repo)).toEqual([]);
+  });
+
+  it('answers /help, and a near-miss command with a suggestion', async () => {
+    const { repo, number } = await issueIn({ Dockerfile: 'FROM busybox\n' });
+    await gh.comment(repo, number, 'maintainer', '/help');
+    await gh.comment(repo, number, 'maintainer', '/rnu');
+    const replies = await gh.waitFor(
+      () => {
+        const bodies = gh.commentsOn(repo, number).filter((c) => c.user.login === gh.botLogin).map((c) => c.body);
+        return bodies.length >= 2 ? bodies : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
+    expect(replies.join('\n')).toContain('task-mgmt commands');
+    expect(replies.join('\n')).toContain('Did you mean `/run`?');
+    expect(gh.checkRuns(repo)).toEqual([]);
   });
 });

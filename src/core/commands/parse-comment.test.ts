@@ -37,6 +37,8 @@ describe('parseComment', () => {
 
   it.each([
     ['/rn', /Did you mean `\/run`/],
+    ['/rnu', /Did you mean `\/run`/],
+    ['/hlep', /Did you mean `\/help`/],
     ['/cancle', /Did you mean `\/cancel`/],
     ['/retyr', /Did you mean `\/retry`/],
     ['/run a b', /`b` is not `key=value`/],
