@@ -12,7 +12,7 @@ import type { Stats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { FsBlockstore } from 'blockstore-fs';
 import { importer } from 'ipfs-unixfs-importer';
-import type { ImportCandidate, ImportResult, ImporterOptions } from 'ipfs-unixfs-importer';
+import type { ImportCandidate, ImportResult, ImporterOptions, WritableStorage } from 'ipfs-unixfs-importer';
 import { CID } from 'multiformats/cid';
 import type { AddedEntry, AddOptions, AddResult, IpfsStore } from '../../ports/ipfs-store.js';
 import { resolveImportSettings, toImporterOptions } from './import-profile.js';
@@ -54,6 +54,8 @@ export class UnsupportedNameError extends Error {
   }
 }
 
+type BlockBytes = Parameters<FsBlockstore['put']>[1];
+
 // Path prefix handed to the importer; never visible in results (names come from the components below it).
 const ROOT = 'root';
 
@@ -70,6 +72,14 @@ export class EmbeddedIpfsStore implements IpfsStore {
   private readonly blockstore: FsBlockstore;
   private readonly includeHidden: boolean;
   private opened: Promise<void> | undefined;
+  /** Blocks being written now, by multihash, so a repeated block is written once. */
+  private readonly writing = new Map<string, Promise<void>>();
+  private readonly writer: WritableStorage = {
+    put: async (cid, bytes) => {
+      await this.putOnce(cid, bytes);
+      return cid;
+    },
+  };
 
   constructor(options: EmbeddedIpfsStoreOptions) {
     // Validate at once: a bad profile is a configuration error, not an error of the first add.
@@ -95,7 +105,7 @@ export class EmbeddedIpfsStore implements IpfsStore {
     let root: ImportResult | undefined;
     const entries: AddedEntry[] = [];
     const source = this.candidates(absolute, stats, signal);
-    for await (const result of importer(source, this.blockstore, importerOptions)) {
+    for await (const result of importer(source, this.writer, importerOptions)) {
       signal?.throwIfAborted();
       const components = (result.path ?? '').split('/');
       if (components.length === 1) root = result;
@@ -165,6 +175,27 @@ export class EmbeddedIpfsStore implements IpfsStore {
       } else {
         yield await leafCandidate(child, childPath, stats, signal);
       }
+    }
+  }
+
+  /**
+   * Writes a block unless it is already stored or being stored. Besides saving work, this
+   * avoids blockstore-fs writing the same block twice at once: both writes share one temporary
+   * file, and the loser's rename is retried for a second before it gives up quietly, which made
+   * folders of many identical small files crawl.
+   */
+  private async putOnce(cid: CID, bytes: BlockBytes): Promise<void> {
+    const key = Buffer.from(cid.multihash.bytes).toString('base64');
+    const pending = this.writing.get(key);
+    if (pending !== undefined) return pending;
+    const write = (async () => {
+      if (!(await this.blockstore.has(cid))) await this.blockstore.put(cid, bytes);
+    })();
+    this.writing.set(key, write);
+    try {
+      await write;
+    } finally {
+      this.writing.delete(key);
     }
   }
 
