@@ -10,10 +10,14 @@ import { createReadStream } from 'node:fs';
 import { appendFile, lstat, mkdir, readdir, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import * as dagPb from '@ipld/dag-pb';
 import { FsBlockstore } from 'blockstore-fs';
+import { UnixFS } from 'ipfs-unixfs';
 import { importer } from 'ipfs-unixfs-importer';
-import type { ImportCandidate, ImportResult, ImporterOptions, WritableStorage } from 'ipfs-unixfs-importer';
+import type { BufferImporter, ImportCandidate, ImportResult, ImporterOptions, WritableStorage } from 'ipfs-unixfs-importer';
 import { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
+import { sha256 } from 'multiformats/hashes/sha2';
 import type { AddedEntry, AddOptions, AddResult, IpfsStore } from '../../ports/ipfs-store.js';
 import { resolveImportSettings, toImporterOptions } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
@@ -100,6 +104,7 @@ export class EmbeddedIpfsStore implements IpfsStore {
       ...toImporterOptions(this.settings),
       fileImportConcurrency: FILES_IN_FLIGHT,
       blockWriteConcurrency: CHUNKS_IN_FLIGHT,
+      bufferImporter: leanLeafImporter(this.settings),
     };
 
     let root: ImportResult | undefined;
@@ -220,6 +225,33 @@ async function leafCandidate(
     return { path: importPath, link: decodeName(path, target) };
   }
   throw new SpecialFileError(path, describeType(stats));
+}
+
+/**
+ * Writes each chunk as a leaf block, byte for byte as the importer's own leaf writer does, but
+ * without keeping the chunk in the leaf's UnixFS metadata: the importer holds the leaves of a
+ * file node until all of them are written, which with dag-pb leaves kept 174 × 256 KiB (44 MiB)
+ * of file data alive per file being imported. The parent node needs only each leaf's length.
+ */
+function leanLeafImporter(settings: ImportSettings): BufferImporter {
+  return async function* importLeaves(file, blockstore) {
+    for await (const chunk of file.content) {
+      yield async () => {
+        if (settings.rawLeaves) {
+          // Raw blocks cannot be addressed by CIDv0, so raw leaves are CIDv1 even under a v0 root, as in Kubo.
+          const cid = CID.createV1(raw.code, await sha256.digest(chunk));
+          await blockstore.put(cid, chunk);
+          return { cid, size: BigInt(chunk.byteLength), block: chunk };
+        }
+        const block = dagPb.encode({ Data: new UnixFS({ type: 'file', data: chunk }).marshal(), Links: [] });
+        const digest = await sha256.digest(block);
+        const cid = settings.cidVersion === 0 ? CID.createV0(digest) : CID.createV1(dagPb.code, digest);
+        await blockstore.put(cid, block);
+        const unixfs = new UnixFS({ type: 'file', blockSizes: [BigInt(chunk.byteLength)] });
+        return { cid, size: BigInt(block.byteLength), block, unixfs };
+      };
+    }
+  };
 }
 
 /** Opens the file only when the importer starts reading it, and closes it however the read ends. */
