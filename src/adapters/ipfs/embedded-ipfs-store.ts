@@ -63,7 +63,7 @@ type BlockBytes = Parameters<FsBlockstore['put']>[1];
 // Path prefix handed to the importer; never visible in results (names come from the components below it).
 const ROOT = 'root';
 
-// Bound on memory: at most FILES_IN_FLIGHT × CHUNKS_IN_FLIGHT chunks are held at once
+// Bound on memory: about FILES_IN_FLIGHT × CHUNKS_IN_FLIGHT chunks are held at once
 // (16 × chunk size: 4 MiB with 256 KiB chunks, 16 MiB with 1 MiB chunks). Neither changes CIDs.
 const FILES_IN_FLIGHT = 4;
 const CHUNKS_IN_FLIGHT = 4;
