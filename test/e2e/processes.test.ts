@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +53,38 @@ describe('npm start without APP_ID', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).not.toBe(0);
     expect(output).toMatch(/WEBHOOK_SECRET is required when APP_ID is set/);
+  });
+});
+
+describe('task-mgmt add', () => {
+  it('prints the CID `ipfs add -r -Q` prints, through the installed command', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'task-mgmt-add-'));
+    try {
+      await mkdir(join(dir, 'folder'));
+      await writeFile(join(dir, 'folder', 'hello.txt'), 'hello world\n');
+      const run = (args: string[]) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, [join(projectRoot, 'bin', 'task-mgmt.js'), 'add', ...args], {
+            cwd: dir,
+            env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DATA_DIR: join(dir, 'data') },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+          child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+          child.once('exit', (code) => resolve({ code, stdout, stderr }));
+        });
+      expect(await run(['-Q', join(dir, 'folder', 'hello.txt')])).toMatchObject({ code: 0, stdout: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o\n' });
+      const folder = await run(['-r', 'folder']);
+      expect(folder.code).toBe(0);
+      expect(folder.stdout).toContain('added QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o folder/hello.txt');
+      const refused = await run(['folder']);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain("use the '-r' flag");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
