@@ -15,6 +15,8 @@ export function benchRun(id: string): NewRun {
     requestedBy: 'octocat',
     trigger: 'comment',
     commentId: 123456789,
+    approvals: [],
+    manifestDigest: '',
   };
 }
 

@@ -17,6 +17,7 @@ import { DockerExecutor } from './adapters/executor/docker-executor.js';
 import { GithubCheckReporter } from './adapters/github/github-check-reporter.js';
 import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js';
 import type { OctokitForInstallation } from './adapters/github/octokit.js';
+import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
 import type { RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
 import type { IpfsStore } from './ports/ipfs-store.js';
@@ -87,6 +88,8 @@ export async function startWorker(
 ): Promise<void> {
   const handler = createRunHandler({
     store: services.store,
+    hostFor: async (repo) => new OctokitRepoHost(await octokitFor(repo.installationId), repo),
+    maxRunningPerRepo: config.REPO_CONCURRENCY,
     checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL }),
     source: new GithubSourceFetcher({
       octokitFor,

@@ -89,6 +89,10 @@ const envSchema = z
       return cpus;
     }),
     TASK_PIDS: integer(256, 16, 65536),
+    /** Runs of one repository that may run at once; more wait queued. */
+    REPO_CONCURRENCY: integer(2, 1, 1000),
+    /** Commands one person may give per minute (run, retry, re-run, cancel). */
+    COMMANDS_PER_MINUTE: integer(10, 1, 10_000),
   })
   .superRefine((env, ctx) => {
     if (env.APP_ID && !env.WEBHOOK_SECRET) {

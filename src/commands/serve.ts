@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Probot, Server, run as runProbotSetup } from 'probot';
 import type { Config } from '../config.js';
 import { createLogger, openServices, startWorker } from '../app.js';
-import { CommentIntake } from '../adapters/github/comment-intake.js';
+import { WebhookIntake } from '../adapters/github/webhook-intake.js';
 import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js';
 import { createProbotApp } from '../adapters/github/probot-app.js';
 import type { OctokitForInstallation } from '../adapters/github/octokit.js';
@@ -22,7 +22,7 @@ export async function serve(config: Config): Promise<number> {
   }
 
   const services = await openServices(config, log);
-  let intake: CommentIntake | undefined;
+  let intake: WebhookIntake | undefined;
   const server = new Server({
     Probot: Probot.defaults({
       appId: config.APP_ID,
@@ -40,13 +40,15 @@ export async function serve(config: Config): Promise<number> {
   let octokitFor: OctokitForInstallation | undefined;
   await server.load((app, options) => {
     octokitFor = (installationId) => app.auth(installationId);
-    intake = new CommentIntake({
+    intake = new WebhookIntake({
       store: services.store,
       queue: services.queue,
       checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL }),
       octokitFor,
       log: log.child({ name: 'intake' }),
       newId: newRunId,
+      gatewayUrl: config.IPFS_GATEWAY_URL,
+      limits: { commandsPerMinute: config.COMMANDS_PER_MINUTE },
     });
     createProbotApp({ intake })(app, options);
     options.addHandler(healthHandler(services.store));

@@ -11,6 +11,20 @@ export class RetryableError extends Error {
   readonly retryAfterMs: number | undefined;
 }
 
+/**
+ * Not now, but not a failure either: the run waits its turn (e.g. its repository already has
+ * as many runs going as it may). Queues put it back without counting an attempt.
+ */
+export class DeferredError extends Error {
+  override readonly name = 'DeferredError';
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+  }
+}
+
 export class PermanentError extends Error {
   override readonly name = 'PermanentError';
 }

@@ -25,6 +25,12 @@ export interface ExecuteRequest {
   signal: AbortSignal;
   /** Called with each line the build and the container print, in order. */
   onLog: (line: string) => void;
+  /**
+   * Called after the image is built and just before the container starts: the last moment to
+   * refuse (e.g. the pull request's head moved). If it throws, nothing starts and the error is
+   * rethrown after clean-up.
+   */
+  beforeStart?: () => Promise<void>;
 }
 
 export interface ExecuteResult {

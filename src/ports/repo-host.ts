@@ -16,13 +16,33 @@ export interface PullRequestInfo {
   state: string;
 }
 
+export interface TreeEntry {
+  name: string;
+  /** Git object id: a digest of the file's content. */
+  sha: string;
+  type: string;
+}
+
+export interface ReviewInfo {
+  id: number;
+  reviewer: string;
+  state: string;
+  commitId: string | null;
+}
+
 export interface RepoHost {
   getPermission(username: string): Promise<CollaboratorPermission>;
   getPullRequest(number: number): Promise<PullRequestInfo>;
   /** SHA of the default branch's HEAD. */
   getDefaultBranchHead(): Promise<{ branch: string; sha: string }>;
-  /** Names of the entries at the root of the tree at `sha`. */
-  listRoot(sha: string): Promise<string[]>;
+  /** Entries at the root of the tree at `sha`. */
+  listRoot(sha: string): Promise<TreeEntry[]>;
+  /** A file's text at `sha`, or null when there is no such file. */
+  readFile(path: string, sha: string): Promise<string | null>;
+  /** Reviews of a pull request, oldest first. */
+  listReviews(number: number): Promise<ReviewInfo[]>;
+  /** Paths a pull request changes (both sides of a rename). */
+  listChangedFiles(number: number): Promise<string[]>;
   react(commentId: number, content: '+1' | 'rocket' | 'eyes' | 'confused'): Promise<void>;
   reply(number: number, body: string): Promise<void>;
 }

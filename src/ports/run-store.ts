@@ -1,6 +1,7 @@
 /** Where run records, deliveries and audit decisions live. */
 import type { Run, RunState } from '../core/runs/run.js';
 
+/** A run to record. `checkRunId` is set when the check run was created first (it usually is). */
 export type NewRun = Omit<
   Run,
   | 'state'
@@ -17,7 +18,7 @@ export type NewRun = Omit<
   | 'startedAt'
   | 'finishedAt'
   | 'updatedAt'
->;
+> & { checkRunId?: number | null };
 
 export type RunPatch = Partial<
   Pick<Run, 'checkRunId' | 'exitCode' | 'outputCid' | 'outputFiles' | 'error' | 'logTail'>
@@ -43,8 +44,25 @@ export interface AuditEntry {
 
 export interface ListRunsQuery {
   state?: RunState;
+  /** Any of these states. */
+  states?: readonly RunState[];
+  /** `owner/name`. */
   repo?: string;
+  /** Pull request or issue number (with `repo`). */
+  number?: number;
   limit?: number;
+}
+
+/** A check run completed `action_required`, waiting for an approval of `sha`. */
+export interface ApprovalWait {
+  repo: string;
+  installationId: number;
+  number: number;
+  sha: string;
+  task: string;
+  checkRunId: number;
+  requestedBy: string;
+  createdAt: Date;
 }
 
 export interface RunStore {
@@ -76,6 +94,17 @@ export interface RunStore {
   listQueued(limit: number): Promise<Run[]>;
   /** Running runs whose worker lease ended before `now`: their worker is gone. */
   listExpiredLeases(now: Date): Promise<Run[]>;
+  /**
+   * Takes a queued run for a worker (queued → running) unless `maxRunningInRepo` runs of its
+   * repository are already running: then 'busy', and the run stays queued. Null when the run is
+   * no longer queued (another worker took it, or it was cancelled).
+   */
+  claimRun(id: string, claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number }, now: Date): Promise<Run | 'busy' | null>;
+  /** Audit entries by `actor` for `action`s since a time: the per-user rate limit counts them. */
+  countAudit(query: { actor: string; actions: readonly string[]; since: Date }): Promise<number>;
+  recordApprovalWait(wait: ApprovalWait): Promise<void>;
+  /** Takes (lists and forgets) the approval waits of a pull request. */
+  takeApprovalWaits(repo: string, number: number): Promise<ApprovalWait[]>;
   /** Extends the lease of a run the worker still holds; false if the worker no longer holds it. */
   renewLease(id: string, workerId: string, leaseUntil: Date): Promise<boolean>;
   audit(entry: AuditEntry): Promise<void>;

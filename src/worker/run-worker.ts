@@ -6,9 +6,11 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { errorMessage, RetryableError } from '../core/errors.js';
+import { DeferredError, errorMessage, RetryableError } from '../core/errors.js';
+import { authorize } from '../core/policy/authorize.js';
+import type { RepoHost } from '../ports/repo-host.js';
 import { finishedReport, startedReport } from '../core/runs/check-text.js';
-import type { Run, RunState } from '../core/runs/run.js';
+import type { RepoRef, Run, RunState } from '../core/runs/run.js';
 import { formatDuration } from '../core/runs/units.js';
 import type { CheckReport, CheckReporter } from '../ports/check-reporter.js';
 import { BuildFailedError, type ExecuteResult, type Executor, type SandboxLimits } from '../ports/executor.js';
@@ -20,6 +22,10 @@ import { LogSink } from './log-sink.js';
 
 export interface WorkerDeps {
   store: RunStore;
+  /** GitHub for one repository, to check again just before the container starts. */
+  hostFor: (repo: RepoRef) => Promise<RepoHost>;
+  /** Runs of one repository that may run at once; others wait queued. */
+  maxRunningPerRepo: number;
   checks: CheckReporter;
   source: SourceFetcher;
   executor: Executor;
@@ -47,11 +53,15 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       throw new RetryableError(message, { retryAfterMs: 60_000 });
     }
     if (found.state !== 'queued') return;
-    const run = await deps.store.transition(runId, ['queued'], 'running', now(), {
-      workerId: deps.workerId,
-      leaseUntil: new Date(now().getTime() + leaseMs),
-    });
-    if (!run) return; // another worker took it first
+    const run = await deps.store.claimRun(
+      runId,
+      { workerId: deps.workerId, leaseUntil: new Date(now().getTime() + leaseMs), maxRunningInRepo: deps.maxRunningPerRepo },
+      now(),
+    );
+    if (run === 'busy') {
+      throw new DeferredError(`${found.repo.owner}/${found.repo.name} already has ${deps.maxRunningPerRepo} runs going`, 3000);
+    }
+    if (!run) return; // another worker took it first, or it was cancelled
     const log = deps.log.child({ runId, repo: `${run.repo.owner}/${run.repo.name}`, sha: run.sha });
     log.info('run started');
 
@@ -121,11 +131,13 @@ async function execute(deps: WorkerDeps, run: Run, workDir: string, sink: LogSin
       limits: deps.limits,
       signal,
       onLog: (line) => sink.line(line),
+      beforeStart: () => checkStillAllowed(deps, run, sink),
     });
   } catch (error) {
     if (error instanceof BuildFailedError) {
       return { state: 'failed', patch: { error: `the image did not build: ${error.message}` } };
     }
+    if (error instanceof NoLongerAllowedError) return { state: 'cancelled', patch: { error: error.message } };
     throw error;
   }
   sink.line(
@@ -140,6 +152,32 @@ async function execute(deps: WorkerDeps, run: Run, workDir: string, sink: LogSin
   }
   if (result.exitCode !== 0) return { state: 'failed', patch: { ...patch, error: `the task exited with code ${result.exitCode}` } };
   return { state: 'succeeded', patch };
+}
+
+/** Refusal found just before the container starts: the run ends cancelled, unrun. */
+class NoLongerAllowedError extends Error {
+  override readonly name = 'NoLongerAllowedError';
+}
+
+/**
+ * The SHA checked is the SHA run: just before the container starts, the pull request's head must
+ * still be the pinned SHA and the requester must still have the role. A GitHub failure here is
+ * retryable (the run goes back to the queue); it never lets the container start unchecked.
+ */
+async function checkStillAllowed(deps: WorkerDeps, run: Run, sink: LogSink): Promise<void> {
+  const host = await deps.hostFor(run.repo);
+  if (run.isPullRequest && run.number !== null) {
+    const pull = await host.getPullRequest(run.number);
+    if (pull.state !== 'open') throw new NoLongerAllowedError(`pull request #${run.number} was ${pull.state} before the task started; nothing ran`);
+    if (pull.headSha !== run.sha) {
+      throw new NoLongerAllowedError(
+        `the head of #${run.number} moved from \`${run.sha.slice(0, 12)}\` to \`${pull.headSha.slice(0, 12)}\` before the task started; nothing ran`,
+      );
+    }
+  }
+  const decision = authorize({ actor: run.requestedBy, permission: await host.getPermission(run.requestedBy) });
+  if (!decision.allowed) throw new NoLongerAllowedError(`checked again before the task started: ${decision.reason} Nothing ran.`);
+  sink.line(`task-mgmt: checked again before starting: \`${run.sha.slice(0, 12)}\` is still the head and ${decision.reason}`);
 }
 
 /** What the container sees: the run id, its output folder and its parameters. Nothing else. */

@@ -32,6 +32,8 @@ export function newRun(overrides: Partial<NewRun> = {}): NewRun {
     requestedBy: 'mona',
     trigger: 'comment',
     commentId: 99001,
+    approvals: [5501, 5502],
+    manifestDigest: 'sha256:' + 'd'.repeat(64),
     ...overrides,
   };
 }
@@ -357,6 +359,50 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         expect(await store.listAudit('octo-org/archive')).toStrictEqual([entries[0], entries[1], entries[3]]);
         expect(await store.listAudit('octo-org/other')).toStrictEqual([entries[2]]);
         expect(await store.listAudit('octo-org/none')).toStrictEqual([]);
+      });
+    });
+
+    describe('limits and approval waits', () => {
+      it('counts an actor\'s commands since a time', async () => {
+        const entry = (actor: string, action: string, seconds: number): AuditEntry => ({
+          at: at(seconds), repo: 'octo-org/archive', number: 1, actor, action, allowed: true, reason: 'r', runId: null,
+        });
+        for (const e of [entry('mona', 'run', 1), entry('mona', 'run', 5), entry('mona', 'cancel', 6), entry('mona', 'help', 7), entry('eve', 'run', 6)]) await store.audit(e);
+        expect(await store.countAudit({ actor: 'mona', actions: ['run', 'cancel'], since: at(2) })).toBe(2);
+        expect(await store.countAudit({ actor: 'mona', actions: ['run'], since: at(0) })).toBe(2);
+        expect(await store.countAudit({ actor: 'nobody', actions: ['run'], since: at(0) })).toBe(0);
+      });
+
+      it('claims a queued run only while the repository has fewer than the limit running', async () => {
+        const runs = [newRun(), newRun(), newRun(), newRun({ repo: { owner: 'octo-org', name: 'other', installationId: 4242 } })];
+        for (const run of runs) await store.createRun(run, at(0));
+        const claim = { workerId: 'w1', leaseUntil: at(60), maxRunningInRepo: 2 };
+        expect(await store.claimRun(runs[0]!.id, claim, at(1))).toMatchObject({ state: 'running', workerId: 'w1', startedAt: at(1) });
+        expect(await store.claimRun(runs[1]!.id, claim, at(1))).toMatchObject({ state: 'running' });
+        expect(await store.claimRun(runs[2]!.id, claim, at(1))).toBe('busy');
+        expect((await store.getRun(runs[2]!.id))!.state).toBe('queued');
+        expect(await store.claimRun(runs[3]!.id, claim, at(1))).toMatchObject({ state: 'running' });
+        expect(await store.claimRun(runs[0]!.id, claim, at(1))).toBeNull();
+        await store.transition(runs[0]!.id, ['running'], 'succeeded', at(2));
+        expect(await store.claimRun(runs[2]!.id, claim, at(3))).toMatchObject({ state: 'running' });
+        expect(await store.claimRun(randomUUID(), claim, at(3))).toBeNull();
+      });
+
+      it('never lets concurrent claims exceed the limit', async () => {
+        const runs = Array.from({ length: 6 }, () => newRun());
+        for (const run of runs) await store.createRun(run, at(0));
+        const results = await Promise.all(runs.map((run, i) => store.claimRun(run.id, { workerId: `w${i}`, leaseUntil: at(60), maxRunningInRepo: 2 }, at(1))));
+        expect(results.filter((r) => r !== 'busy' && r !== null)).toHaveLength(2);
+        expect(await store.listRuns({ state: 'running' })).toHaveLength(2);
+      });
+
+      it('keeps approval waits of a pull request until they are taken', async () => {
+        const wait = { repo: 'octo-org/archive', installationId: 4242, number: 17, sha: 'b'.repeat(40), task: 'default', checkRunId: 777, requestedBy: 'mona', createdAt: at(1) };
+        await store.recordApprovalWait(wait);
+        await store.recordApprovalWait({ ...wait, number: 18, checkRunId: 778 });
+        expect(await store.takeApprovalWaits('octo-org/archive', 17)).toStrictEqual([wait]);
+        expect(await store.takeApprovalWaits('octo-org/archive', 17)).toStrictEqual([]);
+        expect(await store.takeApprovalWaits('octo-org/archive', 18)).toHaveLength(1);
       });
     });
   });

@@ -70,10 +70,11 @@ for (const mode of modes) {
     }
 
     it('a maintainer runs a pull request\'s Dockerfile and gets the CIDs in a check run on its head', async () => {
-      const repo = await newRepo({ 'README.md': 'archive\n' });
-      await gh.commit(repo, 'add-task', { Dockerfile: helloDockerfile });
-      const { number } = await gh.openPullRequest(repo, { author: 'writer', head: 'add-task' });
-      const head = gh.headOf(repo, 'add-task');
+      // The task is on the default branch already; the pull request by a writer leaves it alone.
+      const repo = await newRepo({ 'README.md': 'archive\n', Dockerfile: helloDockerfile });
+      await gh.commit(repo, 'docs', { 'README.md': 'archive, now with docs\n' });
+      const { number } = await gh.openPullRequest(repo, { author: 'writer', head: 'docs' });
+      const head = gh.headOf(repo, 'docs');
 
       const started = Date.now();
       const { delivery, commentId } = await gh.comment(repo, number, 'maintainer', '/run');

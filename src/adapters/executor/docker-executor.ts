@@ -93,6 +93,7 @@ export class DockerExecutor implements Executor {
         imageId = await this.#build(request, tag, stop.signal, buildContainers);
         imageBuilt = imageId !== '';
       }
+      if (!stopReason && request.beforeStart) await request.beforeStart();
       if (!stopReason) {
         const image = await this.#docker.getImage(imageId).inspect();
         const user = await prepareUser(image.Config?.User ?? '', request.outDir, log);

@@ -1,7 +1,7 @@
 /** CheckReporter as GitHub check runs on the run's pinned SHA. */
-import type { CheckReport, CheckReporter } from '../../ports/check-reporter.js';
+import type { CheckReport, CheckReporter, CheckTarget } from '../../ports/check-reporter.js';
 import { checkRunName } from '../../core/runs/check-text.js';
-import type { Run } from '../../core/runs/run.js';
+import type { RepoRef } from '../../core/runs/run.js';
 import type { OctokitForInstallation } from './octokit.js';
 
 export class GithubCheckReporter implements CheckReporter {
@@ -14,42 +14,43 @@ export class GithubCheckReporter implements CheckReporter {
     },
   ) {}
 
-  async create(run: Run, report: CheckReport): Promise<number> {
-    const octokit = await this.deps.octokitFor(run.repo.installationId);
+  async create(target: CheckTarget, report: CheckReport): Promise<number> {
+    const octokit = await this.deps.octokitFor(target.repo.installationId);
     const response = await octokit.rest.checks.create({
-      owner: run.repo.owner,
-      repo: run.repo.name,
-      name: checkRunName(run),
-      head_sha: run.sha,
-      external_id: run.id,
-      ...this.detailsUrl(run),
+      owner: target.repo.owner,
+      repo: target.repo.name,
+      name: checkRunName(target),
+      head_sha: target.sha,
+      ...(target.id ? { external_id: target.id } : {}),
+      ...this.detailsUrl(target.id),
       ...this.body(report),
     });
     return response.data.id;
   }
 
-  async update(run: Run, report: CheckReport): Promise<void> {
-    if (run.checkRunId === null) throw new Error(`run ${run.id} has no check run to update`);
-    const octokit = await this.deps.octokitFor(run.repo.installationId);
+  async update(target: { repo: RepoRef; checkRunId: number | null; id?: string }, report: CheckReport): Promise<void> {
+    if (target.checkRunId === null) throw new Error(`run ${target.id ?? '?'} has no check run to update`);
+    const octokit = await this.deps.octokitFor(target.repo.installationId);
     await octokit.rest.checks.update({
-      owner: run.repo.owner,
-      repo: run.repo.name,
-      check_run_id: run.checkRunId,
+      owner: target.repo.owner,
+      repo: target.repo.name,
+      check_run_id: target.checkRunId,
       ...this.body(report),
     });
   }
 
-  private detailsUrl(run: Run): { details_url?: string } {
-    return this.deps.publicUrl ? { details_url: `${this.deps.publicUrl}/runs/${encodeURIComponent(run.id)}` } : {};
+  private detailsUrl(runId: string | undefined): { details_url?: string } {
+    return this.deps.publicUrl && runId ? { details_url: `${this.deps.publicUrl}/runs/${encodeURIComponent(runId)}` } : {};
   }
 
   private body(report: CheckReport) {
     const now = (this.deps.now ?? (() => new Date()))().toISOString();
     const output = { title: report.title, summary: report.summary, ...(report.text ? { text: report.text } : {}) };
+    const actions = report.actions ? { actions: report.actions } : {};
     if (report.status === 'completed') {
-      return { status: 'completed' as const, conclusion: report.conclusion ?? 'neutral', completed_at: now, output };
+      return { status: 'completed' as const, conclusion: report.conclusion ?? 'neutral', completed_at: now, output, ...actions };
     }
-    if (report.status === 'in_progress') return { status: 'in_progress' as const, started_at: now, output };
-    return { status: 'queued' as const, output };
+    if (report.status === 'in_progress') return { status: 'in_progress' as const, started_at: now, output, ...actions };
+    return { status: 'queued' as const, output, ...actions };
   }
 }

@@ -1,7 +1,7 @@
 /** RepoHost over GitHub's REST API, for one repository and installation. */
 import { z } from 'zod';
 import { RetryableError } from '../../core/errors.js';
-import type { CollaboratorPermission, PullRequestInfo, RepoHost } from '../../ports/repo-host.js';
+import type { CollaboratorPermission, PullRequestInfo, RepoHost, ReviewInfo, TreeEntry } from '../../ports/repo-host.js';
 import { httpStatus, type Octokit } from './octokit.js';
 
 const permissionResponse = z.object({
@@ -28,6 +28,15 @@ const pullResponse = z.object({
   head: z.object({ sha: z.string().regex(/^[0-9a-f]{40}$/) }),
   user: z.object({ login: z.string() }).nullable(),
 });
+
+function retryAfter(error: unknown): number | undefined {
+  const headers = (error as { response?: { headers?: Record<string, string | undefined> } }).response?.headers ?? {};
+  const seconds = Number(headers['retry-after']);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const reset = Number(headers['x-ratelimit-reset']);
+  if (headers['x-ratelimit-remaining'] === '0' && Number.isFinite(reset)) return Math.max(0, reset * 1000 - Date.now());
+  return undefined;
+}
 
 export class OctokitRepoHost implements RepoHost {
   constructor(
@@ -62,12 +71,44 @@ export class OctokitRepoHost implements RepoHost {
     return { branch, sha: z.string().regex(/^[0-9a-f]{40}$/).parse(commit.data.sha) };
   }
 
-  async listRoot(sha: string): Promise<string[]> {
+  async listRoot(sha: string): Promise<TreeEntry[]> {
     const response = await this.call(`list the files of ${sha.slice(0, 7)}`, () =>
       this.octokit.rest.repos.getContent({ owner: this.repo.owner, repo: this.repo.name, path: '', ref: sha }),
     );
-    const entries = z.array(z.object({ name: z.string() })).parse(response.data);
-    return entries.map((entry) => entry.name);
+    return z.array(z.object({ name: z.string(), sha: z.string(), type: z.string() })).parse(response.data);
+  }
+
+  async readFile(path: string, sha: string): Promise<string | null> {
+    let response;
+    try {
+      response = await this.call(`read ${path} at ${sha.slice(0, 7)}`, () =>
+        this.octokit.rest.repos.getContent({ owner: this.repo.owner, repo: this.repo.name, path, ref: sha }),
+      );
+    } catch (error) {
+      if (httpStatus(error) === 404) return null;
+      throw error;
+    }
+    const file = z.object({ type: z.literal('file'), content: z.string(), encoding: z.literal('base64') }).safeParse(response.data);
+    return file.success ? Buffer.from(file.data.content, 'base64').toString('utf8') : null;
+  }
+
+  async listReviews(number: number): Promise<ReviewInfo[]> {
+    const reviews = await this.call(`list the reviews of #${number}`, () =>
+      this.octokit.paginate(this.octokit.rest.pulls.listReviews, { owner: this.repo.owner, repo: this.repo.name, pull_number: number, per_page: 100 }),
+    );
+    return z
+      .array(z.object({ id: z.number(), state: z.string(), commit_id: z.string().nullish(), user: z.object({ login: z.string() }).nullable() }))
+      .parse(reviews)
+      .map((review) => ({ id: review.id, reviewer: review.user?.login ?? 'ghost', state: review.state.toUpperCase(), commitId: review.commit_id ?? null }));
+  }
+
+  async listChangedFiles(number: number): Promise<string[]> {
+    // GitHub lists at most 3,000 files; a larger change is treated as changing everything.
+    const files = await this.call(`list the files #${number} changes`, () =>
+      this.octokit.paginate(this.octokit.rest.pulls.listFiles, { owner: this.repo.owner, repo: this.repo.name, pull_number: number, per_page: 100 }),
+    );
+    const parsed = z.array(z.object({ filename: z.string(), previous_filename: z.string().optional() })).parse(files);
+    return parsed.flatMap((file) => (file.previous_filename ? [file.filename, file.previous_filename] : [file.filename]));
   }
 
   async react(commentId: number, content: '+1' | 'rocket' | 'eyes' | 'confused'): Promise<void> {
@@ -83,14 +124,22 @@ export class OctokitRepoHost implements RepoHost {
     await this.octokit.rest.issues.createComment({ owner: this.repo.owner, repo: this.repo.name, issue_number: number, body });
   }
 
-  /** Server errors and rate limits are worth retrying; anything else is GitHub's final answer. */
+  /**
+   * Server errors and rate limits are worth retrying (Octokit already retried server errors with
+   * back-off); anything else is GitHub's final answer. A rate limit says when to come back.
+   * https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+   */
   private async call<T>(what: string, request: () => Promise<T>): Promise<T> {
     try {
       return await request();
     } catch (error) {
       const status = httpStatus(error);
       if (status === undefined || status >= 500 || status === 429 || status === 403) {
-        throw new RetryableError(`GitHub did not answer when asked to ${what} (${status ?? 'no response'})`, { cause: error });
+        const retryAfterMs = retryAfter(error);
+        throw new RetryableError(`GitHub did not answer when asked to ${what} (${status ?? 'no response'})`, {
+          cause: error,
+          ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+        });
       }
       throw error;
     }

@@ -1,13 +1,16 @@
 /** The Probot application: thin webhook handlers that hand deliveries to the intake. */
 import type { ApplicationFunction } from 'probot';
-import type { CommentIntake } from './comment-intake.js';
+import type { WebhookIntake } from './webhook-intake.js';
+import { handledEvents } from './webhook-payloads.js';
 
-export function createProbotApp(deps: { intake: CommentIntake; now?: () => Date }): ApplicationFunction {
+export function createProbotApp(deps: { intake: WebhookIntake; now?: () => Date }): ApplicationFunction {
   const now = deps.now ?? (() => new Date());
   return (app) => {
-    app.on('issue_comment.created', async (context) => {
+    // Edited comments are never commands: only `issue_comment.created` is listened to.
+    app.on([...handledEvents], async (context) => {
       // Probot has verified the signature by now. Answer GitHub at once; the work happens later.
-      const fresh = await deps.intake.accept({ id: context.id, event: 'issue_comment.created', payload: context.payload, receivedAt: now() });
+      const event = `${context.name}.${(context.payload as { action?: string }).action}`;
+      const fresh = await deps.intake.accept({ id: context.id, event, payload: context.payload, receivedAt: now() });
       if (!fresh) context.log.info({ deliveryId: context.id }, 'redelivered webhook ignored: it was handled before');
     });
   };

@@ -2,13 +2,45 @@
 import { z } from 'zod';
 
 const account = z.object({ login: z.string(), type: z.string().optional() });
+const repository = z.object({ name: z.string(), owner: z.object({ login: z.string() }) });
+const installation = z.object({ id: z.number().int() });
+const sha = z.string().regex(/^[0-9a-f]{40}$/);
 
 export const issueCommentCreatedSchema = z.object({
   action: z.literal('created'),
   comment: z.object({ id: z.number().int(), body: z.string().nullable(), user: account.nullable() }),
   issue: z.object({ number: z.number().int(), pull_request: z.unknown().optional() }),
-  repository: z.object({ name: z.string(), owner: z.object({ login: z.string() }) }),
-  installation: z.object({ id: z.number().int() }),
+  repository,
+  installation,
   sender: account,
 });
-export type IssueCommentCreated = z.infer<typeof issueCommentCreatedSchema>;
+
+export const pullRequestSynchronizeSchema = z.object({
+  action: z.literal('synchronize'),
+  number: z.number().int(),
+  pull_request: z.object({ head: z.object({ sha }) }),
+  repository,
+  installation,
+});
+
+export const checkRunActionSchema = z.object({
+  action: z.enum(['rerequested', 'requested_action']),
+  check_run: z.object({ id: z.number().int(), external_id: z.string().nullable(), head_sha: sha }),
+  requested_action: z.object({ identifier: z.string() }).nullish(),
+  repository,
+  installation,
+  sender: account,
+});
+
+/** Events the app acts on, by `<event>.<action>`. */
+export const handledEvents = [
+  'issue_comment.created',
+  'pull_request.synchronize',
+  'check_run.rerequested',
+  'check_run.requested_action',
+] as const;
+export type HandledEvent = (typeof handledEvents)[number];
+
+export function isBot(user: { login: string; type?: string | undefined }): boolean {
+  return user.type === 'Bot' || user.login.endsWith('[bot]');
+}

@@ -3,10 +3,10 @@
  * twice is a no-op. Cancellation crosses processes on a Redis channel: whichever worker holds the
  * run aborts it.
  */
-import { Queue, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { RetryableError } from '../../core/errors.js';
+import { DeferredError, RetryableError } from '../../core/errors.js';
 import { runMessageSchema, type RunMessage } from '../../core/runs/run.js';
 import type { RunHandler, RunQueue } from '../../ports/run-queue.js';
 
@@ -73,7 +73,7 @@ export class BullmqRunQueue implements RunQueue {
     await this.subscriber.subscribe(this.cancelChannel);
     this.worker = new Worker<RunMessage>(
       this.queueName,
-      async (job: Job<RunMessage>, _token?: string, signal?: AbortSignal) => {
+      async (job: Job<RunMessage>, token?: string, signal?: AbortSignal) => {
         const message = runMessageSchema.parse(job.data);
         const controller = new AbortController();
         const onAbort = () => controller.abort(signal?.reason);
@@ -82,6 +82,11 @@ export class BullmqRunQueue implements RunQueue {
         try {
           await handler(message, { signal: controller.signal });
         } catch (error) {
+          if (error instanceof DeferredError) {
+            // Waiting for a free slot is not an attempt: park the job and tell BullMQ so.
+            await job.moveToDelayed(Date.now() + error.retryAfterMs, token);
+            throw new DelayedError();
+          }
           if (error instanceof RetryableError) throw error;
           // The handler records permanent failures on the run itself; the job is done.
           this.options.log.error({ err: error, runId: message.runId }, 'run handler failed');

@@ -5,7 +5,7 @@
  * dispatchers never run the same run.
  */
 import type { Logger } from 'pino';
-import { RetryableError } from '../../core/errors.js';
+import { DeferredError, RetryableError } from '../../core/errors.js';
 import type { RunMessage } from '../../core/runs/run.js';
 import type { RunHandler, RunQueue } from '../../ports/run-queue.js';
 import type { RunStore } from '../../ports/run-store.js';
@@ -103,6 +103,11 @@ export class EmbeddedRunQueue implements RunQueue {
     const handler = this.handler!;
     const done = handler({ runId }, { signal: controller.signal })
       .catch((error: unknown) => {
+        if (error instanceof DeferredError) {
+          this.notBefore.set(runId, Date.now() + error.retryAfterMs);
+          this.log.debug({ runId, retryInMs: error.retryAfterMs, reason: error.message }, 'run deferred');
+          return;
+        }
         const delay = error instanceof RetryableError ? (error.retryAfterMs ?? this.retryDelayMs) : this.retryDelayMs;
         this.notBefore.set(runId, Date.now() + delay);
         this.log.warn({ err: error, runId, retryInMs: delay }, 'run handler failed; the run stays queued');

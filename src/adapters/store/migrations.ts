@@ -65,6 +65,29 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.createIndex('audit_repo_at').on('audit').columns(['repo', 'at']).execute();
     },
   },
+  '0002-approvals-and-waits': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('runs').addColumn('approvals', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      await db.schema.alterTable('runs').addColumn('manifest_digest', 'text', (c) => c.notNull().defaultTo('')).execute();
+      await db.schema.createIndex('runs_repo_number_state').on('runs').columns(['repo_owner', 'repo_name', 'number', 'state']).execute();
+      await db.schema
+        .createTable('approval_waits')
+        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('repo', 'text', (c) => c.notNull())
+        .addColumn('installation_id', 'bigint', (c) => c.notNull())
+        .addColumn('number', 'integer', (c) => c.notNull())
+        .addColumn('sha', 'text', (c) => c.notNull())
+        .addColumn('task', 'text', (c) => c.notNull())
+        .addColumn('check_run_id', 'bigint', (c) => c.notNull())
+        .addColumn('requested_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('approval_waits_repo_number').on('approval_waits').columns(['repo', 'number']).execute();
+      await db.schema.createIndex('audit_actor_at').on('audit').columns(['actor', 'at']).execute();
+    },
+  },
 });
 
 export function migrationProvider(dialect: SqlDialectName): MigrationProvider {

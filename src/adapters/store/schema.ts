@@ -15,6 +15,8 @@ export interface RunsTable {
   params: string;
   requested_by: string;
   trigger: string;
+  approvals: string;
+  manifest_digest: string;
   state: string;
   check_run_id: number | null;
   comment_id: number | null;
@@ -52,7 +54,20 @@ export interface AuditTable {
   run_id: string | null;
 }
 
+export interface ApprovalWaitsTable {
+  id: Generated<number>;
+  repo: string;
+  installation_id: number;
+  number: number;
+  sha: string;
+  task: string;
+  check_run_id: number;
+  requested_by: string;
+  created_at: number;
+}
+
 export interface Database {
+  approval_waits: ApprovalWaitsTable;
   runs: RunsTable;
   deliveries: DeliveriesTable;
   audit: AuditTable;

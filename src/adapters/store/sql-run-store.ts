@@ -2,9 +2,9 @@
  * RunStore over any SQL database Kysely speaks. The SQLite adapter (and later PostgreSQL) only
  * choose the dialect; the queries live here once.
  */
-import { Migrator, type Kysely, type Selectable } from 'kysely';
+import { Migrator, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { outputFileSchema, type Run, type RunState } from '../../core/runs/run.js';
-import type { AuditEntry, InboxDelivery, ListRunsQuery, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
+import type { ApprovalWait, AuditEntry, InboxDelivery, ListRunsQuery, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
 import type { Database, RunsTable } from './schema.js';
 
@@ -79,8 +79,10 @@ export class SqlRunStore implements RunStore {
         params: JSON.stringify(run.params),
         requested_by: run.requestedBy,
         trigger: run.trigger,
+        approvals: JSON.stringify(run.approvals),
+        manifest_digest: run.manifestDigest,
         state: 'queued',
-        check_run_id: null,
+        check_run_id: run.checkRunId ?? null,
         comment_id: run.commentId,
         exit_code: null,
         output_cid: null,
@@ -150,6 +152,8 @@ export class SqlRunStore implements RunStore {
   async listRuns(query: ListRunsQuery): Promise<Run[]> {
     let select = this.db.selectFrom('runs').selectAll();
     if (query.state) select = select.where('state', '=', query.state);
+    if (query.states) select = select.where('state', 'in', [...query.states]);
+    if (query.number !== undefined) select = select.where('number', '=', query.number);
     if (query.repo) {
       const [owner = '', name = ''] = query.repo.split('/');
       select = select.where('repo_owner', '=', owner).where('repo_name', '=', name);
@@ -182,6 +186,81 @@ export class SqlRunStore implements RunStore {
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now.getTime())]))
       .execute();
     return rows.map(toRun);
+  }
+
+  async claimRun(
+    id: string,
+    claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number },
+    now: Date,
+  ): Promise<Run | 'busy' | null> {
+    const run = await this.getRun(id);
+    if (!run || run.state !== 'queued') return null;
+    const at = now.getTime();
+    const claimed = await this.db.transaction().execute(async (trx) => {
+      // Count and move under the repository's lock, so concurrent claims cannot both see a free slot.
+      await this.lockRepository(trx, `${run.repo.owner}/${run.repo.name}`);
+      const { running } = await trx
+        .selectFrom('runs')
+        .select((eb) => eb.fn.countAll<number>().as('running'))
+        .where('repo_owner', '=', run.repo.owner)
+        .where('repo_name', '=', run.repo.name)
+        .where('state', '=', 'running')
+        .executeTakeFirstOrThrow();
+      if (Number(running) >= claim.maxRunningInRepo) return 'busy' as const;
+      const result = await trx
+        .updateTable('runs')
+        .set({ state: 'running', worker_id: claim.workerId, lease_until: claim.leaseUntil.getTime(), started_at: at, updated_at: at })
+        .where('id', '=', id)
+        .where('state', '=', 'queued')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    });
+    if (claimed === 'busy') return (await this.getRun(id))?.state === 'queued' ? 'busy' : null;
+    return claimed ? this.mustGet(id) : null;
+  }
+
+  /** Serializes claims per repository inside a transaction; SQLite already has a single writer. */
+  protected async lockRepository(_trx: Transaction<Database>, _repository: string): Promise<void> {}
+
+  async countAudit(query: { actor: string; actions: readonly string[]; since: Date }): Promise<number> {
+    const row = await this.db
+      .selectFrom('audit')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('actor', '=', query.actor)
+      .where('action', 'in', [...query.actions])
+      .where('at', '>=', query.since.getTime())
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async recordApprovalWait(wait: ApprovalWait): Promise<void> {
+    await this.db
+      .insertInto('approval_waits')
+      .values({
+        repo: wait.repo,
+        installation_id: wait.installationId,
+        number: wait.number,
+        sha: wait.sha,
+        task: wait.task,
+        check_run_id: wait.checkRunId,
+        requested_by: wait.requestedBy,
+        created_at: wait.createdAt.getTime(),
+      })
+      .execute();
+  }
+
+  async takeApprovalWaits(repo: string, number: number): Promise<ApprovalWait[]> {
+    const rows = await this.db.deleteFrom('approval_waits').where('repo', '=', repo).where('number', '=', number).returningAll().execute();
+    return rows.map((row) => ({
+      repo: row.repo,
+      installationId: Number(row.installation_id),
+      number: row.number,
+      sha: row.sha,
+      task: row.task,
+      checkRunId: Number(row.check_run_id),
+      requestedBy: row.requested_by,
+      createdAt: new Date(Number(row.created_at)),
+    }));
   }
 
   async renewLease(id: string, workerId: string, leaseUntil: Date): Promise<boolean> {
@@ -263,6 +342,8 @@ function toRun(row: Selectable<RunsTable>): Run {
     params: JSON.parse(row.params) as Record<string, string>,
     requestedBy: row.requested_by,
     trigger: row.trigger as Run['trigger'],
+    approvals: JSON.parse(row.approvals) as number[],
+    manifestDigest: row.manifest_digest,
     state: row.state as RunState,
     checkRunId: optionalNumber(row.check_run_id),
     commentId: optionalNumber(row.comment_id),

@@ -18,4 +18,11 @@ export class SqliteRunStore extends SqlRunStore {
     await store.migrate();
     return store;
   }
+
+  /** Opens an existing store to read it beside a running app (inspection, tests): no migrations, no writes. */
+  static openReadOnly(file: string): SqliteRunStore {
+    const database = new SQLite(file, { readonly: true, fileMustExist: true });
+    database.pragma('busy_timeout = 5000');
+    return new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+  }
 }

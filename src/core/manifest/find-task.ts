@@ -1,26 +1,33 @@
 /**
- * Which task a commit declares, from the names at the root of its tree (DESIGN "Task manifests":
+ * Which task a commit declares, from the entries at the root of its tree (DESIGN "Task manifests":
  * task-mgmt.yml, then Dockerfile, then Procfile).
  */
+import type { TreeEntry } from '../../ports/repo-host.js';
+
 export interface ContainerTask {
   name: string;
   type: 'container';
   dockerfile: string;
+  /** The files that define this task, with their git object ids (for the review gate and digest). */
+  definitionFiles: { path: string; sha: string }[];
 }
 
 export type TaskLookup = { ok: true; tasks: ContainerTask[] } | { ok: false; reason: string };
 
-export function findTasks(rootEntries: readonly string[], sha: string): TaskLookup {
-  const names = new Set(rootEntries);
+export function findTasks(rootEntries: readonly TreeEntry[], sha: string): TaskLookup {
+  const byName = new Map(rootEntries.filter((entry) => entry.type === 'file').map((entry) => [entry.name, entry]));
   const at = `\`${sha.slice(0, 12)}\``;
-  if (names.has('task-mgmt.yml')) {
+  if (byName.has('task-mgmt.yml')) {
     return {
       ok: false,
       reason: `${at} has a \`task-mgmt.yml\`, which this version of task-mgmt cannot read yet; remove it to run the root \`Dockerfile\`.`,
     };
   }
-  if (names.has('Dockerfile')) return { ok: true, tasks: [{ name: 'default', type: 'container', dockerfile: 'Dockerfile' }] };
-  if (names.has('Procfile')) {
+  const dockerfile = byName.get('Dockerfile');
+  if (dockerfile) {
+    return { ok: true, tasks: [{ name: 'default', type: 'container', dockerfile: 'Dockerfile', definitionFiles: [{ path: 'Dockerfile', sha: dockerfile.sha }] }] };
+  }
+  if (byName.has('Procfile')) {
     return { ok: false, reason: `${at} has only a \`Procfile\`, which this version of task-mgmt cannot run yet; add a \`Dockerfile\`.` };
   }
   return {

@@ -16,6 +16,8 @@ function run(overrides: Partial<Run> = {}): Run {
     params: {},
     requestedBy: 'alice',
     trigger: 'comment',
+    approvals: [],
+    manifestDigest: '',
     state: 'succeeded',
     checkRunId: 7,
     commentId: 9,

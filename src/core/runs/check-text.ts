@@ -3,7 +3,7 @@
  * at 65,535 characters: texts are cut to fit, never rejected for length.
  * https://docs.github.com/en/rest/checks/runs#create-a-check-run
  */
-import type { CheckReport } from '../../ports/check-reporter.js';
+import type { CheckAction, CheckReport } from '../../ports/check-reporter.js';
 import type { Run } from './run.js';
 import { formatDuration, formatSize } from './units.js';
 
@@ -34,11 +34,15 @@ function logBlock(logTail: string | null): string | undefined {
   return `${fence}text\n${truncateStart(logTail, checkTextLimit - overhead)}\n${fence}`;
 }
 
-export function queuedReport(run: Run): CheckReport {
+/** The button that cancels a queued or running run (GitHub allows 20/40/20 characters). */
+export const cancelAction: CheckAction = { label: 'Cancel', description: 'Stop this run', identifier: 'cancel' };
+
+export function queuedReport(run: Pick<Run, 'id' | 'sha' | 'requestedBy' | 'approvals'>): CheckReport {
   return {
     status: 'queued',
     title: 'Queued',
-    summary: truncateEnd(`Queued by @${run.requestedBy} at \`${run.sha}\`.\n\nRun id: \`${run.id}\``),
+    summary: truncateEnd(`Queued by @${run.requestedBy} at \`${run.sha}\`${approvedBy(run)}.\n\nRun id: \`${run.id}\` · cancel with \`/cancel ${run.id}\``),
+    actions: [cancelAction],
   };
 }
 
@@ -46,8 +50,38 @@ export function startedReport(run: Run): CheckReport {
   return {
     status: 'in_progress',
     title: 'Running',
-    summary: truncateEnd(`Running at \`${run.sha}\`, asked for by @${run.requestedBy}.\n\nRun id: \`${run.id}\``),
+    summary: truncateEnd(`Running at \`${run.sha}\`, asked for by @${run.requestedBy}${approvedBy(run)}.\n\nRun id: \`${run.id}\` · cancel with \`/cancel ${run.id}\``),
+    actions: [cancelAction],
   };
+}
+
+/** A command held until a review: says exactly what is missing (who may approve, which SHA). */
+export function approvalNeededReport(reason: string, sha: string): CheckReport {
+  return {
+    status: 'completed',
+    conclusion: 'action_required',
+    title: 'Waiting for an approving review',
+    summary: truncateEnd(`Nothing ran: ${reason}\n\nThe review must be on \`${sha}\`; a new push needs a new approval.`),
+    actions: [],
+  };
+}
+
+/** An approval request made moot by new commits. */
+export function staleApprovalReport(sha: string, newHead: string): CheckReport {
+  return {
+    status: 'completed',
+    conclusion: 'action_required',
+    title: 'Stale: new commits were pushed',
+    summary: truncateEnd(
+      `This request to run \`${sha}\` is stale: the pull request's head is now \`${newHead}\`. ` +
+        'An approval of the new head and a new `/run` are needed.',
+    ),
+    actions: [],
+  };
+}
+
+function approvedBy(run: Pick<Run, 'approvals'>): string {
+  return run.approvals.length > 0 ? ` (approving reviews ${run.approvals.map((id) => `#${id}`).join(', ')})` : '';
 }
 
 export function finishedReport(run: Run, gatewayUrl: string): CheckReport {
@@ -77,6 +111,7 @@ export function finishedReport(run: Run, gatewayUrl: string): CheckReport {
     title,
     summary: truncateEnd(lines.join('\n')),
     ...(text ? { text } : {}),
+    actions: [],
   };
 }
 

@@ -1,28 +1,17 @@
 /**
- * The use case behind a comment command: authorize, pin the commit, record, report, enqueue.
- * Everything it needs from the outside arrives as ports, so it reads as the steps it takes.
+ * The use cases behind comments and buttons: `/run`, `/cancel`, `/retry`, `/help`, the check
+ * run's Re-run and Cancel buttons, and a push to a pull request. Each reads as its steps.
  */
-import type { Logger } from 'pino';
 import type { Command } from '../commands/parse-comment.js';
 import { authorize } from '../policy/authorize.js';
 import { findTasks } from '../manifest/find-task.js';
-import type { CheckReporter } from '../../ports/check-reporter.js';
-import type { RepoHost } from '../../ports/repo-host.js';
-import type { RunQueue } from '../../ports/run-queue.js';
-import type { RunStore } from '../../ports/run-store.js';
-import { queuedReport } from './check-text.js';
-import type { IdGenerator } from './ids.js';
+import { staleApprovalReport } from './check-text.js';
+import { cancelRun } from './cancel-run.js';
+import { fullName, type CommandDeps } from './command-deps.js';
+import { audit, react, refuse, requestRun, type RequestOutcome } from './request-run.js';
 import type { RepoRef, Run } from './run.js';
 
-export interface CommandDeps {
-  store: RunStore;
-  queue: RunQueue;
-  checks: CheckReporter;
-  host: RepoHost;
-  log: Logger;
-  newId: IdGenerator;
-  now: () => Date;
-}
+export type { CommandDeps } from './command-deps.js';
 
 export interface CommentCommand {
   repo: RepoRef;
@@ -33,133 +22,165 @@ export interface CommentCommand {
   command: Command;
 }
 
-export type CommandOutcome =
-  | { kind: 'queued'; runs: Run[] }
-  | { kind: 'refused'; reason: string }
-  | { kind: 'replied'; message: string };
+export type CommandOutcome = RequestOutcome | { kind: 'replied'; message: string } | { kind: 'cancelled'; runs: string[] };
 
 export async function handleCommand(deps: CommandDeps, input: CommentCommand): Promise<CommandOutcome> {
   const { command } = input;
+  const base = { repo: input.repo, number: input.number, isPullRequest: input.isPullRequest, actor: input.actor, commentId: input.commentId };
   switch (command.kind) {
     case 'run':
-      return requestRun(deps, input, command);
-    case 'help':
-      return reply(deps, input, helpText());
+      return requestRun(deps, { ...base, task: command.task, params: command.params, trigger: 'comment' });
     case 'cancel':
+      return cancelCommand(deps, input, command.runId);
     case 'retry':
-      return reply(deps, input, `\`/${command.kind}\` is not available in this version of task-mgmt yet. ${helpHint}`);
+      return retryCommand(deps, input);
+    case 'help':
+      return helpCommand(deps, input);
   }
 }
 
-const helpHint = 'Comment `/help` for what works.';
+/** `/cancel [run-id]`: the runs started on this pull request or issue, or one run. */
+async function cancelCommand(deps: CommandDeps, input: CommentCommand, runId: string | null): Promise<CommandOutcome> {
+  const request = { ...input, trigger: 'comment' as const };
+  const decision = authorize({ actor: input.actor, permission: await deps.host.getPermission(input.actor) });
+  if (!decision.allowed) return refuse(deps, request, decision.reason.replace('running tasks', 'cancelling runs'), 'cancel');
 
-async function requestRun(
-  deps: CommandDeps,
-  input: CommentCommand,
-  command: Extract<Command, { kind: 'run' }>,
-): Promise<CommandOutcome> {
-  const permission = await deps.host.getPermission(input.actor);
-  const decision = authorize({ actor: input.actor, permission });
-  if (!decision.allowed) return refuse(deps, input, decision.reason);
-
-  const target = input.isPullRequest ? await pullRequestHead(deps, input.number) : await defaultBranchHead(deps);
-  if ('refused' in target) return refuse(deps, input, target.refused);
-
-  const lookup = findTasks(await deps.host.listRoot(target.sha), target.sha);
-  if (!lookup.ok) return refuse(deps, input, lookup.reason);
-  const wanted = command.task ?? null;
-  const tasks = wanted === null ? lookup.tasks : lookup.tasks.filter((task) => task.name === wanted);
-  if (tasks.length === 0) {
-    const known = lookup.tasks.map((task) => `\`${task.name}\``).join(', ');
-    return refuse(deps, input, `there is no task \`${wanted}\` at \`${target.sha.slice(0, 12)}\`; the tasks are ${known}.`);
+  let runs: Run[];
+  if (runId !== null) {
+    const run = await deps.store.getRun(runId);
+    if (!run || fullName(run.repo) !== fullName(input.repo)) return refuse(deps, request, `there is no run \`${runId}\` in this repository.`, 'cancel');
+    if (run.state !== 'queued' && run.state !== 'running') return refuse(deps, request, `run \`${runId}\` has already ended (${run.state}).`, 'cancel');
+    runs = [run];
+  } else {
+    runs = await deps.store.listRuns({ repo: fullName(input.repo), number: input.number, states: ['queued', 'running'] });
+    if (runs.length === 0) return refuse(deps, request, `no run of #${input.number} is queued or running.`, 'cancel');
   }
-  if (Object.keys(command.params).length > 0) {
-    return refuse(deps, input, `the task \`${tasks[0]!.name}\` takes no parameters (it comes from a \`Dockerfile\`).`);
+  const cancelled: string[] = [];
+  for (const run of runs) {
+    if (await cancelRun(deps, run, `cancelled by @${input.actor}`)) cancelled.push(run.id);
   }
+  await audit(deps, request, true, `${decision.reason}; cancelled ${cancelled.join(', ') || 'nothing (already ended)'}`, cancelled[0] ?? null, 'cancel');
+  await react(deps, input.commentId, '+1');
+  return { kind: 'cancelled', runs: cancelled };
+}
 
-  const runs: Run[] = [];
-  for (const task of tasks) {
-    let run = await deps.store.createRun(
-      {
-        id: deps.newId(),
+/** `/retry`: run again, at the same SHA, each task whose latest run here did not succeed. */
+async function retryCommand(deps: CommandDeps, input: CommentCommand): Promise<CommandOutcome> {
+  const request = { ...input, trigger: 'comment' as const };
+  const recent = await deps.store.listRuns({ repo: fullName(input.repo), number: input.number, limit: 100 });
+  const latestByTask = new Map<string, Run>();
+  for (const run of recent) if (!latestByTask.has(run.task)) latestByTask.set(run.task, run);
+  const failed = [...latestByTask.values()].filter((run) => run.state === 'failed' || run.state === 'timed_out' || run.state === 'cancelled');
+  if (failed.length === 0) return refuse(deps, request, `no run of #${input.number} failed: there is nothing to retry.`, 'retry');
+  const outcomes: RequestOutcome[] = [];
+  for (const run of failed) {
+    outcomes.push(
+      await requestRun(deps, {
         repo: input.repo,
         number: input.number,
         isPullRequest: input.isPullRequest,
-        sha: target.sha,
-        task: task.name,
-        taskType: task.type,
-        dockerfile: task.dockerfile,
-        params: command.params,
-        requestedBy: input.actor,
+        actor: input.actor,
+        task: run.task,
+        params: run.params,
         trigger: 'comment',
         commentId: input.commentId,
-      },
-      deps.now(),
+        expectedSha: run.sha,
+      }),
     );
-    await deps.store.audit({
-      at: deps.now(),
-      repo: fullName(input.repo),
-      number: input.number,
-      actor: input.actor,
-      action: 'run',
-      allowed: true,
-      reason: `${decision.reason}; pinned ${target.sha}`,
-      runId: run.id,
-    });
-    const checkRunId = await deps.checks.create(run, queuedReport(run));
-    run = await deps.store.updateRun(run.id, { checkRunId }, deps.now());
-    await deps.queue.enqueue({ runId: run.id });
-    runs.push(run);
   }
-  // The check run is the main acknowledgement; the reaction tells the commenter it was heard.
-  await deps.host.react(input.commentId, 'rocket').catch((error: unknown) => deps.log.warn({ err: error }, 'could not react to the comment'));
-  return { kind: 'queued', runs };
+  return outcomes.find((outcome) => outcome.kind !== 'queued') ?? { kind: 'queued', runs: outcomes.flatMap((o) => (o.kind === 'queued' ? o.runs : [])) };
 }
 
-async function pullRequestHead(deps: CommandDeps, number: number): Promise<{ sha: string } | { refused: string }> {
-  // The issue_comment payload carries no head SHA: the API's answer is the commit we pin.
-  const pull = await deps.host.getPullRequest(number);
-  if (pull.state !== 'open') return { refused: `pull request #${number} is ${pull.state}; only open pull requests run.` };
-  return { sha: pull.headSha };
-}
-
-async function defaultBranchHead(deps: CommandDeps): Promise<{ sha: string }> {
-  const head = await deps.host.getDefaultBranchHead();
-  return { sha: head.sha };
-}
-
-async function refuse(deps: CommandDeps, input: CommentCommand, reason: string): Promise<CommandOutcome> {
-  await deps.store.audit({
-    at: deps.now(),
-    repo: fullName(input.repo),
-    number: input.number,
-    actor: input.actor,
-    action: input.command.kind,
-    allowed: false,
-    reason,
-    runId: null,
-  });
-  await deps.host.reply(input.number, `@${input.actor} nothing was run: ${reason}`);
-  await deps.host.react(input.commentId, 'confused').catch((error: unknown) => deps.log.warn({ err: error }, 'could not react to the comment'));
-  return { kind: 'refused', reason };
-}
-
-async function reply(deps: CommandDeps, input: CommentCommand, message: string): Promise<CommandOutcome> {
+async function helpCommand(deps: CommandDeps, input: CommentCommand): Promise<CommandOutcome> {
+  let tasks = '';
+  try {
+    const sha = input.isPullRequest ? (await deps.host.getPullRequest(input.number)).headSha : (await deps.host.getDefaultBranchHead()).sha;
+    const lookup = findTasks(await deps.host.listRoot(sha), sha);
+    tasks = lookup.ok
+      ? `Tasks at \`${sha.slice(0, 12)}\`:\n\n${lookup.tasks.map((task) => `- \`${task.name}\` — builds and runs \`${task.dockerfile}\`; no parameters`).join('\n')}`
+      : `No tasks: ${lookup.reason}`;
+  } catch (error) {
+    deps.log.warn({ err: error }, 'could not list the tasks for /help');
+    tasks = 'The tasks could not be listed just now.';
+  }
+  const message = [
+    '**task-mgmt commands** (the first line of a comment):',
+    '',
+    '- `/run [task]` — run the task (all tasks when none is named) at this pull request\'s head commit, or at the default branch\'s HEAD on an issue. Needs the write role or higher; a pull request by someone without write access, or one that changes the task, also needs an approving review of its head commit.',
+    '- `/cancel [run-id]` — cancel the queued and running runs of this pull request or issue, or one run.',
+    '- `/retry` — run again the tasks whose latest run here failed, at the same commit.',
+    '- `/help` — this list.',
+    '',
+    tasks,
+    '',
+    'Results appear as check runs named `task-mgmt / <task>` on the commit that ran.',
+  ].join('\n');
   await deps.host.reply(input.number, message);
   return { kind: 'replied', message };
 }
 
-function fullName(repo: RepoRef): string {
-  return `${repo.owner}/${repo.name}`;
+/** The check run's Re-run button: the clicking user asks again, for the same task and SHA. */
+export async function rerunFromCheck(deps: CommandDeps, input: { run: Run; actor: string; headSha: string }): Promise<RequestOutcome> {
+  const { run } = input;
+  if (run.number === null) return { kind: 'refused', reason: 'the run belongs to no pull request or issue' };
+  return requestRun(deps, {
+    repo: run.repo,
+    number: run.number,
+    isPullRequest: run.isPullRequest,
+    actor: input.actor,
+    task: run.task,
+    params: run.params,
+    trigger: 'rerun',
+    commentId: null,
+    expectedSha: input.headSha,
+  });
 }
 
-function helpText(): string {
-  return [
-    '**task-mgmt commands** (first line of a comment):',
-    '',
-    '- `/run` — build the `Dockerfile` at the root of this pull request\'s head commit (or the default branch, on an issue), run it in a sandbox, and publish what it writes to `/out` on IPFS. Needs the write role or higher.',
-    '- `/help` — this list.',
-    '',
-    'Results appear as a check run named `task-mgmt / default` on the commit that ran.',
-  ].join('\n');
+/** The check run's Cancel button. */
+export async function cancelFromCheck(deps: CommandDeps, input: { run: Run; actor: string }): Promise<CommandOutcome> {
+  const { run } = input;
+  const request = { repo: run.repo, number: run.number ?? 0, actor: input.actor, trigger: 'comment' as const, commentId: null };
+  const decision = authorize({ actor: input.actor, permission: await deps.host.getPermission(input.actor) });
+  if (!decision.allowed) {
+    if (run.number === null) return { kind: 'refused', reason: decision.reason };
+    return refuse(deps, request, decision.reason.replace('running tasks', 'cancelling runs'), 'cancel');
+  }
+  const done = await cancelRun(deps, run, `cancelled by @${input.actor}`);
+  await audit(deps, request, true, `${decision.reason}; ${done ? `cancelled ${run.id}` : `${run.id} had already ended`}`, run.id, 'cancel');
+  return { kind: 'cancelled', runs: done ? [run.id] : [] };
+}
+
+/**
+ * A push to a pull request: runs of the old head are cancelled (`cancel_on_push`, on by default),
+ * and approval requests for the old head are marked stale.
+ */
+export async function pushedToPullRequest(
+  deps: CommandDeps,
+  input: { repo: RepoRef; number: number; headSha: string; cancelOnPush?: boolean },
+): Promise<{ cancelled: string[]; stale: number }> {
+  const cancelled: string[] = [];
+  if (input.cancelOnPush ?? true) {
+    const active = await deps.store.listRuns({ repo: fullName(input.repo), number: input.number, states: ['queued', 'running'] });
+    for (const run of active.filter((r) => r.sha !== input.headSha)) {
+      const reason = `new commits were pushed to #${input.number} (the head is now \`${input.headSha.slice(0, 12)}\`), so the run of \`${run.sha.slice(0, 12)}\` was cancelled`;
+      if (await cancelRun(deps, run, reason)) cancelled.push(run.id);
+    }
+  }
+  const waits = await deps.store.takeApprovalWaits(fullName(input.repo), input.number);
+  for (const wait of waits.filter((w) => w.sha !== input.headSha)) {
+    await deps.checks.update({ repo: input.repo, checkRunId: wait.checkRunId }, staleApprovalReport(wait.sha, input.headSha));
+  }
+  if (cancelled.length > 0 || waits.length > 0) {
+    await deps.store.audit({
+      at: deps.now(),
+      repo: fullName(input.repo),
+      number: input.number,
+      actor: 'push',
+      action: 'push',
+      allowed: true,
+      reason: `head is now ${input.headSha}; cancelled ${cancelled.length} run(s), ${waits.length} approval request(s) now stale`,
+      runId: null,
+    });
+  }
+  return { cancelled, stale: waits.length };
 }

@@ -39,6 +39,10 @@ export interface Run {
   params: Record<string, string>;
   requestedBy: string;
   trigger: Trigger;
+  /** Ids of the approving reviews the policy counted (empty when no review was needed). */
+  approvals: number[];
+  /** Digest of the files that define the task at `sha` (their git blob ids). */
+  manifestDigest: string;
   state: RunState;
   checkRunId: number | null;
   commentId: number | null;
