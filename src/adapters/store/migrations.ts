@@ -1,7 +1,12 @@
 /** Versioned schema migrations, applied in order at start-up. Never edit one that has shipped. */
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
+
+/** An auto-numbered primary key in either dialect. */
+const idType = (dialect: SqlDialectName) => (dialect === 'postgres' ? 'bigserial' : 'integer');
+const idColumn = (dialect: SqlDialectName, column: ColumnDefinitionBuilder) =>
+  dialect === 'postgres' ? column.primaryKey() : column.primaryKey().autoIncrement();
 
 const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
   '0001-runs-deliveries-audit': {
@@ -50,9 +55,7 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.createIndex('deliveries_pending').on('deliveries').columns(['handled_at', 'received_at']).execute();
       await db.schema
         .createTable('audit')
-        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
-          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
-        )
+        .addColumn('id', idType(dialect), (c) => idColumn(dialect, c))
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addColumn('repo', 'text', (c) => c.notNull())
         .addColumn('number', 'integer')
@@ -72,9 +75,7 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.createIndex('runs_repo_number_state').on('runs').columns(['repo_owner', 'repo_name', 'number', 'state']).execute();
       await db.schema
         .createTable('approval_waits')
-        .addColumn('id', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
-          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
-        )
+        .addColumn('id', idType(dialect), (c) => idColumn(dialect, c))
         .addColumn('repo', 'text', (c) => c.notNull())
         .addColumn('installation_id', 'bigint', (c) => c.notNull())
         .addColumn('number', 'integer', (c) => c.notNull())
