@@ -1,0 +1,85 @@
+/**
+ * The task-type interface (DESIGN "The task-type interface"): a name, a zod schema for its
+ * parameters, and `run(ctx, params)`. Built-in types live in the top-level `tasks/` folder, one
+ * folder each, registered with one line in `tasks/index.ts`. The container tasks (`container`,
+ * `procfile`) are task types like any other.
+ */
+import type { z } from 'zod';
+import type { OutputFile } from '../core/runs/run.js';
+import type { Executor, SandboxLimits } from './executor.js';
+import type { IpfsStore } from './ipfs-store.js';
+
+export interface TaskProgress {
+  done: number;
+  total?: number;
+  message?: string;
+}
+
+/** The outputs of a task this one `needs`. */
+export interface TaskInput {
+  /** Folder holding the needed task's outputs (read-only for the task). */
+  dir: string;
+  cid: string;
+  files: OutputFile[];
+  /** Metadata the needed task recorded (e.g. a ZIM file's title). */
+  metadata: Record<string, unknown>;
+}
+
+/** Settings of the deployment that task types may need; never secrets of GitHub. */
+export interface TaskSettings {
+  /** Allow fetching from loopback, private and link-local addresses (off in production). */
+  allowPrivateAddresses: boolean;
+  /** Gateway for links in messages, e.g. https://ipfs.io. */
+  gatewayUrl: string;
+  /** SMTP server for notify/email, e.g. smtp://user:pass@mail.example:587. */
+  smtpUrl?: string;
+  /** Sender address for notify/email. */
+  mailFrom?: string;
+}
+
+export interface TaskContext {
+  runId: string;
+  /** Aborted on cancel or timeout: stop promptly and clean up. */
+  signal: AbortSignal;
+  /** One line of the run's log (shown in the check run's tail). */
+  log: (line: string) => void;
+  /** Progress shown in the check run while running; calls may be coalesced. */
+  progress: (progress: TaskProgress) => void;
+  ipfs: IpfsStore;
+  executor: Executor;
+  /** Everything written here is the task's output, added to IPFS as one folder. */
+  outDir: string;
+  /** Scratch space, deleted after the run. */
+  scratchDir: string;
+  /** The repository at the pinned SHA. */
+  sourceDir: string;
+  /** Outputs of needed tasks, by task name. */
+  inputs: Record<string, TaskInput>;
+  /** Sandbox limits for container work (from the manifest or the deployment's defaults). */
+  limits: SandboxLimits;
+  /** Environment for containers: TASK_RUN_ID and TASK_PARAM_* (never a secret). */
+  env: Record<string, string>;
+  settings: TaskSettings;
+}
+
+export interface TaskResult {
+  /** Default succeeded. */
+  state?: 'succeeded' | 'failed';
+  exitCode?: number | null;
+  /** Why it failed, in one sentence a user understands. */
+  error?: string;
+  /** Facts about the outputs worth keeping with the run (title, language, counts…). */
+  metadata?: Record<string, unknown>;
+}
+
+export interface TaskType<Params = unknown> {
+  /** As written in `uses:`, e.g. `ipfs/add-url`. */
+  name: string;
+  /** One line for `/help` and `task-mgmt validate`. */
+  description: string;
+  /** Parameters (`with:` in the manifest), validated before anything is queued. */
+  params: z.ZodType<Params>;
+  /** Whether the type fetches from the network (only the hosts its parameters name). */
+  network: boolean;
+  run(ctx: TaskContext, params: Params): Promise<TaskResult>;
+}
