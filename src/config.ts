@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { durationSchema, sizeSchema } from './adapters/executor/sandbox-defaults.js';
+import { durationSchema, sizeSchema } from './core/runs/units.js';
 
 const optionalString = z
   .string()

@@ -3,7 +3,7 @@
  * restarted Redis) gives the run back to the queue; a permanent one ends it with its message.
  */
 export class RetryableError extends Error {
-  override readonly name = 'RetryableError';
+  override readonly name: string = 'RetryableError';
   constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message, { cause: options?.cause });
     this.retryAfterMs = options?.retryAfterMs;
@@ -16,7 +16,7 @@ export class RetryableError extends Error {
  * as many runs going as it may). Queues put it back without counting an attempt.
  */
 export class DeferredError extends Error {
-  override readonly name = 'DeferredError';
+  override readonly name: string = 'DeferredError';
   constructor(
     message: string,
     readonly retryAfterMs: number,
@@ -26,7 +26,7 @@ export class DeferredError extends Error {
 }
 
 export class PermanentError extends Error {
-  override readonly name = 'PermanentError';
+  override readonly name: string = 'PermanentError';
 }
 
 export function errorMessage(error: unknown): string {

@@ -1,0 +1,114 @@
+/**
+ * The `task-mgmt.yml` schema (DESIGN "Task manifests"), one zod schema with a doc comment per
+ * field. `npm run schema` writes it as JSON Schema to `task-mgmt.schema.json` for editors.
+ */
+import { z } from 'zod';
+import { durationSchema, sizeSchema } from '../runs/units.js';
+
+export const taskNamePattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
+const paramNamePattern = /^[a-z_][a-z0-9_]{0,62}$/i;
+
+/** A parameter `/run task key=value` may set; it reaches containers as `TASK_PARAM_<NAME>`. */
+export const paramSpecSchema = z
+  .object({
+    /** Used when the command does not set it. */
+    default: z.union([z.string(), z.number(), z.boolean()]).transform(String).optional(),
+    /** A regular expression the whole value must match. */
+    pattern: z
+      .string()
+      .refine((pattern) => {
+        try {
+          new RegExp(pattern);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'is not a valid regular expression')
+      .optional(),
+    /** The only values allowed. */
+    enum: z.array(z.union([z.string(), z.number()]).transform(String)).min(1).optional(),
+    /** The command must set it (a default makes no sense then). */
+    required: z.boolean().optional(),
+    /** Shown by `/help` and `task-mgmt validate`. */
+    description: z.string().optional(),
+  })
+  .strict();
+export type ParamSpec = z.infer<typeof paramSpecSchema>;
+
+export const resourcesSchema = z
+  .object({
+    /** CPUs the container may use, e.g. 2 or 0.5. */
+    cpus: z.number().positive().max(64).optional(),
+    /** Memory limit, e.g. 4g or 512m (no swap). */
+    memory: sizeSchema.optional(),
+    /** Process limit. */
+    pids: z.number().int().min(16).max(65536).optional(),
+  })
+  .strict();
+
+export const taskSchema = z
+  .object({
+    /** A built-in task type (a folder of this project's `tasks/`), e.g. `ipfs/add-url`. */
+    uses: z.string().optional(),
+    /** Parameters of the `uses` type. */
+    with: z.record(z.string(), z.unknown()).optional(),
+    /** A Dockerfile in the repository to build and run (the `container` type). */
+    dockerfile: z.string().optional(),
+    /** Build context for `dockerfile`, relative to the repository root (default `.`). */
+    context: z.string().optional(),
+    /** A Procfile in the repository (the `procfile` type), with `process` naming the entry. */
+    procfile: z.string().optional(),
+    /** The Procfile process type to run. */
+    process: z.string().optional(),
+    /** Base image for Procfile tasks (must already be on the Docker host). */
+    image: z.string().optional(),
+    /** Tasks that must succeed first; their outputs are mounted read-only at `/in/<task>`. */
+    needs: z.array(z.string().regex(taskNamePattern, 'is not a task name')).optional(),
+    /** Parameters `/run <task> key=value` may set. */
+    params: z.record(z.string().regex(paramNamePattern, 'is not a parameter name (letters, digits and _)'), paramSpecSchema).optional(),
+    /** Hard time limit, e.g. 90s, 30m, 6h, 2d. */
+    timeout: durationSchema.optional(),
+    resources: resourcesSchema.optional(),
+    /** Network access for the container (default false); true needs the same review as any manifest change. */
+    network: z.boolean().optional(),
+    /** Shown by `/help` and `task-mgmt validate`. */
+    description: z.string().optional(),
+  })
+  .strict()
+  .superRefine((task, ctx) => {
+    const kinds = [task.uses !== undefined, task.dockerfile !== undefined, task.procfile !== undefined].filter(Boolean).length;
+    if (kinds !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of `uses`, `dockerfile` or `procfile`' });
+    if (task.procfile !== undefined && task.process === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['process'], message: 'is required with `procfile` (the process type to run)' });
+    }
+  });
+export type TaskSpec = z.infer<typeof taskSchema>;
+
+export const manifestSchema = z
+  .object({
+    /** The manifest format; only 1 exists. */
+    version: z.literal(1),
+    /** The tasks, by name (`/run <name>`). */
+    tasks: z
+      .record(z.string().regex(taskNamePattern, 'is not a task name (letters, digits, -, _, .)'), taskSchema)
+      .refine((tasks) => Object.keys(tasks).length > 0, 'must declare at least one task'),
+    /** How long outputs stay pinned, e.g. 14d. */
+    pin: z.object({ ttl: durationSchema }).strict().optional(),
+    /** Least role that may `/run` (default write). */
+    permission: z.enum(['write', 'maintain', 'admin']).optional(),
+    /** More paths whose change needs a review like the manifest's own (globs with * and ?). */
+    review: z.array(z.string()).optional(),
+    /** Cancel a pull request's queued and running runs when new commits are pushed (default true). */
+    cancel_on_push: z.boolean().optional(),
+  })
+  .strict();
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** The JSON Schema of `task-mgmt.yml`, as editors read it (input side: sizes and durations as strings). */
+export function manifestJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(manifestSchema, { io: 'input', unrepresentable: 'any' }),
+    $id: 'https://task-mgmt.dev/schema/task-mgmt.schema.json',
+    title: 'task-mgmt.yml',
+  };
+}
