@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskContext, TaskProgress } from '../../../src/ports/task-type.js';
 import { type Params, type ZimReport, kiwixZim } from './index.js';
 import { newestInListing, splitDatedName } from './resolve-name.js';
+import { readZimMetadata } from './zim-metadata.js';
+import { ZimReader } from './zim-reader.js';
 
 const run = promisify(execFile);
 
@@ -227,6 +229,8 @@ describe('kiwix/zim', () => {
       date: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
       articleCount: 4,
       mainPage: 'index.html',
+      // libzim puts text metadata in a zstd cluster, which Node 20 cannot inflate.
+      readWith: 'zimdump',
     });
     expect(report.metadata.entryCount).toBe(report.header.entryCount);
 
@@ -270,6 +274,27 @@ describe('kiwix/zim', () => {
     const { ctx } = await context();
     const result = await kiwixZim.run(ctx, params({ name: 'wikipedia_fr_test', mirror: `${base}/zim/` }));
     expect(result).toEqual({ state: 'failed', error: `no wikipedia_fr_test_YYYY-MM.zim is listed in ${base}/zim/wikipedia/` });
+  });
+
+  it('records what the header gives when compressed metadata cannot be read', async () => {
+    const path = join(work, 'header-only.zim');
+    await writeFile(path, newZim);
+    const file = await open(path, 'r');
+    try {
+      const reader = await ZimReader.open(file);
+      const logs: string[] = [];
+      const metadata = await readZimMetadata(reader, {
+        path,
+        signal: new AbortController().signal,
+        log: (line) => logs.push(line),
+        zimdump: join(work, 'no-such-zimdump'),
+      });
+      expect(metadata).toMatchObject({ readWith: 'header', entryCount: reader.header.entryCount, mainPage: 'index.html' });
+      expect(metadata.title).toBeUndefined();
+      expect(logs.join('\n')).toMatch(/compressed clusters and zimdump is not available/);
+    } finally {
+      await file.close();
+    }
   });
 
   it('refuses 127.0.0.1 unless private addresses are allowed', async () => {
