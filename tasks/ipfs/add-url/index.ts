@@ -24,7 +24,7 @@ export const addUrlParams = z
     /** The http or https URL to fetch. Redirects are followed (at most 5). */
     url: z
       .string({ error: 'must be a URL' })
-      .refine((value) => URL.canParse(value), { error: 'must be an absolute URL, e.g. https://example.org/file.zip' })
+      .refine((value) => URL.canParse(value), { error: 'must be an absolute URL, e.g. https://example.org/file.zip', abort: true })
       .refine((value) => /^https?:$/.test(new URL(value).protocol), { error: 'must be an http or https URL' }),
     /** Expected SHA-256 of the body, 64 hexadecimal digits; a mismatch fails the task. */
     sha256: z

@@ -141,7 +141,7 @@ async function blockDigest(payload: ResponsePayload): Promise<string> {
 
 const httpUrl = z
   .string({ error: 'must be a URL' })
-  .refine((value) => URL.canParse(value), { error: 'must be an absolute URL, e.g. https://example.org/' })
+  .refine((value) => URL.canParse(value), { error: 'must be an absolute URL, e.g. https://example.org/', abort: true })
   .refine((value) => /^https?:$/.test(new URL(value).protocol), { error: 'must be an http or https URL' });
 
 export const webWarcParams = z
