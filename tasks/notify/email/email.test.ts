@@ -275,6 +275,23 @@ describe.skipIf(!smtpServerAvailable())('notify/email with a real SMTP server', 
     expect(text.split('\n').some((line) => line.trim().startsWith('ipfs://QmForged'))).toBe(false);
   });
 
+  it('lists the first 100 files of a large output and points to the folder for the rest', async () => {
+    const files = Array.from({ length: 30_000 }, (_, i) => ({ name: `file-${i}.bin`, cid: `QmFile${i}`, size: i, kind: 'file' as const }));
+    const { ctx } = await harness({
+      settings: { smtpUrl },
+      inputs: (dir) => ({ identify: { dir, cid: 'QmLargeRoot', files, metadata: { count: 30_000n, nested: { files: 30_000 } } } }),
+    });
+    const result = await notifyEmail.run(ctx, params({ to: ['a@example.org'] }));
+    const message = await received(result.metadata?.messageId);
+    for (const body of [message.text ?? '', message.html ?? '']) {
+      expect(body).toContain('QmFile99?');
+      expect(body).not.toContain('QmFile100?');
+      expect(body).toContain('… and 29900 more (see the folder on the gateway)');
+      expect(body).toContain('30000');
+    }
+    expect(message.raw.length).toBeLessThan(200_000);
+  });
+
   it('logs in with the URL password and never shows it in logs, results or email.json', async () => {
     const { ctx, logs, outDir } = await harness({ settings: { smtpUrl: `smtp://user:hunter2@127.0.0.1:${server.port}` } });
     const result = await notifyEmail.run(ctx, params({ to: ['a@example.org'] }));

@@ -14,6 +14,8 @@ import { formatSize } from '../../../src/core/runs/units.js';
 import type { TaskContext, TaskInput, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 
 const maxRecipients = 50;
+const maxListedFiles = 100;
+const maxMetadataChars = 500;
 const defaultFrom = 'task-mgmt@localhost';
 /** How long to wait for the TCP connection and each server reply, unless SMTP_URL says otherwise. */
 const connectionTimeoutMs = 30_000;
@@ -283,8 +285,20 @@ function escapeHtml(text: string): string {
 }
 
 function metadataValue(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
-  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+  let text: string;
+  try {
+    text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value); // a BigInt or a cycle
+  }
+  return text.length > maxMetadataChars ? `${text.slice(0, maxMetadataChars)}…` : text;
+}
+
+/** A task may write 30,000 files: the mail lists the first ones and points to the folder for the rest. */
+function listed(input: TaskInput): { files: TaskInput['files']; more: string | null } {
+  const files = input.files.slice(0, maxListedFiles);
+  const rest = input.files.length - files.length;
+  return { files, more: rest > 0 ? `… and ${rest} more (see the folder on the gateway)` : null };
 }
 
 function fileLink(gateway: string, file: TaskInput['files'][number]): string {
@@ -307,11 +321,13 @@ function textBody(runId: string, inputs: [string, TaskInput][], gateway: string)
   for (const [name, input] of inputs) {
     lines.push('', `${printable(name)}`, `  ipfs://${printable(input.cid)}`, `  ${gateway}/ipfs/${printable(input.cid)}`);
     if (input.files.length > 0) {
+      const { files, more } = listed(input);
       lines.push('  Files:');
-      for (const file of input.files) {
+      for (const file of files) {
         const suffix = file.kind === 'directory' ? '/' : '';
         lines.push(`    ${printable(file.name)}${suffix}  ${fileSize(file)}  ${printable(file.cid)}`, `      ${printable(fileLink(gateway, file))}`);
       }
+      if (more) lines.push(`    ${more}`);
     } else {
       lines.push('  No files.');
     }
@@ -336,12 +352,14 @@ function htmlBody(runId: string, inputs: [string, TaskInput][], gateway: string)
     );
     if (input.files.length > 0) {
       parts.push('<table>', '<tr><th align="left">file</th><th align="left">CID</th><th align="right">size</th></tr>');
-      for (const file of input.files) {
+      const { files, more } = listed(input);
+      for (const file of files) {
         const suffix = file.kind === 'directory' ? '/' : '';
         parts.push(
           `<tr><td>${escapeHtml(file.name + suffix)}</td><td>${link(fileLink(gateway, file), file.cid)}</td><td align="right">${escapeHtml(fileSize(file))}</td></tr>`,
         );
       }
+      if (more) parts.push(`<tr><td colspan="3">${escapeHtml(more)}</td></tr>`);
       parts.push('</table>');
     } else {
       parts.push('<p>No files.</p>');
