@@ -26,7 +26,7 @@ class Handler:
         self.directory = directory
         self.count = 0
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+    async def handle_RCPT(self, server, conn, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
         if local.startswith("refuse"):
             return f"550 5.1.1 <{address}>: no such mailbox here"
@@ -35,7 +35,7 @@ class Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server, conn, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         text = message.get_body(("plain",))
         html = message.get_body(("html",))
@@ -43,7 +43,7 @@ class Handler:
         record = {
             "mailFrom": envelope.mail_from,
             "rcptTos": envelope.rcpt_tos,
-            "login": session.auth_data.decode() if session.authenticated and isinstance(session.auth_data, bytes) else None,
+            "login": conn.auth_data.decode() if conn.authenticated and isinstance(conn.auth_data, bytes) else None,
             "headers": {key.lower(): str(value) for key, value in message.items()},
             "text": text.get_content() if text is not None else None,
             "html": html.get_content() if html is not None else None,
@@ -56,7 +56,7 @@ class Handler:
         return "250 2.0.0 Message accepted for delivery"
 
 
-def authenticate(server, session, envelope, mechanism, auth_data):
+def authenticate(server, conn, envelope, mechanism, auth_data):
     if isinstance(auth_data, LoginPassword) and auth_data.login == b"user" and auth_data.password == b"hunter2":
         return AuthResult(success=True, auth_data=auth_data.login)
     return AuthResult(success=False, handled=False)
