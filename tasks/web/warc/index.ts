@@ -6,6 +6,7 @@
  * Also exports the streaming WARC writer that `ipfs/add-url` uses for `warc: true`.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -125,7 +126,12 @@ export class WarcWriter {
       yield CRLF;
       yield CRLF;
     }
-    await pipeline(Readable.from(parts()), createGzip(), this.out, { end: false, ...(this.signal ? { signal: this.signal } : {}) });
+    // Into the shared file stream by hand: pipeline(…, { end: false }) leaves listeners on it per record.
+    const out = this.out;
+    const append = async (compressed: AsyncIterable<Buffer>) => {
+      for await (const chunk of compressed) if (!out.write(chunk)) await once(out, 'drain');
+    };
+    await pipeline(Readable.from(parts()), createGzip(), append, this.signal ? { signal: this.signal } : {});
     return id;
   }
 }
