@@ -17,6 +17,8 @@ export function benchRun(id: string): NewRun {
     commentId: 123456789,
     approvals: [],
     manifestDigest: '',
+    spec: { with: {}, network: false },
+    needs: [],
   };
 }
 

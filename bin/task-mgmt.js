@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // Thin launcher: the compiled entry point does all the work.
-import '../dist/main.js';
+import '../dist/src/main.js';

@@ -22,6 +22,7 @@ import type { RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
 import type { IpfsStore } from './ports/ipfs-store.js';
 import { createRunHandler } from './worker/run-worker.js';
+import { builtInTaskTypes } from '../tasks/index.js';
 
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
   return pino({
@@ -97,6 +98,13 @@ export async function startWorker(
     }),
     executor: new DockerExecutor({ logger: log.child({ name: 'executor' }) }),
     ipfs: services.ipfs,
+    taskTypes: builtInTaskTypes,
+    settings: {
+      allowPrivateAddresses: config.ALLOW_PRIVATE_ADDRESSES,
+      gatewayUrl: config.IPFS_GATEWAY_URL,
+      ...(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {}),
+      ...(config.MAIL_FROM ? { mailFrom: config.MAIL_FROM } : {}),
+    },
     log: log.child({ name: 'worker' }),
     dataDir: config.DATA_DIR,
     gatewayUrl: config.IPFS_GATEWAY_URL,

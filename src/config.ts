@@ -89,6 +89,13 @@ const envSchema = z
       return cpus;
     }),
     TASK_PIDS: integer(256, 16, 65536),
+    /** Base image for Procfile tasks that name none; it must already be on the Docker host. */
+    PROCFILE_IMAGE: optionalString.transform((v) => v ?? 'busybox:latest'),
+    /** SMTP server for notify/email, e.g. smtp://user:pass@mail.example:587. */
+    SMTP_URL: url(['smtp:', 'smtps:']),
+    MAIL_FROM: optionalString,
+    /** Let task types fetch from loopback and private addresses (never in production). */
+    ALLOW_PRIVATE_ADDRESSES: optionalString.pipe(z.enum(['true', 'false']).optional()).transform((v) => v === 'true'),
     /** Runs of one repository that may run at once; more wait queued. */
     REPO_CONCURRENCY: integer(2, 1, 1000),
     /** Commands one person may give per minute (run, retry, re-run, cancel). */

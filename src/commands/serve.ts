@@ -11,6 +11,7 @@ import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js
 import { createProbotApp } from '../adapters/github/probot-app.js';
 import type { OctokitForInstallation } from '../adapters/github/octokit.js';
 import { newRunId } from '../core/runs/ids.js';
+import { builtInTaskTypes } from '../../tasks/index.js';
 import type { RunStore } from '../ports/run-store.js';
 
 export async function serve(config: Config): Promise<number> {
@@ -49,6 +50,8 @@ export async function serve(config: Config): Promise<number> {
       newId: newRunId,
       gatewayUrl: config.IPFS_GATEWAY_URL,
       limits: { commandsPerMinute: config.COMMANDS_PER_MINUTE },
+      taskTypes: builtInTaskTypes,
+      defaultImage: config.PROCFILE_IMAGE,
     });
     createProbotApp({ intake })(app, options);
     options.addHandler(healthHandler(services.store));

@@ -16,6 +16,8 @@ export interface CheckReport {
   title: string;
   summary: string;
   text?: string;
+  /** Notes on lines of files (e.g. a manifest error), shown in the pull request's diff. */
+  annotations?: { path: string; line: number; column?: number; title: string; message: string }[];
   /** Buttons to show; an empty list removes them. */
   actions?: CheckAction[];
 }

@@ -18,6 +18,8 @@ export interface ExecuteRequest {
   dockerfile: string;
   /** Host folder mounted read-write at /out. Created by the caller. */
   outDir: string;
+  /** Host folders mounted read-only in the container (needed tasks' outputs at /in/<task>, a Procfile's repository). */
+  readOnlyMounts?: { hostPath: string; containerPath: string }[];
   /** Environment of the container (TASK_* variables only; never a secret). */
   env: Record<string, string>;
   limits: SandboxLimits;

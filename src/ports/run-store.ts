@@ -9,6 +9,7 @@ export type NewRun = Omit<
   | 'exitCode'
   | 'outputCid'
   | 'outputFiles'
+  | 'metadata'
   | 'error'
   | 'logTail'
   | 'workerId'
@@ -21,7 +22,7 @@ export type NewRun = Omit<
 > & { checkRunId?: number | null };
 
 export type RunPatch = Partial<
-  Pick<Run, 'checkRunId' | 'exitCode' | 'outputCid' | 'outputFiles' | 'error' | 'logTail'>
+  Pick<Run, 'checkRunId' | 'exitCode' | 'outputCid' | 'outputFiles' | 'metadata' | 'error' | 'logTail'>
 >;
 
 export interface InboxDelivery {

@@ -60,11 +60,17 @@ export interface TaskContext {
   /** Environment for containers: TASK_RUN_ID and TASK_PARAM_* (never a secret). */
   env: Record<string, string>;
   settings: TaskSettings;
+  /**
+   * For types that start a container: call (or pass to the executor as `beforeStart`) just before
+   * it starts, so the worker can check once more that the run is still allowed. The worker calls
+   * it itself before `run` for every other type.
+   */
+  beforeStart?: () => Promise<void>;
 }
 
 export interface TaskResult {
   /** Default succeeded. */
-  state?: 'succeeded' | 'failed';
+  state?: 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
   exitCode?: number | null;
   /** Why it failed, in one sentence a user understands. */
   error?: string;
@@ -81,5 +87,13 @@ export interface TaskType<Params = unknown> {
   params: z.ZodType<Params>;
   /** Whether the type fetches from the network (only the hosts its parameters name). */
   network: boolean;
+  /** Whether the type needs the repository's files (`ctx.sourceDir`); others skip the download. */
+  needsSource?: boolean;
+  /** Whether the type starts a container and calls `ctx.beforeStart` itself. */
+  startsContainer?: boolean;
   run(ctx: TaskContext, params: Params): Promise<TaskResult>;
 }
+
+/** A task type of any parameter shape, as registries hold them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTaskType = TaskType<any>;

@@ -1,28 +1,30 @@
 /**
- * The worker's use case: take a run → fetch the source at its pinned SHA → build and run the
- * container → add /out to IPFS → record and report. Retryable failures (GitHub or the network
+ * The worker's use case: take a run → wait for the tasks it needs → fetch the source at its
+ * pinned SHA when the type needs it → check once more that it may run → run the task type →
+ * add its outputs to IPFS → record and report. Retryable failures (GitHub or the network
  * hiccuping before the task starts) give the run back to the queue; everything else ends it.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DeferredError, errorMessage, RetryableError } from '../core/errors.js';
 import { authorize } from '../core/policy/authorize.js';
-import type { RepoHost } from '../ports/repo-host.js';
-import { finishedReport, startedReport } from '../core/runs/check-text.js';
+import { finishedReport, progressReport, startedReport } from '../core/runs/check-text.js';
 import type { RepoRef, Run, RunState } from '../core/runs/run.js';
 import { formatDuration } from '../core/runs/units.js';
 import type { CheckReport, CheckReporter } from '../ports/check-reporter.js';
-import { BuildFailedError, type ExecuteResult, type Executor, type SandboxLimits } from '../ports/executor.js';
+import type { Executor, SandboxLimits } from '../ports/executor.js';
 import type { IpfsStore } from '../ports/ipfs-store.js';
+import type { RepoHost } from '../ports/repo-host.js';
 import type { RunHandler } from '../ports/run-queue.js';
 import type { RunPatch, RunStore } from '../ports/run-store.js';
 import type { SourceFetcher } from '../ports/source-fetcher.js';
+import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../ports/task-type.js';
 import { LogSink } from './log-sink.js';
 
 export interface WorkerDeps {
   store: RunStore;
-  /** GitHub for one repository, to check again just before the container starts. */
+  /** GitHub for one repository, to check again just before the task starts. */
   hostFor: (repo: RepoRef) => Promise<RepoHost>;
   /** Runs of one repository that may run at once; others wait queued. */
   maxRunningPerRepo: number;
@@ -30,14 +32,24 @@ export interface WorkerDeps {
   source: SourceFetcher;
   executor: Executor;
   ipfs: IpfsStore;
+  taskTypes: ReadonlyMap<string, AnyTaskType>;
+  settings: TaskSettings;
   log: Logger;
   dataDir: string;
   gatewayUrl: string;
+  /** Default sandbox limits; a task's manifest may set its own. */
   limits: SandboxLimits;
   workerId: string;
   now?: () => Date;
   /** How long a run stays ours without a heartbeat; renewed every third of it. */
   leaseMs?: number;
+  /** Least time between two progress updates of a check run (GitHub spaces writes a second apart). */
+  progressIntervalMs?: number;
+}
+
+/** Where a run's outputs stay on the worker, for the tasks that need them. */
+export function outputDir(dataDir: string, runId: string): string {
+  return join(dataDir, 'outputs', runId);
 }
 
 export function createRunHandler(deps: WorkerDeps): RunHandler {
@@ -53,6 +65,8 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       throw new RetryableError(message, { retryAfterMs: 60_000 });
     }
     if (found.state !== 'queued') return;
+    if (!(await neededTasksReady(deps, found, now))) return;
+
     const run = await deps.store.claimRun(
       runId,
       { workerId: deps.workerId, leaseUntil: new Date(now().getTime() + leaseMs), maxRunningInRepo: deps.maxRunningPerRepo },
@@ -62,7 +76,7 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       throw new DeferredError(`${found.repo.owner}/${found.repo.name} already has ${deps.maxRunningPerRepo} runs going`, 3000);
     }
     if (!run) return; // another worker took it first, or it was cancelled
-    const log = deps.log.child({ runId, repo: `${run.repo.owner}/${run.repo.name}`, sha: run.sha });
+    const log = deps.log.child({ runId, repo: `${run.repo.owner}/${run.repo.name}`, sha: run.sha, task: run.task });
     log.info('run started');
 
     const controller = new AbortController();
@@ -80,19 +94,23 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
 
     const workDir = join(deps.dataDir, 'work', runId);
     const sink = new LogSink(join(deps.dataDir, 'logs', `${runId}.log`));
+    const progress = new ProgressReporter(deps, log, run, deps.progressIntervalMs ?? 10_000);
     await report(deps, log, run, startedReport(run));
     try {
-      const outcome = await execute(deps, run, workDir, sink, controller.signal);
+      const outcome = await execute(deps, run, workDir, sink, progress, controller.signal);
+      progress.stop();
       await finish(deps, log, run, outcome.state, { ...outcome.patch, logTail: sink.tailText() }, now);
     } catch (error) {
+      progress.stop();
       if (error instanceof RetryableError && !controller.signal.aborted) {
         log.warn({ err: error }, 'run handed back to the queue');
         sink.line(`task-mgmt: ${error.message}; the run will be tried again`);
         await deps.store.transition(runId, ['running'], 'queued', now(), { workerId: null, leaseUntil: null });
         throw error;
       }
-      const cancelled = controller.signal.aborted;
-      const message = cancelled ? 'the run was cancelled' : errorMessage(error);
+      const refused = error instanceof NoLongerAllowedError;
+      const cancelled = controller.signal.aborted || refused;
+      const message = refused ? error.message : cancelled ? 'the run was cancelled' : errorMessage(error);
       if (!cancelled) log.error({ err: error }, 'run failed');
       sink.line(`task-mgmt: ${message}`);
       await finish(deps, log, run, cancelled ? 'cancelled' : 'failed', { error: message, logTail: sink.tailText() }, now);
@@ -105,64 +123,191 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
   };
 }
 
+/**
+ * A run waits until every task it needs has succeeded; if one of them ended otherwise, the run
+ * is cancelled with that reason (its check run says why). False when the run cannot start now.
+ */
+async function neededTasksReady(deps: WorkerDeps, run: Run, now: () => Date): Promise<boolean> {
+  if (run.needs.length === 0) return true;
+  const needed = await Promise.all(run.needs.map((id) => deps.store.getRun(id)));
+  const broken = needed.find((other) => !other || (other.state !== 'succeeded' && ['failed', 'cancelled', 'timed_out'].includes(other.state)));
+  if (broken !== undefined) {
+    const reason = broken ? `the task \`${broken.task}\` it needs ended ${broken.state.replace('_', ' ')}, so it did not run` : 'a task it needs is missing';
+    const cancelled = await deps.store.transition(run.id, ['queued'], 'cancelled', now(), { error: reason });
+    if (cancelled) await report(deps, deps.log, cancelled, finishedReport(cancelled, deps.gatewayUrl));
+    return false;
+  }
+  if (needed.some((other) => other!.state !== 'succeeded')) throw new DeferredError('waiting for the tasks it needs', 2000);
+  return true;
+}
+
 interface Outcome {
   state: RunState;
   patch: RunPatch;
 }
 
-async function execute(deps: WorkerDeps, run: Run, workDir: string, sink: LogSink, signal: AbortSignal): Promise<Outcome> {
-  const sourceDir = join(workDir, 'source');
-  const outDir = join(workDir, 'out');
-  await rm(workDir, { recursive: true, force: true });
-  await mkdir(sourceDir, { recursive: true });
-  await mkdir(outDir, { recursive: true });
-
-  sink.line(`task-mgmt: fetching ${run.repo.owner}/${run.repo.name} at ${run.sha}`);
-  await deps.source.fetch(run.repo, run.sha, sourceDir, signal);
-
-  let result: ExecuteResult;
-  try {
-    result = await deps.executor.execute({
-      runId: run.id,
-      contextDir: sourceDir,
-      dockerfile: run.dockerfile,
-      outDir,
-      env: containerEnv(run),
-      limits: deps.limits,
-      signal,
-      onLog: (line) => sink.line(line),
-      beforeStart: () => checkStillAllowed(deps, run, sink),
-    });
-  } catch (error) {
-    if (error instanceof BuildFailedError) {
-      return { state: 'failed', patch: { error: `the image did not build: ${error.message}` } };
-    }
-    if (error instanceof NoLongerAllowedError) return { state: 'cancelled', patch: { error: error.message } };
-    throw error;
-  }
-  sink.line(
-    `task-mgmt: container ${result.cancelled ? 'cancelled' : result.timedOut ? 'timed out' : `exited with code ${result.exitCode}`} after ${formatDuration(result.durationMs)}`,
-  );
-  if (result.cancelled) return { state: 'cancelled', patch: { exitCode: result.exitCode, error: 'the run was cancelled' } };
-
-  const added = await deps.ipfs.addPath(outDir, { signal });
-  const patch: RunPatch = { exitCode: result.exitCode, outputCid: added.cid, outputFiles: added.entries };
-  if (result.timedOut) {
-    return { state: 'timed_out', patch: { ...patch, error: `the task ran longer than its ${formatDuration(deps.limits.timeoutMs)} timeout and was stopped` } };
-  }
-  if (result.exitCode !== 0) return { state: 'failed', patch: { ...patch, error: `the task exited with code ${result.exitCode}` } };
-  return { state: 'succeeded', patch };
-}
-
-/** Refusal found just before the container starts: the run ends cancelled, unrun. */
 class NoLongerAllowedError extends Error {
   override readonly name = 'NoLongerAllowedError';
 }
 
+class TaskTimeout extends Error {
+  override readonly name = 'TaskTimeout';
+}
+
+async function execute(
+  deps: WorkerDeps,
+  run: Run,
+  workDir: string,
+  sink: LogSink,
+  progress: ProgressReporter,
+  signal: AbortSignal,
+): Promise<Outcome> {
+  const type = deps.taskTypes.get(run.taskType);
+  if (!type) return { state: 'failed', patch: { error: `\`${run.taskType}\` is not a task type this worker knows` } };
+  const params = type.params.safeParse(run.spec.with);
+  if (!params.success) {
+    return { state: 'failed', patch: { error: `the parameters of \`${run.task}\` are not valid for ${type.name}: ${params.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}` } };
+  }
+
+  const sourceDir = join(workDir, 'source');
+  const scratchDir = join(workDir, 'scratch');
+  const outDir = outputDir(deps.dataDir, run.id);
+  await rm(workDir, { recursive: true, force: true });
+  await rm(outDir, { recursive: true, force: true });
+  for (const dir of [sourceDir, scratchDir, outDir]) await mkdir(dir, { recursive: true });
+
+  if (type.needsSource) {
+    sink.line(`task-mgmt: fetching ${run.repo.owner}/${run.repo.name} at ${run.sha}`);
+    await deps.source.fetch(run.repo, run.sha, sourceDir, signal);
+  }
+  const inputs = await neededOutputs(deps, run);
+  const limits: SandboxLimits = {
+    memoryBytes: run.spec.memoryBytes ?? deps.limits.memoryBytes,
+    nanoCpus: run.spec.cpus !== undefined ? Math.round(run.spec.cpus * 1e9) : deps.limits.nanoCpus,
+    pidsLimit: run.spec.pids ?? deps.limits.pidsLimit,
+    timeoutMs: run.spec.timeoutMs ?? deps.limits.timeoutMs,
+  };
+
+  // Types that start no container get the same hard timeout through their abort signal.
+  const taskController = new AbortController();
+  const forward = () => taskController.abort(signal.reason);
+  signal.addEventListener('abort', forward, { once: true });
+  const timer = type.startsContainer ? undefined : setTimeout(() => taskController.abort(new TaskTimeout()), limits.timeoutMs);
+  const progressFile = setInterval(() => void readProgressFile(outDir).then((p) => p && progress.update(p)), 5000);
+  const beforeStart = () => checkStillAllowed(deps, run, sink);
+  const started = Date.now();
+  try {
+    if (!type.startsContainer) await beforeStart();
+    const result = await type.run(
+      {
+        runId: run.id,
+        signal: taskController.signal,
+        log: (line) => sink.line(line),
+        progress: (update) => progress.update(update),
+        ipfs: deps.ipfs,
+        executor: deps.executor,
+        outDir,
+        scratchDir,
+        sourceDir,
+        inputs,
+        limits,
+        env: containerEnv(run),
+        settings: deps.settings,
+        ...(type.startsContainer ? { beforeStart } : {}),
+      },
+      params.data,
+    );
+    const timedOut = taskController.signal.reason instanceof TaskTimeout;
+    let state: RunState = timedOut ? 'timed_out' : (result.state ?? 'succeeded');
+    if (signal.aborted) state = 'cancelled';
+    sink.line(`task-mgmt: ${run.task} ended ${state.replace('_', ' ')} after ${formatDuration(Date.now() - started)}${result.exitCode != null ? ` (exit code ${result.exitCode})` : ''}`);
+    if (state === 'cancelled') return { state, patch: { exitCode: result.exitCode ?? null, error: result.error ?? 'the run was cancelled' } };
+
+    const pinUntil = run.spec.pinTtlMs !== undefined ? new Date(Date.now() + run.spec.pinTtlMs) : undefined;
+    const added = await deps.ipfs.addPath(outDir, { signal, ...(pinUntil ? { pinUntil } : {}) });
+    const patch: RunPatch = { exitCode: result.exitCode ?? null, outputCid: added.cid, outputFiles: added.entries, metadata: result.metadata ?? {} };
+    if (state === 'timed_out') return { state, patch: { ...patch, error: `the task ran longer than its ${formatDuration(limits.timeoutMs)} timeout and was stopped` } };
+    if (state === 'failed') return { state, patch: { ...patch, error: result.error ?? 'the task failed' } };
+    return { state, patch };
+  } catch (error) {
+    if (taskController.signal.reason instanceof TaskTimeout) {
+      return { state: 'timed_out', patch: { error: `the task ran longer than its ${formatDuration(limits.timeoutMs)} timeout and was stopped` } };
+    }
+    throw error;
+  } finally {
+    if (timer) clearTimeout(timer);
+    clearInterval(progressFile);
+    signal.removeEventListener('abort', forward);
+  }
+}
+
+/** Outputs of the tasks a run needs, by task name; they stay on this worker's disk. */
+async function neededOutputs(deps: WorkerDeps, run: Run): Promise<Record<string, TaskInput>> {
+  const inputs: Record<string, TaskInput> = {};
+  for (const id of run.needs) {
+    const needed = await deps.store.getRun(id);
+    if (!needed || needed.outputCid === null) throw new Error(`the outputs of a needed task (${id}) are not recorded`);
+    const dir = outputDir(deps.dataDir, id);
+    const present = await readFile(join(dir, '..', id, '.'), { encoding: 'utf8' }).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => error.code === 'EISDIR',
+    );
+    if (!present) throw new Error(`the outputs of \`${needed.task}\` are not on this worker (${needed.outputCid}); run the tasks of one request on workers that share DATA_DIR`);
+    inputs[needed.task] = { dir, cid: needed.outputCid, files: needed.outputFiles, metadata: needed.metadata };
+  }
+  return inputs;
+}
+
+/** A container reports progress by writing `{"done": n, "total": m}` to /out/.progress.json. */
+async function readProgressFile(outDir: string): Promise<TaskProgress | null> {
+  try {
+    const parsed = JSON.parse(await readFile(join(outDir, '.progress.json'), 'utf8')) as { done?: unknown; total?: unknown; message?: unknown };
+    if (typeof parsed.done !== 'number') return null;
+    return {
+      done: parsed.done,
+      ...(typeof parsed.total === 'number' ? { total: parsed.total } : {}),
+      ...(typeof parsed.message === 'string' ? { message: parsed.message.slice(0, 200) } : {}),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** Shows progress in the check run, at most once per interval (each update is a GitHub write). */
+class ProgressReporter {
+  private latest: TaskProgress | null = null;
+  private sent: TaskProgress | null = null;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    private readonly log: Logger,
+    private readonly run: Run,
+    intervalMs: number,
+  ) {
+    this.timer = setInterval(() => void this.flush(), intervalMs);
+  }
+
+  update(progress: TaskProgress): void {
+    this.latest = progress;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async flush(): Promise<void> {
+    const latest = this.latest;
+    if (!latest || latest === this.sent) return;
+    this.sent = latest;
+    await this.deps.checks.update(this.run, progressReport(this.run, latest)).catch((error: unknown) => this.log.warn({ err: error }, 'could not report progress'));
+  }
+}
+
 /**
- * The SHA checked is the SHA run: just before the container starts, the pull request's head must
+ * The SHA checked is the SHA run: just before the task starts, the pull request's head must
  * still be the pinned SHA and the requester must still have the role. A GitHub failure here is
- * retryable (the run goes back to the queue); it never lets the container start unchecked.
+ * retryable (the run goes back to the queue); it never lets the task start unchecked.
  */
 async function checkStillAllowed(deps: WorkerDeps, run: Run, sink: LogSink): Promise<void> {
   const host = await deps.hostFor(run.repo);

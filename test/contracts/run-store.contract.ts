@@ -34,6 +34,8 @@ export function newRun(overrides: Partial<NewRun> = {}): NewRun {
     commentId: 99001,
     approvals: [5501, 5502],
     manifestDigest: 'sha256:' + 'd'.repeat(64),
+    spec: { with: { dockerfile: 'tasks/snapshot/Dockerfile', context: '.' }, network: false, timeoutMs: 60_000, memoryBytes: 1024 ** 3 },
+    needs: [],
     ...overrides,
   };
 }
@@ -63,6 +65,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
           exitCode: null,
           outputCid: null,
           outputFiles: [],
+          metadata: {},
           error: null,
           logTail: null,
           workerId: null,

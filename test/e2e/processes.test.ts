@@ -204,7 +204,7 @@ describe.skipIf(!dockerReady)('runs that go wrong, and replies', () => {
     const { repo, number } = await issueIn({ 'README.md': 'nothing to run\n' });
     await gh.comment(repo, number, 'maintainer', '/run');
     const reply = await gh.waitFor(() => gh.commentsOn(repo, number).find((c) => c.user.login === gh.botLogin), { timeoutMs: 20_000 });
-    expect(reply.body).toMatch(/declares no task: add a `Dockerfile`/);
+    expect(reply.body).toMatch(/declares no task: add a `task-mgmt.yml` or a `Dockerfile`/);
     expect(gh.checkRuns(repo)).toEqual([]);
   });
 

@@ -117,7 +117,10 @@ export class DockerExecutor implements Executor {
             MemorySwap: limits.memoryBytes,
             NanoCpus: limits.nanoCpus,
             Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }],
-            Binds: [`${request.outDir}:${OUTPUT_DIR_IN_CONTAINER}:rw`],
+            Binds: [
+              `${request.outDir}:${OUTPUT_DIR_IN_CONTAINER}:rw`,
+              ...(request.readOnlyMounts ?? []).map((mount) => `${mount.hostPath}:${mount.containerPath}:ro`),
+            ],
             AutoRemove: false,
             Privileged: false,
           },
@@ -316,6 +319,11 @@ function validateRequest(request: ExecuteRequest): void {
   if (request.outDir.includes(':')) {
     // A colon would split the bind specification into other fields.
     throw new TypeError(`DockerExecutor: outDir must not contain ":", got ${request.outDir}`);
+  }
+  for (const mount of request.readOnlyMounts ?? []) {
+    if (!isAbsolute(mount.hostPath) || !isAbsolute(mount.containerPath) || `${mount.hostPath}${mount.containerPath}`.includes(':')) {
+      throw new TypeError(`DockerExecutor: read-only mounts need absolute paths without ":", got ${mount.hostPath} → ${mount.containerPath}`);
+    }
   }
   for (const name of Object.keys(request.env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {

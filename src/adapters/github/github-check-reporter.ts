@@ -45,7 +45,21 @@ export class GithubCheckReporter implements CheckReporter {
 
   private body(report: CheckReport) {
     const now = (this.deps.now ?? (() => new Date()))().toISOString();
-    const output = { title: report.title, summary: report.summary, ...(report.text ? { text: report.text } : {}) };
+    // GitHub takes at most 50 annotations per request.
+    const annotations = (report.annotations ?? []).slice(0, 50).map((a) => ({
+      path: a.path,
+      start_line: a.line,
+      end_line: a.line,
+      annotation_level: 'failure' as const,
+      title: a.title.slice(0, 255),
+      message: a.message.slice(0, 64 * 1024),
+    }));
+    const output = {
+      title: report.title,
+      summary: report.summary,
+      ...(report.text ? { text: report.text } : {}),
+      ...(annotations.length > 0 ? { annotations } : {}),
+    };
     const actions = report.actions ? { actions: report.actions } : {};
     if (report.status === 'completed') {
       return { status: 'completed' as const, conclusion: report.conclusion ?? 'neutral', completed_at: now, output, ...actions };

@@ -11,6 +11,7 @@ import { errorMessage, RetryableError } from '../../core/errors.js';
 import type { CommandDeps, CommandLimits } from '../../core/runs/command-deps.js';
 import { cancelFromCheck, handleCommand, pushedToPullRequest, rerunFromCheck } from '../../core/runs/handle-command.js';
 import type { IdGenerator } from '../../core/runs/ids.js';
+import type { TaskTypeCatalog } from '../../core/manifest/load-manifest.js';
 import type { RepoRef } from '../../core/runs/run.js';
 import type { CheckReporter } from '../../ports/check-reporter.js';
 import type { RunQueue } from '../../ports/run-queue.js';
@@ -28,6 +29,8 @@ export interface WebhookIntakeDeps {
   newId: IdGenerator;
   gatewayUrl: string;
   limits: CommandLimits;
+  taskTypes: TaskTypeCatalog;
+  defaultImage: string;
   now?: () => Date;
   /** Longest wait for a rate limit to reset before giving up and telling the user. */
   maxRateLimitWaitMs?: number;
@@ -226,6 +229,8 @@ export class WebhookIntake {
       now: this.now,
       gatewayUrl: this.deps.gatewayUrl,
       limits: this.deps.limits,
+      taskTypes: this.deps.taskTypes,
+      defaultImage: this.deps.defaultImage,
     };
   }
 

@@ -89,6 +89,13 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.createIndex('audit_actor_at').on('audit').columns(['actor', 'at']).execute();
     },
   },
+  '0003-task-specs-and-needs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('runs').addColumn('spec', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+      await db.schema.alterTable('runs').addColumn('needs', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      await db.schema.alterTable('runs').addColumn('metadata', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+    },
+  },
 });
 
 export function migrationProvider(dialect: SqlDialectName): MigrationProvider {

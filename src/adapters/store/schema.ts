@@ -17,6 +17,9 @@ export interface RunsTable {
   trigger: string;
   approvals: string;
   manifest_digest: string;
+  spec: string;
+  needs: string;
+  metadata: string;
   state: string;
   check_run_id: number | null;
   comment_id: number | null;

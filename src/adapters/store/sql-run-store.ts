@@ -3,7 +3,7 @@
  * choose the dialect; the queries live here once.
  */
 import { Migrator, type Kysely, type Selectable, type Transaction } from 'kysely';
-import { outputFileSchema, type Run, type RunState } from '../../core/runs/run.js';
+import { outputFileSchema, runSpecSchema, type Run, type RunState } from '../../core/runs/run.js';
 import type { ApprovalWait, AuditEntry, InboxDelivery, ListRunsQuery, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
 import type { Database, RunsTable } from './schema.js';
@@ -81,6 +81,9 @@ export class SqlRunStore implements RunStore {
         trigger: run.trigger,
         approvals: JSON.stringify(run.approvals),
         manifest_digest: run.manifestDigest,
+        spec: JSON.stringify(run.spec),
+        needs: JSON.stringify(run.needs),
+        metadata: '{}',
         state: 'queued',
         check_run_id: run.checkRunId ?? null,
         comment_id: run.commentId,
@@ -321,6 +324,7 @@ function patchColumns(patch: RunPatch): Partial<RunsTable> {
   if (patch.exitCode !== undefined) columns.exit_code = patch.exitCode;
   if (patch.outputCid !== undefined) columns.output_cid = patch.outputCid;
   if (patch.outputFiles !== undefined) columns.output_files = JSON.stringify(patch.outputFiles);
+  if (patch.metadata !== undefined) columns.metadata = JSON.stringify(patch.metadata);
   if (patch.error !== undefined) columns.error = patch.error;
   if (patch.logTail !== undefined) columns.log_tail = patch.logTail;
   return columns;
@@ -344,6 +348,9 @@ function toRun(row: Selectable<RunsTable>): Run {
     trigger: row.trigger as Run['trigger'],
     approvals: JSON.parse(row.approvals) as number[],
     manifestDigest: row.manifest_digest,
+    spec: runSpecSchema.parse(JSON.parse(row.spec)),
+    needs: JSON.parse(row.needs) as string[],
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
     state: row.state as RunState,
     checkRunId: optionalNumber(row.check_run_id),
     commentId: optionalNumber(row.comment_id),

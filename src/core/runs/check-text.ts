@@ -55,6 +55,15 @@ export function startedReport(run: Run): CheckReport {
   };
 }
 
+/** A running run's progress, as the task reported it. */
+export function progressReport(run: Run, progress: { done: number; total?: number; message?: string }): CheckReport {
+  const of = progress.total !== undefined && progress.total > 0 ? ` of ${progress.total} (${Math.floor((progress.done / progress.total) * 100)}%)` : '';
+  return {
+    ...startedReport(run),
+    summary: truncateEnd(`${startedReport(run).summary}\n\n**Progress:** ${progress.done}${of}${progress.message ? ` — ${progress.message}` : ''}`),
+  };
+}
+
 /** A command held until a review: says exactly what is missing (who may approve, which SHA). */
 export function approvalNeededReport(reason: string, sha: string): CheckReport {
   return {
@@ -133,4 +142,17 @@ function conclusionOf(run: Run): NonNullable<CheckReport['conclusion']> {
     default:
       return 'failure';
   }
+}
+
+/** A manifest that cannot be read: nothing is queued, and each error points at its line. */
+export function manifestErrorReport(errors: readonly { file: string; line: number; column: number; field: string; message: string }[], sha: string): CheckReport {
+  const lines = errors.map((e) => `- \`${e.file}\` line ${e.line}, column ${e.column}${e.field ? `, \`${e.field}\`` : ''}: ${e.message}`);
+  return {
+    status: 'completed',
+    conclusion: 'failure',
+    title: `The task definition has ${errors.length === 1 ? 'an error' : `${errors.length} errors`}`,
+    summary: truncateEnd(`Nothing ran: the task definition at \`${sha}\` cannot be used.\n\n${lines.join('\n')}`),
+    annotations: errors.map((e) => ({ path: e.file, line: e.line, column: e.column, title: e.field || e.file, message: e.message })),
+    actions: [],
+  };
 }

@@ -5,6 +5,7 @@ import type { RepoHost } from '../../ports/repo-host.js';
 import type { RunQueue } from '../../ports/run-queue.js';
 import type { RunStore } from '../../ports/run-store.js';
 import type { IdGenerator } from './ids.js';
+import type { TaskTypeCatalog } from '../manifest/load-manifest.js';
 import type { RepoRef } from './run.js';
 
 export interface CommandLimits {
@@ -22,6 +23,10 @@ export interface CommandDeps {
   now: () => Date;
   gatewayUrl: string;
   limits: CommandLimits;
+  /** The task types `uses:` may name. */
+  taskTypes: TaskTypeCatalog;
+  /** Base image for Procfile tasks that name none. */
+  defaultImage: string;
 }
 
 export function fullName(repo: RepoRef): string {

@@ -4,7 +4,8 @@
  */
 import type { Command } from '../commands/parse-comment.js';
 import { authorize } from '../policy/authorize.js';
-import { findTasks } from '../manifest/find-task.js';
+import { readManifest } from '../manifest/read-manifest.js';
+import type { ResolvedTask } from '../manifest/load-manifest.js';
 import { staleApprovalReport } from './check-text.js';
 import { cancelRun } from './cancel-run.js';
 import { fullName, type CommandDeps } from './command-deps.js';
@@ -95,10 +96,12 @@ async function helpCommand(deps: CommandDeps, input: CommentCommand): Promise<Co
   let tasks = '';
   try {
     const sha = input.isPullRequest ? (await deps.host.getPullRequest(input.number)).headSha : (await deps.host.getDefaultBranchHead()).sha;
-    const lookup = findTasks(await deps.host.listRoot(sha), sha);
-    tasks = lookup.ok
-      ? `Tasks at \`${sha.slice(0, 12)}\`:\n\n${lookup.tasks.map((task) => `- \`${task.name}\` — builds and runs \`${task.dockerfile}\`; no parameters`).join('\n')}`
-      : `No tasks: ${lookup.reason}`;
+    const read = await readManifest(deps.host, sha, deps.taskTypes, deps.defaultImage);
+    tasks = read.ok
+      ? `Tasks at \`${sha.slice(0, 12)}\` (from \`${read.manifest.source}\`):\n\n${read.manifest.tasks.map(describeTask).join('\n')}`
+      : 'errors' in read
+        ? `The task definition at \`${sha.slice(0, 12)}\` has errors: ${read.errors.map((e) => `\`${e.file}\` line ${e.line}: ${e.message}`).join('; ')}`
+        : `No tasks: ${read.reason}`;
   } catch (error) {
     deps.log.warn({ err: error }, 'could not list the tasks for /help');
     tasks = 'The tasks could not be listed just now.';
@@ -106,7 +109,7 @@ async function helpCommand(deps: CommandDeps, input: CommentCommand): Promise<Co
   const message = [
     '**task-mgmt commands** (the first line of a comment):',
     '',
-    '- `/run [task]` — run the task (all tasks when none is named) at this pull request\'s head commit, or at the default branch\'s HEAD on an issue. Needs the write role or higher; a pull request by someone without write access, or one that changes the task, also needs an approving review of its head commit.',
+    '- `/run [task] [key=value…]` — run the task and what it needs (all tasks when none is named) at this pull request\'s head commit, or at the default branch\'s HEAD on an issue. Needs the write role or higher; a pull request by someone without write access, or one that changes the task, also needs an approving review of its head commit.',
     '- `/cancel [run-id]` — cancel the queued and running runs of this pull request or issue, or one run.',
     '- `/retry` — run again the tasks whose latest run here failed, at the same commit.',
     '- `/help` — this list.',
@@ -117,6 +120,17 @@ async function helpCommand(deps: CommandDeps, input: CommentCommand): Promise<Co
   ].join('\n');
   await deps.host.reply(input.number, message);
   return { kind: 'replied', message };
+}
+
+function describeTask(task: ResolvedTask): string {
+  const params = Object.entries(task.params).map(([key, spec]) => {
+    const rules = [spec.required ? 'required' : null, spec.default !== undefined ? `default \`${spec.default}\`` : null, spec.enum ? `one of ${spec.enum.join(', ')}` : null, spec.pattern ? `matching \`${spec.pattern}\`` : null]
+      .filter(Boolean)
+      .join(', ');
+    return `\`${key}\`${rules ? ` (${rules})` : ''}${spec.description ? ` — ${spec.description}` : ''}`;
+  });
+  const needs = task.needs.length > 0 ? `; needs ${task.needs.map((n) => `\`${n}\``).join(', ')}` : '';
+  return `- \`${task.name}\` — ${task.type}${task.description ? `: ${task.description}` : ''}${needs}; ${params.length > 0 ? `parameters ${params.join(', ')}` : 'no parameters'}`;
 }
 
 /** The check run's Re-run button: the clicking user asks again, for the same task and SHA. */

@@ -5,12 +5,13 @@
  */
 import { authorize, type Decision, type PullRequestFacts } from '../policy/authorize.js';
 import { latestApprovals } from '../policy/review-gate.js';
-import { findTasks, type ContainerTask } from '../manifest/find-task.js';
-import { changedTaskFiles, dockerfileSources, manifestDigest } from '../manifest/task-files.js';
+import { resolveParams, selectTasks, type LoadedManifest, type ManifestError, type ResolvedTask } from '../manifest/load-manifest.js';
+import { readManifest } from '../manifest/read-manifest.js';
+import { changedTaskFiles } from '../manifest/task-files.js';
 import type { CollaboratorPermission } from '../../ports/repo-host.js';
-import { approvalNeededReport, queuedReport } from './check-text.js';
+import { approvalNeededReport, manifestErrorReport, queuedReport } from './check-text.js';
 import { fullName, type CommandDeps } from './command-deps.js';
-import type { RepoRef, Run, Trigger } from './run.js';
+import type { RepoRef, Run, RunSpec, Trigger } from './run.js';
 
 export interface RunRequest {
   repo: RepoRef;
@@ -53,51 +54,90 @@ export async function requestRun(deps: CommandDeps, request: RunRequest): Promis
     );
   }
 
-  const lookup = findTasks(await deps.host.listRoot(sha), sha);
-  if (!lookup.ok) return refuse(deps, request, lookup.reason);
-  const tasks = request.task === null ? lookup.tasks : lookup.tasks.filter((task) => task.name === request.task);
-  if (tasks.length === 0) {
-    const known = lookup.tasks.map((task) => `\`${task.name}\``).join(', ');
+  const read = await readManifest(deps.host, sha, deps.taskTypes, deps.defaultImage);
+  if (!read.ok && 'errors' in read) return manifestFailed(deps, request, sha, read.errors);
+  if (!read.ok) return refuse(deps, request, read.reason);
+  const { manifest } = read;
+  const tasks = selectTasks(manifest, request.task);
+  if (tasks === null) {
+    const known = manifest.tasks.map((task) => `\`${task.name}\``).join(', ');
     return refuse(deps, request, `there is no task \`${request.task}\` at \`${sha.slice(0, 12)}\`; the tasks are ${known}.`);
   }
-  if (Object.keys(request.params).length > 0) {
-    return refuse(deps, request, `the task \`${tasks[0]!.name}\` takes no parameters (it comes from a \`Dockerfile\`).`);
+  const params = paramsFor(tasks, request.task, request.params);
+  if ('refused' in params) return refuse(deps, request, params.refused);
+  const networked = tasks.find((task) => task.network && (task.type === 'container' || task.type === 'procfile'));
+  if (networked) {
+    return refuse(deps, request, `the task \`${networked.name}\` asks for \`network: true\`, and containers get no network on this deployment.`);
   }
 
-  const pullRequest =
-    target.author !== null
-      ? await pullRequestFacts(deps, request.number, sha, target.author, tasks)
-      : undefined;
-  const decision = authorize({ actor: request.actor, permission, ...(pullRequest ? { pullRequest } : {}) });
+  const pullRequest = target.author !== null ? await pullRequestFacts(deps, request.number, sha, target.author, read.taskPaths) : undefined;
+  const decision = authorize({ actor: request.actor, permission, required: manifest.permission, ...(pullRequest ? { pullRequest } : {}) });
   if (!decision.allowed && decision.kind === 'role') return refuse(deps, request, decision.reason);
   if (!decision.allowed) return waitForApproval(deps, request, tasks, decision);
-  return queueRuns(deps, request, tasks, sha, decision);
+  return queueRuns(deps, request, { manifest, tasks, params, digest: read.digest }, sha, decision);
+}
+
+/** `/run x k=v` sets x's parameters; `/run k=v` sets them on every task that declares them. */
+function paramsFor(
+  tasks: ResolvedTask[],
+  named: string | null,
+  given: Record<string, string>,
+): Map<string, Record<string, string>> | { refused: string } {
+  const result = new Map<string, Record<string, string>>();
+  const used = new Set<string>();
+  for (const task of tasks) {
+    const declared = new Set(Object.keys(task.params).map((key) => key.toLowerCase()));
+    const mine = named === null ? Object.fromEntries(Object.entries(given).filter(([key]) => declared.has(key.toLowerCase()))) : task.name === named ? given : {};
+    for (const key of Object.keys(mine)) used.add(key.toLowerCase());
+    const resolved = resolveParams(task, mine);
+    if (!resolved.ok) return { refused: resolved.reason };
+    result.set(task.name, resolved.params);
+  }
+  const unused = Object.keys(given).filter((key) => !used.has(key.toLowerCase()));
+  if (named === null && unused.length > 0) return { refused: `no task declares the parameter \`${unused[0]}\`.` };
+  return result;
+}
+
+async function manifestFailed(deps: CommandDeps, request: RunRequest, sha: string, errors: ManifestError[]): Promise<RequestOutcome> {
+  await deps.checks.create({ repo: request.repo, sha, task: 'manifest' }, manifestErrorReport(errors, sha));
+  const first = errors[0]!;
+  return refuse(
+    deps,
+    request,
+    `the task definition at \`${sha.slice(0, 12)}\` has ${errors.length === 1 ? 'an error' : `${errors.length} errors`}: \`${first.file}\` line ${first.line}${first.field ? `, \`${first.field}\`` : ''}: ${first.message}`,
+  );
 }
 
 async function queueRuns(
   deps: CommandDeps,
   request: RunRequest,
-  tasks: ContainerTask[],
+  plan: { manifest: LoadedManifest; tasks: ResolvedTask[]; params: Map<string, Record<string, string>>; digest: string },
   sha: string,
   decision: Extract<Decision, { allowed: true }>,
 ): Promise<RequestOutcome> {
   const runs: Run[] = [];
-  for (const task of tasks) {
+  const runIds = new Map<string, string>();
+  for (const task of plan.tasks) {
+    const id = deps.newId();
+    runIds.set(task.name, id);
     const draft = {
-      id: deps.newId(),
+      id,
       repo: request.repo,
       number: request.number,
       isPullRequest: request.isPullRequest,
       sha,
       task: task.name,
       taskType: task.type,
-      dockerfile: task.dockerfile,
-      params: request.params,
+      dockerfile: task.dockerfile ?? '',
+      spec: runSpec(task, plan.manifest),
+      // Tasks come in `needs` order, so every needed task already has its run id.
+      needs: task.needs.map((name) => runIds.get(name)!),
+      params: plan.params.get(task.name) ?? {},
       requestedBy: request.actor,
       trigger: request.trigger,
       commentId: request.commentId,
       approvals: decision.approvals,
-      manifestDigest: manifestDigest(task.definitionFiles),
+      manifestDigest: plan.digest,
     };
     // The check run comes first: a worker may take the run the moment it is recorded.
     const checkRunId = await deps.checks.create(draft, queuedReport(draft));
@@ -111,10 +151,28 @@ async function queueRuns(
   return { kind: 'queued', runs };
 }
 
+function runSpec(task: ResolvedTask, manifest: LoadedManifest): RunSpec {
+  const typeParams =
+    task.type === 'container'
+      ? { dockerfile: task.dockerfile, context: task.context }
+      : task.type === 'procfile'
+        ? { procfile: task.procfile, process: task.process, image: task.image }
+        : task.with;
+  return {
+    with: typeParams,
+    network: task.network,
+    ...(task.timeoutMs !== undefined ? { timeoutMs: task.timeoutMs } : {}),
+    ...(task.resources?.cpus !== undefined ? { cpus: task.resources.cpus } : {}),
+    ...(task.resources?.memory !== undefined ? { memoryBytes: task.resources.memory } : {}),
+    ...(task.resources?.pids !== undefined ? { pids: task.resources.pids } : {}),
+    ...(manifest.pinTtlMs !== undefined ? { pinTtlMs: manifest.pinTtlMs } : {}),
+  };
+}
+
 async function waitForApproval(
   deps: CommandDeps,
   request: RunRequest,
-  tasks: ContainerTask[],
+  tasks: ResolvedTask[],
   decision: Extract<Decision, { kind: 'approval' }>,
 ): Promise<RequestOutcome> {
   await audit(deps, request, false, decision.reason, null);
@@ -141,19 +199,13 @@ async function pullRequestFacts(
   number: number,
   headSha: string,
   author: string,
-  tasks: ContainerTask[],
+  taskPaths: string[],
 ): Promise<PullRequestFacts> {
   const [authorPermission, changed, reviews] = await Promise.all([
     deps.host.getPermission(author),
     deps.host.listChangedFiles(number),
     deps.host.listReviews(number),
   ]);
-  const definitionFiles = tasks.flatMap((task) => task.definitionFiles.map((file) => file.path));
-  const sources: string[] = [];
-  for (const task of tasks) {
-    const text = await deps.host.readFile(task.dockerfile, headSha);
-    if (text !== null) sources.push(...dockerfileSources(text));
-  }
   const reviewerPermissions = new Map<string, CollaboratorPermission>();
   for (const review of latestApprovals(reviews)) {
     if (!reviewerPermissions.has(review.reviewer)) reviewerPermissions.set(review.reviewer, await deps.host.getPermission(review.reviewer));
@@ -163,7 +215,7 @@ async function pullRequestFacts(
     headSha,
     author,
     authorPermission,
-    changedTaskFiles: changedTaskFiles(changed, definitionFiles, sources),
+    changedTaskFiles: changedTaskFiles(changed, [], taskPaths),
     reviews,
     reviewerPermissions,
   };

@@ -36,6 +36,10 @@ export interface Run {
   taskType: string;
   /** Task definition as the worker needs it (for a Dockerfile task: its path). */
   dockerfile: string;
+  /** The task as the manifest resolved it: type parameters, limits, network. */
+  spec: RunSpec;
+  /** Runs (of the same request) that must succeed first. */
+  needs: string[];
   params: Record<string, string>;
   requestedBy: string;
   trigger: Trigger;
@@ -49,6 +53,8 @@ export interface Run {
   exitCode: number | null;
   outputCid: string | null;
   outputFiles: OutputFile[];
+  /** Facts the task recorded about its outputs (a ZIM's title, counts…). */
+  metadata: Record<string, unknown>;
   error: string | null;
   /** Last lines of the log, as shown in the check run. */
   logTail: string | null;
@@ -61,6 +67,19 @@ export interface Run {
   finishedAt: Date | null;
   updatedAt: Date;
 }
+
+/** What the worker needs to run a task, as recorded with the run. */
+export const runSpecSchema = z.object({
+  /** Parameters of the task type (`with:`, or the container's dockerfile and context). */
+  with: z.record(z.string(), z.unknown()).default({}),
+  timeoutMs: z.number().int().positive().optional(),
+  cpus: z.number().positive().optional(),
+  memoryBytes: z.number().int().positive().optional(),
+  pids: z.number().int().positive().optional(),
+  network: z.boolean().default(false),
+  pinTtlMs: z.number().int().positive().optional(),
+});
+export type RunSpec = z.infer<typeof runSpecSchema>;
 
 /** The message the queue carries: just enough to find the run record. */
 export const runMessageSchema = z.object({
