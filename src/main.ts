@@ -3,12 +3,19 @@ import { ConfigError, loadConfig } from './config.js';
 import { serve } from './commands/serve.js';
 import { worker } from './commands/worker.js';
 import { add } from './commands/add.js';
+import { validate } from './commands/validate.js';
+import { runLocal } from './commands/run-local.js';
+import { manifestJsonSchema } from './core/manifest/manifest-schema.js';
 
 const usage = `usage: task-mgmt <command>
 
   serve              the GitHub App: webhooks, /healthz and an in-process worker (npm start)
   worker             a worker only, taking runs from QUEUE_URL (for other machines)
   add <path>         add a file or folder to IPFS and print its CID, as \`ipfs add -r\` would
+  validate [dir]     check a folder's task definition and print what /run would do
+  run [dir] [task] [key=value…]
+                     run a folder's tasks exactly as a worker would, and print the CIDs
+  schema             print the JSON Schema of task-mgmt.yml
 
 Configuration comes from the environment; see README.md.`;
 
@@ -31,6 +38,13 @@ async function main(argv: string[]): Promise<number> {
       return worker(loadConfig());
     case 'add':
       return add(loadConfig(), rest);
+    case 'validate':
+      return validate(loadConfig(), rest);
+    case 'run':
+      return runLocal(loadConfig(), rest);
+    case 'schema':
+      console.log(JSON.stringify(manifestJsonSchema(), null, 2));
+      return 0;
     case 'help':
     case '--help':
     case '-h':

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -88,7 +88,74 @@ describe('task-mgmt add', () => {
   });
 });
 
+describe('task-mgmt validate and schema', () => {
+  it('prints what /run would do, and the errors with file, line and field', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'task-mgmt-validate-'));
+    try {
+      await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY run.sh /run.sh\nCMD sh /run.sh\n');
+      await writeFile(join(dir, 'task-mgmt.yml'), 'version: 1\ntasks:\n  main:\n    dockerfile: Dockerfile\n    params:\n      lang: { default: en, pattern: "[a-z]{2}" }\n  mail:\n    needs: [main]\n    uses: notify/email\n    with: { to: [ops@example.org] }\n');
+      const ok = await cli(['validate', dir], dir);
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain('2 tasks, in the order they run');
+      expect(ok.stdout).toMatch(/main \(container\)[\s\S]*param lang → TASK_PARAM_LANG \(default en, matches \[a-z\]\{2\}\)/);
+      expect(ok.stdout).toMatch(/mail \(notify\/email\)\n    needs: main/);
+      expect(ok.stdout).toMatch(/needs an approving review[\s\S]*task-mgmt.yml[\s\S]*Dockerfile[\s\S]*run.sh/);
+
+      await writeFile(join(dir, 'task-mgmt.yml'), 'version: 1\ntasks:\n  main:\n    dockerfile: Dockerfile\n    resources: { memory: lots }\n');
+      const bad = await cli(['validate', dir], dir);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/^task-mgmt.yml:5:26: tasks.main.resources.memory: "lots" is not a size/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ships the JSON Schema of task-mgmt.yml, generated from the same zod schema', async () => {
+    const printed = await cli(['schema'], projectRoot);
+    expect(printed.code).toBe(0);
+    const committed = await readFile(join(projectRoot, 'task-mgmt.schema.json'), 'utf8');
+    expect(JSON.parse(committed)).toEqual(JSON.parse(printed.stdout));
+    expect(JSON.parse(committed).properties.tasks).toBeDefined();
+  });
+});
+
+function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'task-mgmt.js'), ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 const dockerReady = await requireServices('docker');
+
+describe.skipIf(!dockerReady)('task-mgmt run', () => {
+  it('runs a folder\'s pipeline through the worker\'s code path and prints the CIDs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'task-mgmt-run-'));
+    try {
+      await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCMD printf "hello $TASK_PARAM_WHO\\n" > /out/hello.txt\n');
+      await writeFile(join(dir, 'task-mgmt.yml'), 'version: 1\ntasks:\n  hello:\n    dockerfile: Dockerfile\n    params:\n      who: { default: world }\n  identify:\n    needs: [hello]\n    uses: files/identify\n');
+      const result = await cli(['run', dir], dir, { DATA_DIR: join(dir, '.data') });
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      // Kubo's CID of "hello world\n": the parameter's default reached the container.
+      expect(result.stdout).toContain('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o  hello.txt');
+      expect(result.stdout).toMatch(/^identify: succeeded ipfs:\/\/Qm\w+$/m);
+      expect(result.stdout).toContain('filetypes.csv');
+      const refused = await cli(['run', dir, 'hello', 'colour=red'], dir, { DATA_DIR: join(dir, '.data') });
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toContain('has no parameter `colour`');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 const scaleOutReady = dockerReady && (await requireServices('redis', 'postgres'));
 
 describe.skipIf(!dockerReady)('processes', () => {

@@ -1,0 +1,54 @@
+/** `task-mgmt validate [dir]`: what `/run` would do with a folder's task definition, or its errors. */
+import { resolve } from 'node:path';
+import { LocalRepoHost } from '../adapters/local/local-repo-host.js';
+import { readManifest } from '../core/manifest/read-manifest.js';
+import type { ResolvedTask } from '../core/manifest/load-manifest.js';
+import { formatDuration, formatSize } from '../core/runs/units.js';
+import type { Config } from '../config.js';
+import { builtInTaskTypes } from '../../tasks/index.js';
+
+export async function validate(config: Config, argv: string[], out: (line: string) => void = console.log): Promise<number> {
+  const dir = resolve(argv[0] ?? '.');
+  const read = await readManifest(new LocalRepoHost(dir), '0'.repeat(40), builtInTaskTypes, config.PROCFILE_IMAGE);
+  if (!read.ok && 'errors' in read) {
+    for (const error of read.errors) out(`${error.file}:${error.line}:${error.column}: ${error.field ? `${error.field}: ` : ''}${error.message}`);
+    out(`\n${read.errors.length} error${read.errors.length === 1 ? '' : 's'}: /run would refuse this task definition.`);
+    return 1;
+  }
+  if (!read.ok) {
+    out(read.reason.replace(/`0{12}`/, dir));
+    return 1;
+  }
+  const { manifest } = read;
+  out(`${manifest.source} in ${dir}: ${manifest.tasks.length} task${manifest.tasks.length === 1 ? '' : 's'}, in the order they run:\n`);
+  for (const task of manifest.tasks) out(describe(task));
+  out('');
+  out(`Who may /run: the ${manifest.permission} role or higher.`);
+  out(`A push to a pull request ${manifest.cancelOnPush ? 'cancels' : 'does not cancel'} its queued and running runs.`);
+  if (manifest.pinTtlMs !== undefined) out(`Outputs stay pinned for ${formatDuration(manifest.pinTtlMs)}.`);
+  out(
+    `A pull request that changes any of these needs an approving review of its head by someone other than its author:\n  ${read.taskPaths.map((path) => path || '(every file: a Dockerfile copies the whole repository)').join('\n  ')}`,
+  );
+  out(`Task definition digest: ${read.digest}`);
+  return 0;
+}
+
+function describe(task: ResolvedTask): string {
+  const lines = [`  ${task.name} (${task.type})${task.description ? ` — ${task.description}` : ''}`];
+  if (task.needs.length > 0) lines.push(`    needs: ${task.needs.join(', ')} (their outputs at /in/<task>)`);
+  if (task.dockerfile) lines.push(`    dockerfile: ${task.dockerfile} (context ${task.context})`);
+  if (task.procfile) lines.push(`    ${task.procfile} process ${task.process} in ${task.image}`);
+  if (Object.keys(task.with).length > 0) lines.push(`    with: ${JSON.stringify(task.with)}`);
+  for (const [name, spec] of Object.entries(task.params)) {
+    const rules = [spec.required ? 'required' : null, spec.default !== undefined ? `default ${spec.default}` : null, spec.enum ? `one of ${spec.enum.join('|')}` : null, spec.pattern ? `matches ${spec.pattern}` : null].filter(Boolean);
+    lines.push(`    param ${name} → TASK_PARAM_${name.toUpperCase()}${rules.length ? ` (${rules.join(', ')})` : ''}`);
+  }
+  const limits = [
+    task.timeoutMs !== undefined ? `timeout ${formatDuration(task.timeoutMs)}` : null,
+    task.resources?.cpus !== undefined ? `${task.resources.cpus} CPUs` : null,
+    task.resources?.memory !== undefined ? `${formatSize(task.resources.memory)} memory` : null,
+    task.network ? 'network' : null,
+  ].filter(Boolean);
+  if (limits.length > 0) lines.push(`    ${limits.join(', ')}`);
+  return lines.join('\n');
+}
