@@ -129,6 +129,9 @@ describe.skipIf(!ready)('examples/wikipedia-pipeline', () => {
     }
     expect(mail.text).toContain(zimName);
     expect(mail.text).toContain('report.json');
+    // identify's counts, as the metadata it recorded: report.json is JSON, the other three text.
+    expect(mail.text).toContain('"application/json":1');
+    expect(mail.text).toContain('"text/plain":3');
 
     const at = (iso: string | null) => (iso ? Date.parse(iso) : Number.NaN);
     const lastCompleted = Math.max(...checks.map((c) => at(c.completedAt)));
