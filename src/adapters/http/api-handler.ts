@@ -1,0 +1,215 @@
+/**
+ * The JSON API (DESIGN "JSON API, RPC and events") as a plain node:http handler, so it mounts
+ * on Probot's server next to the webhooks (`options.addHandler`): it answers `/api/runs…` and
+ * `/api/openapi.json`, and returns false for every other path.
+ *
+ * Authentication: only service tokens (API_TOKENS) are accepted, as `Authorization: Bearer`.
+ * GitHub user tokens, which DESIGN also allows, are not accepted by this handler.
+ *
+ * Logs and events are followed by polling the run store and the log file
+ * (`<logDir>/<run id>.log`), so they work whichever process or machine runs the task.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { isFinal, type Run, type RunState } from '../../core/runs/run.js';
+import type { RunStore } from '../../ports/run-store.js';
+import { runToJson } from './api-schemas.js';
+import { ApiError, createAuthenticator, readJson, requestUrl, sendError, sendJson } from './http-io.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { RunOperations, type RunUseCases } from './run-operations.js';
+import { LineSplitter, readFrom, watchRun } from './run-watch.js';
+
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+export interface ApiHandlerDeps {
+  store: RunStore;
+  /** Service tokens (API_TOKENS); empty: every authenticated endpoint answers 401. */
+  tokens: readonly string[];
+  runs: RunUseCases;
+  /** Where run logs are: `DATA_DIR/logs`. */
+  logDir: string;
+  log: Pick<Logger, 'error' | 'warn' | 'debug'>;
+  /** How often followed logs and event streams look for news (default 500 ms). */
+  pollMs?: number;
+  /** How often an idle event stream sends a comment line (default 15 s). */
+  heartbeatMs?: number;
+}
+
+/** The event name of a state, as DESIGN names them (and the AMQP routing keys): running is `run.started`. */
+export function runEventName(state: RunState): string {
+  return state === 'running' ? 'run.started' : `run.${state}`;
+}
+
+export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
+  const operations = new RunOperations({ store: deps.store, runs: deps.runs });
+  const authenticate = createAuthenticator(deps.tokens);
+  const pollMs = deps.pollMs ?? 500;
+  const heartbeatMs = deps.heartbeatMs ?? 15_000;
+  let openApiText: string | undefined;
+
+  const logPath = (run: Run): string => join(deps.logDir, `${run.id}.log`);
+
+  async function route(req: IncomingMessage, res: ServerResponse, url: URL, segments: string[]): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (segments.length === 1 && segments[0] === 'openapi.json') {
+      allow(method, ['GET', 'HEAD']);
+      openApiText ??= JSON.stringify(buildOpenApiDocument());
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'public, max-age=300' });
+      res.end(method === 'HEAD' ? undefined : openApiText);
+      return;
+    }
+
+    const actor = authenticate(req);
+    const [, id, action, ...rest] = segments;
+    if (rest.length > 0) throw notFoundPath(url);
+    if (id === undefined) {
+      allow(method, ['GET', 'POST']);
+      if (method === 'GET') return sendJson(res, 200, await operations.list(queryObject(url)));
+      const created = await operations.create(await readJson(req), actor);
+      return sendJson(res, created.status, created.body);
+    }
+    if (action === undefined) {
+      allow(method, ['GET']);
+      return sendJson(res, 200, await operations.get(id));
+    }
+    switch (action) {
+      case 'cancel':
+        allow(method, ['POST']);
+        return sendJson(res, 200, await operations.cancel(id, actor));
+      case 'logs':
+        allow(method, ['GET']);
+        return serveLog(res, await operations.find(id), url.searchParams.get('follow') === '1');
+      case 'events':
+        allow(method, ['GET']);
+        return serveEvents(res, await operations.find(id));
+      default:
+        throw notFoundPath(url);
+    }
+  }
+
+  async function serveLog(res: ServerResponse, run: Run, follow: boolean): Promise<void> {
+    const path = logPath(run);
+    const headers = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+    if (!follow) {
+      const existing = await readFrom(path, 0);
+      res.writeHead(200, { ...headers, 'content-length': String(existing.length) });
+      res.end(existing);
+      return;
+    }
+    res.writeHead(200, headers);
+    const stop = closeSignal(res);
+    const start = await readFrom(path, 0);
+    if (start.length > 0) res.write(start);
+    if (!isFinal(run.state)) {
+      await watchRun({
+        store: deps.store,
+        runId: run.id,
+        logPath: path,
+        logOffset: start.length,
+        state: run.state,
+        pollMs,
+        signal: stop,
+        onLog: (bytes) => res.write(bytes),
+        onState: () => undefined,
+      });
+    }
+    res.end();
+  }
+
+  async function serveEvents(res: ServerResponse, run: Run): Promise<void> {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      // nginx buffers responses unless told not to; events must arrive as they happen.
+      'x-accel-buffering': 'no',
+    });
+    const send = (event: string, data: unknown): void => {
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
+    send('run.snapshot', runToJson(run));
+    if (isFinal(run.state)) {
+      send(runEventName(run.state), runToJson(run));
+      res.end();
+      return;
+    }
+    const stop = closeSignal(res);
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
+    const lines = new LineSplitter();
+    const path = logPath(run);
+    try {
+      // Events carry what happens from now on; the lines before are at /logs.
+      const offset = (await readFrom(path, 0)).length;
+      await watchRun({
+        store: deps.store,
+        runId: run.id,
+        logPath: path,
+        logOffset: offset,
+        state: run.state,
+        pollMs,
+        signal: stop,
+        onLog: (bytes) => {
+          for (const line of lines.push(bytes)) send('run.log', { line });
+        },
+        onState: (changed) => {
+          if (isFinal(changed.state)) for (const line of lines.flush()) send('run.log', { line });
+          send(runEventName(changed.state), runToJson(changed));
+        },
+      });
+    } finally {
+      clearInterval(heartbeat);
+      res.end();
+    }
+  }
+
+  return async (req, res) => {
+    const url = requestUrl(req);
+    const segments = pathSegments(url.pathname);
+    if (segments === null || segments[0] === undefined || !['runs', 'openapi.json'].includes(segments[0])) return false;
+    try {
+      await route(req, res, url, segments);
+    } catch (error) {
+      if (error instanceof ApiError) {
+        sendError(res, error);
+      } else {
+        deps.log.error({ err: error, method: req.method, path: url.pathname }, 'API request failed');
+        sendError(res, new ApiError('internal', 'the request failed on the server; it is logged', { cause: error }));
+      }
+    }
+    return true;
+  };
+}
+
+/** The decoded segments after `/api/`, or null for any other path. */
+function pathSegments(pathname: string): string[] | null {
+  if (!pathname.startsWith('/api/')) return null;
+  const raw = pathname.slice('/api/'.length).replace(/\/$/, '').split('/');
+  try {
+    return raw.map((segment) => decodeURIComponent(segment));
+  } catch {
+    return null;
+  }
+}
+
+/** Query parameters as an object; empty values count as unset (`?state=&repo=`). */
+function queryObject(url: URL): Record<string, string> {
+  return Object.fromEntries([...url.searchParams].filter(([, value]) => value !== ''));
+}
+
+function allow(method: string, allowed: string[]): void {
+  if (!allowed.includes(method)) {
+    throw new ApiError('invalid_request', `${method} is not allowed here; use ${allowed.join(' or ')}`, { status: 405 });
+  }
+}
+
+function notFoundPath(url: URL): ApiError {
+  return new ApiError('not_found', `there is no endpoint \`${url.pathname}\`; see /api/openapi.json`);
+}
+
+/** Aborts when the client goes away (or the response ends). */
+function closeSignal(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => controller.abort());
+  return controller.signal;
+}

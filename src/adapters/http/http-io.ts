@@ -1,0 +1,124 @@
+/**
+ * What every HTTP handler of the API shares: the error that carries its status and stable code,
+ * reading a bounded body, writing JSON, and checking the bearer token.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorBody, ErrorCode } from './api-schemas.js';
+
+/** Bodies larger than this are refused with 413 before they are parsed. */
+export const maxBodyBytes = 1024 * 1024;
+
+const statusOf: Record<ErrorCode, number> = {
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  invalid_request: 400,
+  refused: 422,
+  conflict: 409,
+  internal: 500,
+};
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: { field?: string | undefined; status?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.status = options.status ?? statusOf[code];
+    this.field = options.field;
+  }
+  readonly field: string | undefined;
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, ...(this.field !== undefined ? { field: this.field } : {}) } };
+  }
+}
+
+/** Who called: only service tokens (API_TOKENS) are accepted for now. */
+export interface ApiActor {
+  kind: 'service';
+  /** `service:<first 12 hex digits of the token's sha256>`: stable, and says nothing usable about the token. */
+  name: string;
+}
+
+/**
+ * Checks `Authorization: Bearer <token>` against the service tokens. Digests are compared, so
+ * the comparison takes the same time whatever the lengths, and every token is compared so the
+ * time says nothing about which one matched.
+ */
+export function createAuthenticator(tokens: readonly string[]): (req: IncomingMessage) => ApiActor {
+  const known = tokens.filter((token) => token.length > 0).map((token) => sha256(token));
+  return (req) => {
+    const header = req.headers.authorization;
+    const match = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
+    if (!match) throw new ApiError('unauthorized', 'send `Authorization: Bearer <token>` with a service token');
+    const given = sha256(match[1]!);
+    let matched = false;
+    for (const digest of known) matched = timingSafeEqual(digest, given) || matched;
+    if (!matched) throw new ApiError('unauthorized', 'the bearer token is not valid');
+    return { kind: 'service', name: `service:${given.toString('hex').slice(0, 12)}` };
+  };
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** Reads the whole body, at most `maxBodyBytes`; 413 beyond that. */
+export async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBodyBytes) throw tooLarge(req);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBodyBytes) throw tooLarge(req);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function tooLarge(req: IncomingMessage): ApiError {
+  // The rest is read and dropped so the answer reaches a client still sending.
+  req.resume();
+  return new ApiError('invalid_request', `the body is larger than ${maxBodyBytes} bytes (1 MiB)`, { status: 413 });
+}
+
+/** Parses a JSON body; 400 naming the position when it is not JSON. */
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const body = await readBody(req);
+  if (body.length === 0) throw new ApiError('invalid_request', 'the body is empty; send a JSON object');
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new ApiError('invalid_request', `the body is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, error: ApiError): void {
+  if (res.headersSent) {
+    res.destroy(error);
+    return;
+  }
+  sendJson(res, error.status, error.toBody(), error.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+}
+
+/** The path and query of a request (the host is irrelevant: only the path routes). */
+export function requestUrl(req: IncomingMessage): URL {
+  return new URL(req.url ?? '/', 'http://localhost');
+}

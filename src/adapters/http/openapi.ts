@@ -1,0 +1,178 @@
+/**
+ * The OpenAPI 3.1 description of the JSON API, generated from the zod schemas the handlers parse
+ * and answer with, so the document cannot drift from the code. Served at `GET /api/openapi.json`.
+ */
+import { z } from 'zod';
+import { apiSchemaRegistry, listRunsQuerySchema } from './api-schemas.js';
+
+type JsonObject = Record<string, unknown>;
+
+const ref = (id: string): JsonObject => ({ $ref: `#/components/schemas/${id}` });
+const json = (schema: JsonObject): JsonObject => ({ 'application/json': { schema } });
+const errorResponse = (description: string): JsonObject => ({ description, content: json(ref('Error')) });
+
+const commonErrors = {
+  '401': errorResponse('No bearer token, or one that is not a service token (code `unauthorized`).'),
+  '500': errorResponse('Something failed on the server (code `internal`).'),
+};
+
+const runIdParameter = { name: 'id', in: 'path', required: true, description: 'The run id.', schema: { type: 'string' } };
+
+/** A JSON Schema without the dialect and id headers zod puts on top-level schemas. */
+function bare(schema: JsonObject): JsonObject {
+  const { $schema: _dialect, $id: _id, ...rest } = schema;
+  return rest;
+}
+
+function queryParameters(): JsonObject[] {
+  const descriptions: Record<string, string> = {
+    state: 'Only runs in this state.',
+    repo: 'Only runs of this repository, `owner/name`.',
+    limit: 'Runs per page (1–100, default 20).',
+    cursor:
+      '`next_cursor` of the previous page. Pages are cut from the newest 500 runs that match `state` and `repo`; a cursor past them is refused.',
+  };
+  return Object.entries(listRunsQuerySchema.shape).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: false,
+    description: descriptions[name],
+    schema: bare(z.toJSONSchema(schema, { io: 'input' }) as JsonObject),
+  }));
+}
+
+export function buildOpenApiDocument(): JsonObject {
+  const generated = z.toJSONSchema(apiSchemaRegistry, { uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, JsonObject> };
+  const schemas = Object.fromEntries(Object.entries(generated.schemas).map(([id, schema]) => [id, bare(schema)]));
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'task-mgmt',
+      version: '1',
+      description:
+        'List, create, watch and cancel task runs. Every endpoint but this document and /metrics needs ' +
+        '`Authorization: Bearer <token>` with a service token from `API_TOKENS`. Errors are `{ "error": { "code", "message", "field"? } }` ' +
+        'with a stable `code`. The same operations are offered as JSON-RPC 2.0 at `POST /rpc`.',
+    },
+    components: {
+      schemas,
+      securitySchemes: { serviceToken: { type: 'http', scheme: 'bearer', description: 'A service token from API_TOKENS.' } },
+    },
+    security: [{ serviceToken: [] }],
+    paths: {
+      '/api/runs': {
+        get: {
+          operationId: 'listRuns',
+          summary: 'List runs, newest first',
+          parameters: queryParameters(),
+          responses: { '200': { description: 'A page of runs.', content: json(ref('RunList')) }, '400': errorResponse('A query parameter is invalid (code `invalid_request`, `field` names it).'), ...commonErrors },
+        },
+        post: {
+          operationId: 'createRun',
+          summary: 'Ask for a run, as `/run` on GitHub would: same policy, audit and check runs',
+          requestBody: { required: true, content: json(ref('CreateRunRequest')) },
+          responses: {
+            '201': { description: 'Queued: one run per task.', content: json(ref('CreateRunResponse')) },
+            '202': { description: 'Waiting for an approving review; nothing was queued.', content: json(ref('CreateRunResponse')) },
+            '400': errorResponse('The body is not JSON or not a valid request (code `invalid_request`, `field` names the field).'),
+            '404': errorResponse('No such repository or ref, or the App is not installed on it (code `not_found`).'),
+            '413': errorResponse('The body is larger than 1 MiB (code `invalid_request`).'),
+            '422': errorResponse('The policy refused the request; the message says what is missing (code `refused`).'),
+            ...commonErrors,
+          },
+        },
+      },
+      '/api/runs/{id}': {
+        get: {
+          operationId: 'getRun',
+          summary: 'One run',
+          parameters: [runIdParameter],
+          responses: { '200': { description: 'The run.', content: json(ref('Run')) }, '404': errorResponse('No such run (code `not_found`).'), ...commonErrors },
+        },
+      },
+      '/api/runs/{id}/logs': {
+        get: {
+          operationId: 'getRunLogs',
+          summary: 'The run’s whole log as text',
+          parameters: [
+            runIdParameter,
+            {
+              name: 'follow',
+              in: 'query',
+              required: false,
+              description: 'With `1`, the response stays open and new lines follow until the run ends.',
+              schema: { type: 'string', enum: ['0', '1'] },
+            },
+          ],
+          responses: {
+            '200': { description: 'The log (empty before the run starts).', content: { 'text/plain': { schema: { type: 'string' } } } },
+            '404': errorResponse('No such run (code `not_found`).'),
+            ...commonErrors,
+          },
+        },
+      },
+      '/api/runs/{id}/cancel': {
+        post: {
+          operationId: 'cancelRun',
+          summary: 'Cancel a queued or running run; a running container is stopped',
+          parameters: [runIdParameter],
+          responses: {
+            '200': { description: 'Cancelled.', content: json(ref('CancelRunResponse')) },
+            '404': errorResponse('No such run (code `not_found`).'),
+            '409': errorResponse('The run has already ended (code `conflict`).'),
+            '422': errorResponse('The policy refused (code `refused`).'),
+            ...commonErrors,
+          },
+        },
+      },
+      '/api/runs/{id}/events': {
+        get: {
+          operationId: 'streamRunEvents',
+          summary: 'Server-sent events of one run until it ends',
+          description:
+            'First `run.snapshot` (the run), then on each change of state the event of the new state — `run.queued`, `run.started` ' +
+            '(running), `run.succeeded`, `run.failed`, `run.cancelled`, `run.timed_out` — carrying the run, and `run.log` events ' +
+            'carrying `{ "line": "…" }` for each new log line. The stream ends after the final state. A comment line is sent every ' +
+            '15 seconds to keep proxies from closing an idle stream.',
+          parameters: [runIdParameter],
+          responses: {
+            '200': { description: 'The event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            '404': errorResponse('No such run (code `not_found`).'),
+            ...commonErrors,
+          },
+        },
+      },
+      '/api/openapi.json': {
+        get: {
+          operationId: 'getOpenApi',
+          summary: 'This document',
+          security: [],
+          responses: { '200': { description: 'The OpenAPI 3.1 document.', content: { 'application/json': { schema: { type: 'object' } } } } },
+        },
+      },
+      '/rpc': {
+        post: {
+          operationId: 'jsonRpc',
+          summary: 'JSON-RPC 2.0: runs.list, runs.get, runs.create, runs.cancel (params as in the JSON API; batches and notifications allowed)',
+          description:
+            'Errors: -32700 parse error, -32600 invalid request, -32601 method not found, -32602 invalid params, -32603 internal, ' +
+            '-32001 unauthorized, -32004 not found, -32009 conflict, -32010 refused; `error.data.code` is the JSON API’s error code.',
+          requestBody: { required: true, content: { 'application/json': { schema: {} } } },
+          responses: {
+            '200': { description: 'The JSON-RPC response (an array for a batch).', content: { 'application/json': { schema: {} } } },
+            '204': { description: 'Only notifications were sent: nothing to answer.' },
+            '401': { description: 'No or an invalid bearer token (JSON-RPC error -32001).' },
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'getMetrics',
+          summary: 'Prometheus metrics',
+          security: [],
+          responses: { '200': { description: 'Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+    },
+  };
+}

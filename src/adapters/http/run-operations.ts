@@ -1,0 +1,162 @@
+/**
+ * The four operations the JSON API and JSON-RPC both offer (list, get, create, cancel), once:
+ * each parses its input with the API schemas, calls the store or the use cases, and answers a
+ * response body or throws an ApiError the two handlers translate into their own error shapes.
+ *
+ * Paging: `next_cursor` is an opaque token naming the last run of the page (its creation time
+ * and id), so runs created while a client pages do not shift the pages. The run store lists at
+ * most 500 runs per query and has no "older than" filter, so the pages are cut from the newest
+ * 500 runs that match `state` and `repo`; a cursor past them is refused with a message that says
+ * to narrow the query.
+ */
+import { z } from 'zod';
+import type { Run } from '../../core/runs/run.js';
+import type { RunStore } from '../../ports/run-store.js';
+import {
+  createRunRequestSchema,
+  describeIssues,
+  listRunsQuerySchema,
+  runToJson,
+  type CancelRunResponseJson,
+  type CreateRunRequest,
+  type CreateRunResponseJson,
+  type RunJson,
+  type RunListJson,
+} from './api-schemas.js';
+import { ApiError, type ApiActor } from './http-io.js';
+
+/** What creating runs can come to; `queued`, `refused` and `waiting` are requestRun's outcomes. */
+export type CreateOutcome =
+  | { kind: 'queued'; runs: Run[] }
+  | { kind: 'waiting'; reason: string; sha: string }
+  | { kind: 'refused'; reason: string }
+  /** The repository (or the App's installation on it, or the ref) does not exist. */
+  | { kind: 'not_found'; reason: string };
+
+export type CancelOutcome =
+  | { kind: 'cancelled'; run: Run }
+  | { kind: 'not_found'; reason: string }
+  /** The run had already ended; `run` is as it ended. */
+  | { kind: 'already_final'; run: Run }
+  | { kind: 'refused'; reason: string };
+
+/**
+ * The use cases behind `POST /api/runs` and `POST /api/runs/:id/cancel`. Whoever builds this
+ * sends creation through `requestRun` with trigger `api`, so the API is one more door to the same
+ * policy, audit and check runs as a comment.
+ */
+export interface RunUseCases {
+  create(input: CreateRunRequest, actor: ApiActor): Promise<CreateOutcome>;
+  cancel(runId: string, actor: ApiActor): Promise<CancelOutcome>;
+}
+
+export interface RunOperationsDeps {
+  store: RunStore;
+  runs: RunUseCases;
+}
+
+/** How many runs a listing looks at, at most (the run store's own cap per query). */
+export const listWindow = 500;
+
+export type CreateResult = { status: 201 | 202; body: CreateRunResponseJson };
+
+export class RunOperations {
+  constructor(private readonly deps: RunOperationsDeps) {}
+
+  async list(input: unknown): Promise<RunListJson> {
+    const query = parse(listRunsQuerySchema, input);
+    const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
+    const window = await this.deps.store.listRuns({
+      ...(query.state ? { state: query.state } : {}),
+      ...(query.repo ? { repo: query.repo } : {}),
+      limit: listWindow,
+    });
+    let start = 0;
+    if (after) {
+      start = window.findIndex((run) => isOlder(run, after));
+      if (start === -1 && window.length >= listWindow) {
+        throw new ApiError('invalid_request', `paging reaches only the newest ${listWindow} matching runs; narrow the listing with \`state\` or \`repo\``, {
+          field: 'cursor',
+        });
+      }
+      if (start === -1) start = window.length;
+    }
+    const page = window.slice(start, start + query.limit);
+    const last = page.at(-1);
+    const more = last !== undefined && (start + page.length < window.length || window.length >= listWindow);
+    return { runs: page.map(runToJson), next_cursor: more ? encodeCursor(last) : null };
+  }
+
+  async get(id: string): Promise<RunJson> {
+    return runToJson(await this.find(id));
+  }
+
+  async find(id: string): Promise<Run> {
+    const run = await this.deps.store.getRun(id);
+    if (!run) throw new ApiError('not_found', `there is no run \`${id}\``);
+    return run;
+  }
+
+  async create(input: unknown, actor: ApiActor): Promise<CreateResult> {
+    const request = parse(createRunRequestSchema, input);
+    const outcome = await this.deps.runs.create(request, actor);
+    switch (outcome.kind) {
+      case 'queued':
+        return { status: 201, body: { status: 'queued', runs: outcome.runs.map(runToJson) } };
+      case 'waiting':
+        return { status: 202, body: { status: 'waiting', runs: [], reason: outcome.reason, sha: outcome.sha } };
+      case 'refused':
+        throw new ApiError('refused', outcome.reason);
+      case 'not_found':
+        throw new ApiError('not_found', outcome.reason);
+    }
+  }
+
+  async cancel(id: string, actor: ApiActor): Promise<CancelRunResponseJson> {
+    const outcome = await this.deps.runs.cancel(id, actor);
+    switch (outcome.kind) {
+      case 'cancelled':
+        return { run: runToJson(outcome.run) };
+      case 'already_final':
+        throw new ApiError('conflict', `the run \`${id}\` has already ended (${outcome.run.state})`);
+      case 'refused':
+        throw new ApiError('refused', outcome.reason);
+      case 'not_found':
+        throw new ApiError('not_found', outcome.reason);
+    }
+  }
+}
+
+/** Parses input with a schema; a failure is a 400 naming the field. */
+export function parse<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const { message, field } = describeIssues(parsed.error);
+  throw new ApiError('invalid_request', message, { field });
+}
+
+interface CursorPosition {
+  createdAt: number;
+  id: string;
+}
+
+const cursorSchema = z.object({ t: z.iso.datetime(), id: z.string().min(1) });
+
+function encodeCursor(run: Run): string {
+  return Buffer.from(JSON.stringify({ t: run.createdAt.toISOString(), id: run.id }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): CursorPosition {
+  try {
+    const parsed = cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    return { createdAt: Date.parse(parsed.t), id: parsed.id };
+  } catch (error) {
+    throw new ApiError('invalid_request', 'the cursor is not one this API gave out; pass `next_cursor` as it came', { field: 'cursor', cause: error });
+  }
+}
+
+/** The store's order is (created_at, id) descending: "older" is later in a listing. */
+function isOlder(run: Run, than: CursorPosition): boolean {
+  const time = run.createdAt.getTime();
+  return time < than.createdAt || (time === than.createdAt && run.id < than.id);
+}
