@@ -115,6 +115,7 @@ export async function startWorker(
       timeoutMs: config.TASK_TIMEOUT,
     },
     workerId: workerId(),
+    leaseMs: config.WORKER_LEASE,
   });
   await services.queue.consume(handler, { concurrency });
 }

@@ -96,6 +96,8 @@ const envSchema = z
     MAIL_FROM: optionalString,
     /** Let task types fetch from loopback and private addresses (never in production). */
     ALLOW_PRIVATE_ADDRESSES: optionalString.pipe(z.enum(['true', 'false']).optional()).transform((v) => v === 'true'),
+    /** How long a run stays a worker's without a heartbeat; a run whose lease ran out is queued again. */
+    WORKER_LEASE: optionalString.transform((v) => v ?? '30s').pipe(durationSchema),
     /** Runs of one repository that may run at once; more wait queued. */
     REPO_CONCURRENCY: integer(2, 1, 1000),
     /** Commands one person may give per minute (run, retry, re-run, cancel). */

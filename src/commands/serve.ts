@@ -11,6 +11,7 @@ import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js
 import { createProbotApp } from '../adapters/github/probot-app.js';
 import type { OctokitForInstallation } from '../adapters/github/octokit.js';
 import { newRunId } from '../core/runs/ids.js';
+import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
 import type { RunStore } from '../ports/run-store.js';
 
@@ -60,11 +61,24 @@ export async function serve(config: Config): Promise<number> {
   const resumed = await intake!.resumePending();
   if (resumed > 0) log.info({ resumed }, 'resuming webhook deliveries accepted before a restart');
   if (config.WORKERS > 0) await startWorker(config, services, octokitFor!, log, config.WORKERS);
+  // Runs whose worker died go back to the queue: at start-up, then every half lease.
+  const recover = () =>
+    recoverAbandonedRuns({
+      store: services.store,
+      queue: services.queue,
+      checks: new GithubCheckReporter({ octokitFor: octokitFor!, publicUrl: config.PUBLIC_URL }),
+      log: log.child({ name: 'recovery' }),
+      now: () => new Date(),
+      gatewayUrl: config.IPFS_GATEWAY_URL,
+    }).catch((error: unknown) => log.error({ err: error }, 'could not recover abandoned runs'));
+  await recover();
+  const recovery = setInterval(() => void recover(), Math.max(1000, Math.floor(config.WORKER_LEASE / 2)));
   log.info({ workers: config.WORKERS, queue: config.QUEUE_URL ? 'bullmq' : 'embedded' }, 'task-mgmt is ready');
 
   return new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
       log.info({ signal }, 'stopping');
+      clearInterval(recovery);
       await server.stop().catch(() => undefined);
       await intake?.close();
       await services.close();

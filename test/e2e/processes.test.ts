@@ -291,3 +291,44 @@ describe.skipIf(!dockerReady)('runs that go wrong, and replies', () => {
     expect(gh.checkRuns(repo)).toEqual([]);
   });
 });
+
+describe.skipIf(!dockerReady)('a worker that dies mid-run', () => {
+  it('SIGKILLed worker: its run is queued again and finished by another worker, not lost and not stuck', { timeout: 120_000 }, async () => {
+    const gh = await FakeGitHub.start();
+    const dataDir = await mkdtemp(join(tmpdir(), 'task-mgmt-kill-'));
+    const started: AppProcess[] = [];
+    try {
+      const repo = await gh.createRepo({
+        owner: 'octo-org',
+        name: `kill-${randomUUID().slice(0, 8)}`,
+        files: { Dockerfile: 'FROM busybox\nCMD echo working && sleep 8 && printf "hello world\\n" > /out/hello.txt\n' },
+      });
+      gh.setRole(repo, 'maintainer', 'maintain');
+      const number = gh.createIssue(repo, { author: 'maintainer', title: 'archive' });
+      const shared = { DATA_DIR: dataDir, WORKER_LEASE: '3s' };
+      started.push(await startApp(gh, { ...shared, WORKERS: '0' }));
+      const doomed = await startApp(gh, { ...shared, WORKERS: '1' }, ['worker']);
+      started.push(doomed);
+      await gh.comment(repo, number, 'maintainer', '/run');
+      await gh.waitFor(() => gh.checkRuns(repo).find((c) => c.status === 'in_progress'), { timeoutMs: 30_000 }).catch((error: Error) => {
+        throw new Error(`${error.message}: the run never started\n${started[0]!.output().slice(-2000)}\n${doomed.output().slice(-2000)}`);
+      });
+      await new Promise((r) => setTimeout(r, 2500)); // the container is running now
+      doomed.kill('SIGKILL');
+
+      started.push(await startApp(gh, { ...shared, WORKERS: '1' }, ['worker']));
+      const check = await gh.waitFor(() => gh.checkRuns(repo).find((c) => c.status === 'completed'), {
+        timeoutMs: 60_000,
+        message: `the run was not recovered\n${started[0]!.output().slice(-3000)}`,
+      });
+      expect(check.conclusion).toBe('success');
+      expect(check.output.summary).toContain('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o');
+      expect(check.history.some((body) => String((body.output as { summary?: string } | undefined)?.summary ?? '').includes('Queued again: its worker'))).toBe(true);
+      expect(gh.checkRuns(repo)).toHaveLength(1);
+    } finally {
+      for (const process of started) await process.stop();
+      await gh.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

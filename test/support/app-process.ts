@@ -28,6 +28,8 @@ export interface AppProcess {
   dataDir: string;
   output(): string;
   stop(): Promise<void>;
+  /** Sends a signal straight away (SIGKILL: the process dies without cleaning up). */
+  kill(signal: NodeJS.Signals): void;
 }
 
 export async function startApp(
@@ -91,6 +93,9 @@ export async function startApp(
     webhookUrl,
     dataDir,
     output: () => output,
+    kill: (signal) => {
+      child.kill(signal);
+    },
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

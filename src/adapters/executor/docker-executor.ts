@@ -88,6 +88,7 @@ export class DockerExecutor implements Executor {
     let exitCode: number | null = null;
 
     try {
+      await this.#removeLeftovers(runId);
       if (!stopReason) {
         log.info({ runId, tag }, 'building task image');
         imageId = await this.#build(request, tag, stop.signal, buildContainers);
@@ -269,6 +270,23 @@ export class DockerExecutor implements Executor {
   }
 
   /** Removes the container and the image of this run; never throws (it runs in `finally`). */
+  /**
+   * A run that is tried again (its worker died) may still have its earlier container running
+   * on this engine: stop it, so two copies of one run never write at once.
+   */
+  async #removeLeftovers(runId: string): Promise<void> {
+    const leftovers = await this.#docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`] } });
+    for (const leftover of leftovers) {
+      this.#log.warn({ runId, container: leftover.Id }, 'removing a container left by an earlier attempt of this run');
+      await this.#docker
+        .getContainer(leftover.Id)
+        .remove({ force: true, v: true })
+        .catch((error: unknown) => {
+          if (!isStatus(error, 404)) throw error;
+        });
+    }
+  }
+
   async #cleanUp(
     runId: string,
     tag: string,

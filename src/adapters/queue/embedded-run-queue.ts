@@ -51,7 +51,6 @@ export class EmbeddedRunQueue implements RunQueue {
     this.handler = handler;
     this.concurrency = options.concurrency;
     this.timer = setInterval(() => this.wake(), this.pollIntervalMs);
-    this.timer.unref();
     this.wake();
   }
 

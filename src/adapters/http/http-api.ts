@@ -1,0 +1,33 @@
+/**
+ * The whole HTTP surface besides the webhooks, as one handler for Probot's server
+ * (`options.addHandler(createHttpApi(deps))`): the JSON API (`/api/runs…`, `/api/openapi.json`),
+ * JSON-RPC (`/rpc`) and Prometheus metrics (`/metrics`). It returns false for any other path,
+ * so the webhooks, `/healthz` and Probot's own routes keep working beside it.
+ */
+import { createApiHandler, type ApiHandlerDeps, type HttpHandler } from './api-handler.js';
+import { createMetricsHandler, type MetricsRegistry } from './metrics-handler.js';
+import { createRpcHandler } from './rpc-handler.js';
+
+export type HttpApiDeps = ApiHandlerDeps & { metrics?: MetricsRegistry };
+
+export function createHttpApi(deps: HttpApiDeps): HttpHandler {
+  const handlers = [
+    createApiHandler(deps),
+    createRpcHandler(deps),
+    createMetricsHandler({ store: deps.store, ...(deps.metrics ? { registry: deps.metrics } : {}) }),
+  ];
+  return async (req, res) => {
+    for (const handler of handlers) {
+      try {
+        if (await handler(req, res)) return true;
+      } catch (error) {
+        // The API and RPC handlers answer their own failures; this catches the rest (a scrape whose store query failed).
+        deps.log.error({ err: error, path: req.url }, 'HTTP request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error\n');
+        else res.destroy();
+        return true;
+      }
+    }
+    return false;
+  };
+}
