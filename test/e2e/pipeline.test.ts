@@ -113,4 +113,17 @@ tasks:
     expect(reply.body).toContain('`task-mgmt.yml` line 11');
     expect(gh.checkRuns(repo)).toHaveLength(1);
   });
+
+  it('shows a container\'s /out/.progress.json in the check run while it runs, and does not publish it', { timeout: 90_000 }, async () => {
+    const { repo, number } = await repoWith({
+      Dockerfile: 'FROM busybox\nCMD printf \'{"done": 40, "total": 100, "message": "pages"}\' > /out/.progress.json && sleep 16 && echo done > /out/result.txt\n',
+    });
+    await gh.comment(repo, number, 'maintainer', '/run');
+    const [check] = await completed(repo, 1);
+    expect(check!.conclusion).toBe('success');
+    const summaries = check!.history.map((body) => String((body.output as { summary?: string } | undefined)?.summary ?? ''));
+    expect(summaries.some((summary) => summary.includes('**Progress:** 40 of 100 (40%) — pages'))).toBe(true);
+    expect(check!.output.summary).toContain('`result.txt`');
+    expect(check!.output.summary).not.toContain('.progress.json');
+  });
 });
