@@ -20,6 +20,12 @@ import { runQueueContract } from './run-queue.contract.js';
 
 const url = 'amqp://guest:guest@127.0.0.1:5672';
 const log = pino({ level: 'silent' });
+
+/** A logger that keeps each message, to wait for what the queue reports. */
+function recordingLog(): { log: pino.Logger; messages: string[] } {
+  const messages: string[] = [];
+  return { log: pino({ level: 'debug' }, { write: (line: string) => messages.push(String(JSON.parse(line).msg)) }), messages };
+}
 const exec = promisify(execFile);
 /** Every queue and exchange of this file starts with it, so a final sweep can find leftovers. */
 const filePrefix = `task-mgmt-test-${randomUUID().slice(0, 8)}`;
@@ -263,13 +269,15 @@ describe.skipIf(!rabbitmqReady)('RabbitmqRunQueue on RabbitMQ', () => {
         // The first delivery of this run is in the worker's hands when the connection drops.
         if (message.runId === holdId && call === 1) await held;
       });
-      await open().consume(handler, { concurrency: 4 });
+      const recording = recordingLog();
+      await open({ log: recording.log }).consume(handler, { concurrency: 4 });
       const before = randomUUID();
       await queue.enqueue({ runId: before });
       await queue.enqueue({ runId: holdId });
       await vi.waitFor(() => expect(calls).toStrictEqual(expect.arrayContaining([before, holdId])), { timeout: 5000, interval: 20 });
 
       expect(await dropConnections(queueName)).toBe(1);
+      await vi.waitFor(() => expect(recording.messages).toContain('lost the RabbitMQ connection; reconnecting'), { timeout: 5000, interval: 10 });
       // Enqueued while the adapter is reconnecting: the publish waits for the new connection.
       const during = randomUUID();
       const enqueued = queue.enqueue({ runId: during });

@@ -1,0 +1,157 @@
+/**
+ * Run events on AMQP: the durable topic exchange `task-mgmt.events`, routing key = event name
+ * (`run.succeeded`…), so a consumer binds `run.*` for everything or one name for one kind. Bodies
+ * are persistent JSON `{ event, at, run }` published on a confirm channel: `publish` resolves once
+ * the broker has the message.
+ *
+ * The exchange is all this declares; consumers declare and bind their own queues (an event
+ * published while no queue is bound is dropped by the broker, as topic exchanges do).
+ *
+ * A lost connection (broker restart) is recovered by amqplib with back-off; publishes wait for
+ * it and are repeated, so an event may arrive twice: its `messageId` stays the same across
+ * repeats for consumers that deduplicate.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, type ConfirmChannel, type RecoveringChannelModel } from 'amqplib';
+import type { Logger } from 'pino';
+import { RetryableError } from '../../core/errors.js';
+import type { EventBus, RunEventName } from '../../ports/event-bus.js';
+
+type Log = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+export interface AmqpEventPublisherOptions {
+  /** amqp://user:password@host:5672/vhost */
+  url: string;
+  log: Log;
+  /** The topic exchange. Default `task-mgmt.events`. */
+  exchange?: string;
+  /** How long a publish waits for a connection and the broker's confirm. Default 60 s. */
+  publishTimeoutMs?: number;
+  /** The clock stamped into `at`. */
+  now?: () => Date;
+}
+
+export class AmqpEventPublisher implements EventBus {
+  private readonly log: Log;
+  private readonly exchange: string;
+  private readonly publishTimeoutMs: number;
+  private readonly now: () => Date;
+  private readonly connection: Promise<RecoveringChannelModel>;
+  private channel: Promise<ConfirmChannel> | null = null;
+  private readonly pending = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(options: AmqpEventPublisherOptions) {
+    this.log = options.log;
+    this.exchange = options.exchange ?? 'task-mgmt.events';
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 60_000;
+    this.now = options.now ?? (() => new Date());
+    const name = `task-mgmt events ${hostname()}:${process.pid}`;
+    const log = this.log;
+    this.connection = connect(options.url, {
+      clientProperties: { connection_name: name },
+      recovery: { waitForConnect: false, initialDelay: 200, maxDelay: 10_000, maxRetries: Infinity },
+    }).then((connection) => {
+      connection.on('connect', () => log.info({ connection: name }, 'connected to RabbitMQ'));
+      connection.on('disconnect', (error: Error) => log.warn({ err: error, connection: name }, 'lost the RabbitMQ connection; reconnecting'));
+      connection.on('connect-failed', (error: Error) => log.debug({ err: error, connection: name }, 'RabbitMQ connection attempt failed'));
+      connection.on('error', (error: Error) => log.warn({ err: error, connection: name }, 'RabbitMQ connection error'));
+      return connection;
+    });
+    // Callers await it; this only keeps an early failure from being an unhandled rejection.
+    this.connection.catch(() => undefined);
+  }
+
+  async publish(event: RunEventName, run: unknown): Promise<void> {
+    if (this.closed) throw new Error('the AMQP event publisher is closed');
+    const content = Buffer.from(JSON.stringify({ event, at: this.now().toISOString(), run }));
+    const messageId = randomUUID();
+    const publishing = this.publishConfirmed(event, content, messageId);
+    this.pending.add(publishing);
+    try {
+      await publishing;
+    } finally {
+      this.pending.delete(publishing);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.pending]);
+    const channel = this.channel;
+    this.channel = null;
+    await channel?.then((open) => open.close()).catch(() => undefined);
+    await this.connection.then((connection) => connection.close()).catch(() => undefined);
+  }
+
+  private confirmChannel(): Promise<ConfirmChannel> {
+    if (this.channel) return this.channel;
+    const opening: Promise<ConfirmChannel> = (async () => {
+      const connection = await this.connection;
+      // Waits while amqplib reconnects.
+      const channel = await connection.createConfirmChannel();
+      channel.on('error', (error: unknown) => this.log.warn({ err: error }, 'RabbitMQ event channel error'));
+      channel.once('close', () => {
+        if (this.channel === opening) this.channel = null;
+      });
+      await channel.assertExchange(this.exchange, 'topic', { durable: true });
+      return channel;
+    })();
+    this.channel = opening;
+    opening.catch(() => {
+      if (this.channel === opening) this.channel = null;
+    });
+    return opening;
+  }
+
+  private async publishConfirmed(event: RunEventName, content: Buffer, messageId: string): Promise<void> {
+    const deadline = Date.now() + this.publishTimeoutMs;
+    for (let failures = 0; ; failures += 1) {
+      try {
+        await beforeDeadline(deadline, async () => {
+          const channel = await this.confirmChannel();
+          await new Promise<void>((resolve, reject) => {
+            channel.publish(
+              this.exchange,
+              event,
+              content,
+              {
+                persistent: true,
+                contentType: 'application/json',
+                type: event,
+                messageId,
+                appId: 'task-mgmt',
+                timestamp: Math.floor(Date.now() / 1000),
+              },
+              (error: unknown) => (error ? reject(error instanceof Error ? error : new Error('the broker refused the event')) : resolve()),
+            );
+          });
+        });
+        return;
+      } catch (error) {
+        if (Date.now() >= deadline) {
+          throw new RetryableError(`RabbitMQ did not confirm the ${event} event within ${this.publishTimeoutMs} ms`, { cause: error });
+        }
+        this.log.warn({ err: error, event }, 'publishing an event to RabbitMQ failed; trying again');
+        await sleep(Math.min(5000, 100 * 2 ** failures));
+      }
+    }
+  }
+}
+
+async function beforeDeadline<T>(deadline: number, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work(),
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error('deadline passed')), Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
