@@ -96,6 +96,15 @@ const envSchema = z
     MAIL_FROM: optionalString,
     /** Let task types fetch from loopback and private addresses (never in production). */
     ALLOW_PRIVATE_ADDRESSES: optionalString.pipe(z.enum(['true', 'false']).optional()).transform((v) => v === 'true'),
+    /** Service tokens for the JSON API and JSON-RPC, comma-separated (each at least 16 characters). */
+    API_TOKENS: optionalString.transform((v, ctx) => {
+      const tokens = (v ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+      if (tokens.some((t) => t.length < 16)) {
+        ctx.addIssue({ code: 'custom', message: 'must be tokens of at least 16 characters, separated by commas' });
+        return z.NEVER;
+      }
+      return tokens;
+    }),
     /** How long a run stays a worker's without a heartbeat; a run whose lease ran out is queued again. */
     WORKER_LEASE: optionalString.transform((v) => v ?? '30s').pipe(durationSchema),
     /** Runs of one repository that may run at once; more wait queued. */

@@ -11,6 +11,9 @@ import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js
 import { createProbotApp } from '../adapters/github/probot-app.js';
 import type { OctokitForInstallation } from '../adapters/github/octokit.js';
 import { newRunId } from '../core/runs/ids.js';
+import { join } from 'node:path';
+import { createHttpApi } from '../adapters/http/http-api.js';
+import { ApiRunUseCases } from '../adapters/github/api-run-use-cases.js';
 import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
 import type { RunStore } from '../ports/run-store.js';
@@ -56,6 +59,27 @@ export async function serve(config: Config): Promise<number> {
     });
     createProbotApp({ intake })(app, options);
     options.addHandler(healthHandler(services.store));
+    options.addHandler(
+      createHttpApi({
+        store: services.store,
+        tokens: config.API_TOKENS,
+        runs: new ApiRunUseCases({
+          probot: app,
+          octokitFor,
+          store: services.store,
+          queue: services.queue,
+          checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL }),
+          log: log.child({ name: 'api' }),
+          newId: newRunId,
+          gatewayUrl: config.IPFS_GATEWAY_URL,
+          limits: { commandsPerMinute: config.COMMANDS_PER_MINUTE },
+          taskTypes: builtInTaskTypes,
+          defaultImage: config.PROCFILE_IMAGE,
+        }),
+        logDir: join(config.DATA_DIR, 'logs'),
+        log: log.child({ name: 'api' }),
+      }),
+    );
   });
   await server.start();
   const resumed = await intake!.resumePending();

@@ -320,6 +320,11 @@ async function checkStillAllowed(deps: WorkerDeps, run: Run, sink: LogSink): Pro
       );
     }
   }
+  // A service token (API) has no GitHub role to re-read: GitHub logins never contain a colon.
+  if (run.requestedBy.startsWith('service:')) {
+    sink.line(`task-mgmt: checked again before starting: \`${run.sha.slice(0, 12)}\` is still the head (asked for with a service token)`);
+    return;
+  }
   const decision = authorize({ actor: run.requestedBy, permission: await host.getPermission(run.requestedBy) });
   if (!decision.allowed) throw new NoLongerAllowedError(`checked again before the task started: ${decision.reason} Nothing ran.`);
   sink.line(`task-mgmt: checked again before starting: \`${run.sha.slice(0, 12)}\` is still the head and ${decision.reason}`);

@@ -260,6 +260,15 @@ describe.skipIf(!rabbitmqReady)('RabbitmqRunQueue on RabbitMQ', () => {
       expect(await deadLetters()).toHaveLength(0);
     });
 
+    it('gives up on a publish no broker confirms within publishTimeoutMs, with a RetryableError', async () => {
+      queueName = newQueueName();
+      // Nothing listens on port 1: every connection attempt is refused.
+      open({ url: 'amqp://guest:guest@127.0.0.1:1', publishTimeoutMs: 500 });
+      const started = Date.now();
+      await expect(queue.enqueue({ runId: randomUUID() })).rejects.toBeInstanceOf(RetryableError);
+      expect(Date.now() - started).toBeLessThan(3000);
+    });
+
     it.skipIf(!rabbitmqctlWorks)('reconnects after the broker drops its connection, losing no run', async () => {
       queueName = newQueueName();
       let releaseHeld: () => void = () => undefined;

@@ -15,7 +15,7 @@ import type { RepoRef, Run, RunSpec, Trigger } from './run.js';
 
 export interface RunRequest {
   repo: RepoRef;
-  /** Pull request or issue the request belongs to. */
+  /** Pull request or issue the request belongs to (0 for an API request of the default branch). */
   number: number;
   isPullRequest: boolean;
   actor: string;
@@ -26,7 +26,19 @@ export interface RunRequest {
   commentId: number | null;
   /** The SHA the requester saw (a re-run button, /retry): refused if the head moved since. */
   expectedSha?: string;
+  /**
+   * `service`: a caller holding one of the deployment's API tokens. The token grants the role
+   * (admin); the pull-request review gate still applies as for anyone.
+   */
+  actorKind?: 'user' | 'service';
 }
+
+/** What a service token is worth: the operator's trust, as the admin role. */
+const serviceTokenPermission: CollaboratorPermission = {
+  permission: 'admin',
+  roleName: 'service token',
+  flags: { admin: true, maintain: true, push: true, triage: true, pull: true },
+};
 
 export type RequestOutcome =
   | { kind: 'queued'; runs: Run[] }
@@ -39,7 +51,7 @@ export async function requestRun(deps: CommandDeps, request: RunRequest): Promis
   const limited = await rateLimit(deps, request.actor, request.trigger === 'rerun' ? 'rerun' : 'run');
   if (limited) return refuse(deps, request, limited);
 
-  const permission = await deps.host.getPermission(request.actor);
+  const permission = request.actorKind === 'service' ? serviceTokenPermission : await deps.host.getPermission(request.actor);
   const early = authorize({ actor: request.actor, permission });
   if (!early.allowed) return refuse(deps, request, early.reason);
 
