@@ -13,6 +13,8 @@ import type { OctokitForInstallation } from '../adapters/github/octokit.js';
 import { newRunId } from '../core/runs/ids.js';
 import { join } from 'node:path';
 import { createHttpApi } from '../adapters/http/http-api.js';
+import { countGithubRequest, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
+import { instrumentOctokit } from '../adapters/github/octokit.js';
 import { ApiRunUseCases } from '../adapters/github/api-run-use-cases.js';
 import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
@@ -44,7 +46,8 @@ export async function serve(config: Config): Promise<number> {
   });
   let octokitFor: OctokitForInstallation | undefined;
   await server.load((app, options) => {
-    octokitFor = (installationId) => app.auth(installationId);
+    octokitFor = async (installationId) =>
+      instrumentOctokit(await app.auth(installationId), { request: countGithubRequest, rateLimitRemaining: setRateLimitRemaining });
     intake = new WebhookIntake({
       store: services.store,
       queue: services.queue,

@@ -21,6 +21,7 @@ import type { RunPatch, RunStore } from '../ports/run-store.js';
 import type { SourceFetcher } from '../ports/source-fetcher.js';
 import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../ports/task-type.js';
 import { LogSink } from './log-sink.js';
+import { observeRunDuration } from '../adapters/http/metrics-handler.js';
 
 export interface WorkerDeps {
   store: RunStore;
@@ -351,6 +352,7 @@ async function finish(
     return;
   }
   log.info({ state, outputCid: finished.outputCid, exitCode: finished.exitCode }, 'run finished');
+  if (finished.startedAt && finished.finishedAt) observeRunDuration((finished.finishedAt.getTime() - finished.startedAt.getTime()) / 1000);
   await report(deps, log, finished, finishedReport(finished, deps.gatewayUrl));
 }
 

@@ -81,9 +81,8 @@ export class AmqpEventPublisher implements EventBus {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.pending]);
-    const channel = this.channel;
     this.channel = null;
-    await channel?.then((open) => open.close()).catch(() => undefined);
+    // Closes the channel too, and fails one still waiting for a connection.
     await this.connection.then((connection) => connection.close()).catch(() => undefined);
   }
 

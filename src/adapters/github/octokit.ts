@@ -11,3 +11,20 @@ export function httpStatus(error: unknown): number | undefined {
   const status = (error as { status?: unknown } | null)?.status;
   return typeof status === 'number' ? status : undefined;
 }
+
+/** Counts each GitHub request by status and keeps the rate-limit headroom GitHub reports, for /metrics. */
+export function instrumentOctokit(
+  octokit: Octokit,
+  record: { request(status: number | string): void; rateLimitRemaining(remaining: number): void },
+): Octokit {
+  octokit.hook.after('request', (response) => {
+    record.request(response.status);
+    const remaining = Number(response.headers['x-ratelimit-remaining']);
+    if (Number.isFinite(remaining)) record.rateLimitRemaining(remaining);
+  });
+  octokit.hook.error('request', (error) => {
+    record.request(httpStatus(error) ?? 'error');
+    throw error;
+  });
+  return octokit;
+}

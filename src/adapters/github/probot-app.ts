@@ -2,6 +2,7 @@
 import type { ApplicationFunction } from 'probot';
 import type { WebhookIntake } from './webhook-intake.js';
 import { handledEvents } from './webhook-payloads.js';
+import { observeWebhook } from '../http/metrics-handler.js';
 
 export function createProbotApp(deps: { intake: WebhookIntake; now?: () => Date }): ApplicationFunction {
   const now = deps.now ?? (() => new Date());
@@ -10,7 +11,9 @@ export function createProbotApp(deps: { intake: WebhookIntake; now?: () => Date 
     app.on([...handledEvents], async (context) => {
       // Probot has verified the signature by now. Answer GitHub at once; the work happens later.
       const event = `${context.name}.${(context.payload as { action?: string }).action}`;
+      const started = performance.now();
       const fresh = await deps.intake.accept({ id: context.id, event, payload: context.payload, receivedAt: now() });
+      observeWebhook((performance.now() - started) / 1000);
       if (!fresh) context.log.info({ deliveryId: context.id }, 'redelivered webhook ignored: it was handled before');
     });
   };

@@ -189,11 +189,11 @@ export class RabbitmqRunQueue implements RunQueue {
     }
 
     this.consumer = null;
-    const publisher = this.publisher;
     this.publisher = null;
     this.disconnected = true;
     await consumer?.channel.close().catch(() => undefined);
-    await publisher?.then((channel) => channel.close()).catch(() => undefined);
+    // Closes the publisher channel too, and fails a channel still waiting for a connection:
+    // awaiting that one first would wait for a broker that may never come back.
     await this.connection.then((connection) => connection.close()).catch(() => undefined);
   }
 
