@@ -10,6 +10,7 @@ import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'a
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AmqpEventPublisher } from '../../src/adapters/events/amqp-event-publisher.js';
+import { RetryableError } from '../../src/core/errors.js';
 import { requireServices } from '../support/services.js';
 
 const url = 'amqp://guest:guest@127.0.0.1:5672';
@@ -113,6 +114,13 @@ describe.skipIf(!rabbitmqReady)('AmqpEventPublisher on RabbitMQ', () => {
       timeout: 5000,
       interval: 20,
     });
+  });
+
+  it('gives up on an event no broker confirms within publishTimeoutMs, with a RetryableError', async () => {
+    exchange = `task-mgmt-test-events-${randomUUID()}`;
+    // Nothing listens on port 1: every connection attempt is refused.
+    publisher = new AmqpEventPublisher({ url: 'amqp://guest:guest@127.0.0.1:1', log, exchange, publishTimeoutMs: 500 });
+    await expect(publisher.publish('run.queued', { id: 'x' })).rejects.toBeInstanceOf(RetryableError);
   });
 
   it('refuses to publish after close', async () => {
