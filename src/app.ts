@@ -9,6 +9,9 @@ import { pino, type Logger } from 'pino';
 import { Probot } from 'probot';
 import type { Config } from './config.js';
 import { BullmqRunQueue } from './adapters/queue/bullmq-run-queue.js';
+import { RabbitmqRunQueue } from './adapters/queue/rabbitmq-run-queue.js';
+import { AmqpEventPublisher } from './adapters/events/amqp-event-publisher.js';
+import { withEvents } from './adapters/events/eventing-run-store.js';
 import { EmbeddedRunQueue } from './adapters/queue/embedded-run-queue.js';
 import { SqliteRunStore } from './adapters/store/sqlite-run-store.js';
 import { PostgresRunStore } from './adapters/store/postgres-run-store.js';
@@ -43,12 +46,19 @@ export interface Services {
 }
 
 export async function openServices(config: Config, log: Logger): Promise<Services> {
-  const store = config.DATABASE_URL
+  const sqlStore = config.DATABASE_URL
     ? await PostgresRunStore.open(config.DATABASE_URL)
     : await SqliteRunStore.open(join(config.DATA_DIR, 'task-mgmt.sqlite'));
-  const queue: RunQueue = config.QUEUE_URL
-    ? new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: log.child({ name: 'queue' }) })
-    : new EmbeddedRunQueue({ store, log: log.child({ name: 'queue' }) });
+  // With EVENTS_URL, every state change the store records is also published on AMQP.
+  const store: RunStore = config.EVENTS_URL
+    ? withEvents(sqlStore, new AmqpEventPublisher({ url: config.EVENTS_URL, log: log.child({ name: 'events' }) }), log.child({ name: 'events' }))
+    : sqlStore;
+  const queueLog = log.child({ name: 'queue' });
+  const queue: RunQueue = !config.QUEUE_URL
+    ? new EmbeddedRunQueue({ store, log: queueLog })
+    : config.QUEUE_URL.startsWith('amqp')
+      ? new RabbitmqRunQueue({ url: config.QUEUE_URL, queueName: `${config.QUEUE_PREFIX}.runs`, log: queueLog })
+      : new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: queueLog });
   const ipfs = new EmbeddedIpfsStore({ dataDir: config.DATA_DIR, ...(config.IPFS_CID_PROFILE ? { profile: { profile: config.IPFS_CID_PROFILE } } : {}) });
   return {
     store,
@@ -118,4 +128,10 @@ export async function startWorker(
     leaseMs: config.WORKER_LEASE,
   });
   await services.queue.consume(handler, { concurrency });
+}
+
+/** Which queue adapter the configuration selects, for log lines. */
+export function queueKind(config: Pick<Config, 'QUEUE_URL'>): 'embedded' | 'bullmq' | 'rabbitmq' {
+  if (!config.QUEUE_URL) return 'embedded';
+  return config.QUEUE_URL.startsWith('amqp') ? 'rabbitmq' : 'bullmq';
 }

@@ -35,7 +35,6 @@ describe('loadConfig', () => {
     [{ WORKERS: '-1' }, /WORKERS must be a whole number from 0 to 64/],
     [{ QUEUE_URL: 'mysql://db' }, /QUEUE_URL must start with redis:\/\//],
     [{ QUEUE_URL: 'not a url' }, /QUEUE_URL is not a URL/],
-    [{ QUEUE_URL: 'amqp://guest:guest@127.0.0.1' }, /QUEUE_URL amqp:\/\/ is not supported by this version yet/],
     [{ DATABASE_URL: 'mysql://db' }, /DATABASE_URL must start with postgres:\/\//],
     [{ IPFS_CID_PROFILE: 'v2' }, /IPFS_CID_PROFILE/],
     [{ TASK_TIMEOUT: 'forever' }, /TASK_TIMEOUT.*not a duration/],

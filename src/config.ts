@@ -63,9 +63,9 @@ const envSchema = z
       z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
     ),
     WEBHOOK_PROXY_URL: optionalString,
-    /** Unset: the embedded in-process queue. redis://… selects BullMQ. */
+    /** Unset: the embedded in-process queue. redis://… selects BullMQ; amqp://… RabbitMQ. */
     QUEUE_URL: url(['redis:', 'rediss:', 'amqp:', 'amqps:']),
-    /** Prefix of every BullMQ key, so deployments (and tests) can share one Redis. */
+    /** Prefix of every BullMQ key, and of the RabbitMQ queue (`<prefix>.runs`), so deployments can share a server. */
     QUEUE_PREFIX: optionalString.transform((v) => v ?? 'task-mgmt'),
     /** Unset: SQLite in DATA_DIR. postgres://… selects PostgreSQL, shared by app and workers. */
     DATABASE_URL: url(['postgres:', 'postgresql:']),
@@ -150,16 +150,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const config = parsed.data;
-  for (const [name, value] of [
-    ['IPFS_API_URL', config.IPFS_API_URL],
-    ['EVENTS_URL', config.EVENTS_URL],
-  ] as const) {
+  for (const [name, value] of [['IPFS_API_URL', config.IPFS_API_URL]] as const) {
     if (value !== undefined) {
       throw new ConfigError(`invalid configuration:\n  ${name} is not supported by this version yet; unset it to use the embedded default`);
     }
-  }
-  if (config.QUEUE_URL?.startsWith('amqp')) {
-    throw new ConfigError('invalid configuration:\n  QUEUE_URL amqp:// is not supported by this version yet; use redis://… or unset it');
   }
   let privateKey = config.PRIVATE_KEY?.replace(/\\n/g, '\n');
   if (!privateKey && config.PRIVATE_KEY_PATH) {

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Probot, Server, run as runProbotSetup } from 'probot';
 import type { Config } from '../config.js';
-import { createLogger, openServices, startWorker } from '../app.js';
+import { createLogger, openServices, queueKind, startWorker } from '../app.js';
 import { WebhookIntake } from '../adapters/github/webhook-intake.js';
 import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js';
 import { createProbotApp } from '../adapters/github/probot-app.js';
@@ -100,7 +100,7 @@ export async function serve(config: Config): Promise<number> {
     }).catch((error: unknown) => log.error({ err: error }, 'could not recover abandoned runs'));
   await recover();
   const recovery = setInterval(() => void recover(), Math.max(1000, Math.floor(config.WORKER_LEASE / 2)));
-  log.info({ workers: config.WORKERS, queue: config.QUEUE_URL ? 'bullmq' : 'embedded' }, 'task-mgmt is ready');
+  log.info({ workers: config.WORKERS, queue: queueKind(config) }, 'task-mgmt is ready');
 
   return new Promise<number>((resolve) => {
     const stop = async (signal: string) => {

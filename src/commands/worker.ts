@@ -1,6 +1,6 @@
 /** `task-mgmt worker`: takes runs from the shared queue; for scale-out on other machines. */
 import type { Config } from '../config.js';
-import { createGithubClient, createLogger, openServices, startWorker } from '../app.js';
+import { createGithubClient, createLogger, openServices, queueKind, startWorker } from '../app.js';
 
 export async function worker(config: Config): Promise<number> {
   const log = createLogger(config);
@@ -8,7 +8,7 @@ export async function worker(config: Config): Promise<number> {
   const services = await openServices(config, log);
   const concurrency = Math.max(1, config.WORKERS);
   await startWorker(config, services, octokitFor, log, concurrency);
-  log.info({ concurrency, queue: config.QUEUE_URL ? 'bullmq' : 'embedded' }, 'worker is taking runs');
+  log.info({ concurrency, queue: queueKind(config) }, 'worker is taking runs');
   return new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
       log.info({ signal }, 'worker stopping');

@@ -1,0 +1,67 @@
+/**
+ * RabbitMQ end to end: runs travel on `<prefix>.runs` and every state change is published on the
+ * `task-mgmt.events` topic exchange, with the run record as JSON.
+ */
+import { randomUUID } from 'node:crypto';
+import { connect, type Channel, type ChannelModel } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeGitHub } from '../fake-github/index.js';
+import { requireServices } from '../support/services.js';
+import { startApp, type AppProcess } from '../support/app-process.js';
+
+const ready = (await requireServices('docker')) && (await requireServices('rabbitmq'));
+const amqpUrl = 'amqp://guest:guest@127.0.0.1:5672';
+
+describe.skipIf(!ready)('RabbitMQ queue and AMQP events', () => {
+  const prefix = `task-mgmt-test-${randomUUID().slice(0, 8)}`;
+  let gh: FakeGitHub;
+  let app: AppProcess;
+  let connection: ChannelModel;
+  let channel: Channel;
+  const events: { key: string; body: { event: string; run: { id: string; state: string; output_cid: string | null } } }[] = [];
+
+  beforeAll(async () => {
+    connection = await connect(amqpUrl);
+    channel = await connection.createChannel();
+    await channel.assertExchange('task-mgmt.events', 'topic', { durable: true });
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+    await channel.bindQueue(queue, 'task-mgmt.events', 'run.*');
+    await channel.consume(queue, (message) => {
+      if (message) events.push({ key: message.fields.routingKey, body: JSON.parse(message.content.toString()) });
+    }, { noAck: true });
+    gh = await FakeGitHub.start();
+    app = await startApp(gh, { QUEUE_URL: amqpUrl, QUEUE_PREFIX: prefix, EVENTS_URL: amqpUrl });
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+    await gh?.close();
+    if (channel) {
+      for (const queue of [`${prefix}.runs`, `${prefix}.runs.dead`]) await channel.deleteQueue(queue).catch(() => undefined);
+      for (const exchange of [`${prefix}.runs.dead`, `${prefix}.runs.cancel`]) await channel.deleteExchange(exchange).catch(() => undefined);
+      await connection.close();
+    }
+  });
+
+  it('runs a /run through the broker and publishes run.queued, run.started and run.succeeded', async () => {
+    const repo = await gh.createRepo({ owner: 'octo-org', name: `amqp-${randomUUID().slice(0, 8)}`, files: { Dockerfile: 'FROM busybox\nCMD printf "hello world\\n" > /out/hello.txt\n' } });
+    gh.setRole(repo, 'maintainer', 'maintain');
+    const number = gh.createIssue(repo, { author: 'maintainer', title: 'archive' });
+    await gh.comment(repo, number, 'maintainer', '/run');
+    const check = await gh.waitFor(() => gh.checkRuns(repo).find((c) => c.status === 'completed'), {
+      timeoutMs: 60_000,
+      message: `the run did not finish\n${app.output().slice(-3000)}`,
+    });
+    expect(check.conclusion).toBe('success');
+    const mine = await gh.waitFor(
+      () => {
+        const list = events.filter((e) => e.body.run.id === check.externalId);
+        return list.some((e) => e.key === 'run.succeeded') ? list : undefined;
+      },
+      { timeoutMs: 10_000, message: `events: ${JSON.stringify(events.map((e) => e.key))}` },
+    );
+    expect(mine.map((e) => e.key)).toEqual(['run.queued', 'run.started', 'run.succeeded']);
+    expect(mine.every((e) => e.body.event === e.key)).toBe(true);
+    expect(mine[2]!.body.run.output_cid).toMatch(/^Qm/);
+  });
+});
