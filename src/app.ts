@@ -24,6 +24,8 @@ import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
 import type { RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
 import type { IpfsStore } from './ports/ipfs-store.js';
+import type { TaskSettings } from './ports/task-type.js';
+import type { SandboxLimits } from './ports/executor.js';
 import { createRunHandler } from './worker/run-worker.js';
 import { builtInTaskTypes } from '../tasks/index.js';
 
@@ -109,21 +111,11 @@ export async function startWorker(
     executor: new DockerExecutor({ logger: log.child({ name: 'executor' }) }),
     ipfs: services.ipfs,
     taskTypes: builtInTaskTypes,
-    settings: {
-      allowPrivateAddresses: config.ALLOW_PRIVATE_ADDRESSES,
-      gatewayUrl: config.IPFS_GATEWAY_URL,
-      ...(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {}),
-      ...(config.MAIL_FROM ? { mailFrom: config.MAIL_FROM } : {}),
-    },
+    settings: taskSettings(config),
     log: log.child({ name: 'worker' }),
     dataDir: config.DATA_DIR,
     gatewayUrl: config.IPFS_GATEWAY_URL,
-    limits: {
-      memoryBytes: config.TASK_MEMORY,
-      nanoCpus: Math.round(config.TASK_CPUS * 1e9),
-      pidsLimit: config.TASK_PIDS,
-      timeoutMs: config.TASK_TIMEOUT,
-    },
+    limits: defaultLimits(config),
     workerId: workerId(),
     leaseMs: config.WORKER_LEASE,
   });
@@ -134,4 +126,19 @@ export async function startWorker(
 export function queueKind(config: Pick<Config, 'QUEUE_URL'>): 'embedded' | 'bullmq' | 'rabbitmq' {
   if (!config.QUEUE_URL) return 'embedded';
   return config.QUEUE_URL.startsWith('amqp') ? 'rabbitmq' : 'bullmq';
+}
+
+/** What task types may know of the deployment (never GitHub's credentials). */
+export function taskSettings(config: Config): TaskSettings {
+  return {
+    allowPrivateAddresses: config.ALLOW_PRIVATE_ADDRESSES,
+    gatewayUrl: config.IPFS_GATEWAY_URL,
+    ...(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {}),
+    ...(config.MAIL_FROM ? { mailFrom: config.MAIL_FROM } : {}),
+  };
+}
+
+/** The deployment's default sandbox limits, for tasks whose manifest sets none. */
+export function defaultLimits(config: Config): SandboxLimits {
+  return { memoryBytes: config.TASK_MEMORY, nanoCpus: Math.round(config.TASK_CPUS * 1e9), pidsLimit: config.TASK_PIDS, timeoutMs: config.TASK_TIMEOUT };
 }

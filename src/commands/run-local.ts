@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config.js';
-import { createLogger, openServices, workerId } from '../app.js';
+import { createLogger, defaultLimits, openServices, taskSettings, workerId } from '../app.js';
 import { ConsoleCheckReporter } from '../adapters/local/console-check-reporter.js';
 import { LocalRepoHost } from '../adapters/local/local-repo-host.js';
 import { LocalSourceFetcher } from '../adapters/local/local-source-fetcher.js';
@@ -62,16 +62,11 @@ export async function runLocal(config: Config, argv: string[], out: (line: strin
       executor: new DockerExecutor({ logger: log.child({ name: 'executor' }) }),
       ipfs: services.ipfs,
       taskTypes: builtInTaskTypes,
-      settings: {
-        allowPrivateAddresses: config.ALLOW_PRIVATE_ADDRESSES,
-        gatewayUrl: config.IPFS_GATEWAY_URL,
-        ...(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {}),
-        ...(config.MAIL_FROM ? { mailFrom: config.MAIL_FROM } : {}),
-      },
+      settings: taskSettings(config),
       log,
       dataDir: config.DATA_DIR,
       gatewayUrl: config.IPFS_GATEWAY_URL,
-      limits: { memoryBytes: config.TASK_MEMORY, nanoCpus: Math.round(config.TASK_CPUS * 1e9), pidsLimit: config.TASK_PIDS, timeoutMs: config.TASK_TIMEOUT },
+      limits: defaultLimits(config),
       workerId: workerId(),
       progressIntervalMs: 2000,
     });
