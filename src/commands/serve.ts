@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createHttpApi } from '../adapters/http/http-api.js';
 import { countGithubRequest, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
 import { instrumentOctokit } from '../adapters/github/octokit.js';
-import { ApiRunUseCases } from '../adapters/github/api-run-use-cases.js';
+import { ApiRunUseCases, githubUserResolver } from '../adapters/github/api-run-use-cases.js';
 import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
 import type { RunStore } from '../ports/run-store.js';
@@ -79,6 +79,7 @@ export async function serve(config: Config): Promise<number> {
           taskTypes: builtInTaskTypes,
           defaultImage: config.PROCFILE_IMAGE,
         }),
+        resolveUser: githubUserResolver(config.githubApiUrl),
         logDir: join(config.DATA_DIR, 'logs'),
         log: log.child({ name: 'api' }),
       }),

@@ -101,4 +101,26 @@ describe.skipIf(!dockerReady)('JSON API and RPC', () => {
     expect(body.reason).toContain('needs an approving review');
     expect(gh.commentsOn(repo, number)).toEqual([]);
   });
+
+  it('a GitHub user token gets exactly that user\'s rights: a reader is refused, a maintainer runs', async () => {
+    const repo = await newRepo('FROM busybox\nCMD printf "hello world\\n" > /out/hello.txt\n');
+    gh.setRole(repo, 'reader', 'read');
+    gh.setRole(repo, 'maintainer', 'maintain');
+    const asReader = await api('/api/runs', { method: 'POST', body: JSON.stringify({ repo: repo.fullName }) }, gh.userToken('reader'));
+    expect(asReader.status).toBe(422);
+    expect(((await asReader.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'refused',
+      message: expect.stringContaining('@reader has the read role on this repository; running tasks needs write or higher.'),
+    });
+    expect(gh.checkRuns(repo)).toEqual([]);
+
+    const asMaintainer = await api('/api/runs', { method: 'POST', body: JSON.stringify({ repo: repo.fullName }) }, gh.userToken('maintainer'));
+    expect(asMaintainer.status).toBe(201);
+    const [run] = ((await asMaintainer.json()) as { runs: { id: string; requested_by: string }[] }).runs;
+    expect(run!.requested_by).toBe('maintainer');
+    const check = await gh.waitFor(() => gh.checkRuns(repo).find((c) => c.status === 'completed'), { timeoutMs: 30_000 });
+    expect(check.conclusion).toBe('success');
+    expect((await api(`/api/runs/${run!.id}/cancel`, { method: 'POST' }, gh.userToken('reader'))).status).toBe(409);
+    expect((await api('/api/runs', {}, 'ghu_not-a-token-anyone-has')).status).toBe(401);
+  });
 });

@@ -6,6 +6,7 @@ export const TOKEN_LIFETIME_MS = 60 * 60 * 1000;
 export type AuthResult =
   | { kind: 'app' }
   | { kind: 'installation'; installationId: number }
+  | { kind: 'user'; login: string }
   | { kind: 'none'; message: string };
 
 /**
@@ -39,6 +40,15 @@ export class AppAuth {
     return { token, expiresAt: new Date(Math.floor(expiresAt / 1000) * 1000) };
   }
 
+  private readonly userTokens = new Map<string, string>();
+
+  /** A personal or OAuth token of a user (`ghu_…`), as a user's own client would hold. */
+  issueUserToken(login: string): string {
+    const token = `ghu_${randomBytes(18).toString('base64url')}`;
+    this.userTokens.set(token, login);
+    return token;
+  }
+
   /** Reads the Authorization header the way GitHub does: a JWT means the app, else a token. */
   authenticate(header: string | undefined): AuthResult {
     if (!header) return { kind: 'none', message: 'Requires authentication' };
@@ -49,6 +59,8 @@ export class AppAuth {
       const problem = this.verifyJwt(credential);
       return problem ? { kind: 'none', message: problem } : { kind: 'app' };
     }
+    const user = this.userTokens.get(credential);
+    if (user !== undefined) return { kind: 'user', login: user };
     const entry = this.tokens.get(credential);
     if (!entry || entry.expiresAt <= this.now()) return { kind: 'none', message: 'Bad credentials' };
     return { kind: 'installation', installationId: entry.installationId };

@@ -97,6 +97,12 @@ export class FakeGitHub {
     return fake;
   }
 
+  /** A token that user's own client would hold (OAuth or personal access token). */
+  userToken(login: string): string {
+    this.state.user(login);
+    return this.auth.issueUserToken(login);
+  }
+
   get privateKey(): string {
     return this.auth.privateKey;
   }

@@ -17,7 +17,7 @@ export interface RouteResponse {
 }
 
 /** Who may call a route: the app itself (JWT) or an installation (token). */
-export type Caller = 'app' | 'installation';
+export type Caller = 'app' | 'installation' | 'user';
 
 export type Handler = (req: RouteRequest) => Promise<RouteResponse> | RouteResponse;
 

@@ -38,6 +38,8 @@ export function registerRoutes(router: Router, ctx: RouteContext): void {
   router.add('GET', '/app/installations/{installation_id}', 'app', (req) =>
     Number(req.params.installation_id) === ctx.installation.id ? ok(installationBody(ctx)) : notFound(),
   );
+  // The user a user token belongs to.
+  router.add('GET', '/user', 'user', (req) => (req.auth.kind === 'user' ? ok(reps.user(ctx.state.user(req.auth.login))) : notFound()));
   // Which installation can act on a repository (GitHub answers this to the App's JWT).
   router.add('GET', '/repos/{owner}/{repo}/installation', 'app', withRepo(() => ok(installationBody(ctx))));
   router.add('POST', '/app/installations/{installation_id}/access_tokens', 'app', (req) => {

@@ -3,12 +3,14 @@
  * `requestRun` (policy, review gate, manifest, check runs, audit) and `cancelRun`. An API
  * caller gets its answer in the response, so nothing is posted on GitHub for it.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Probot } from 'probot';
 import { cancelRun } from '../../core/runs/cancel-run.js';
 import type { CommandDeps, CommandLimits } from '../../core/runs/command-deps.js';
 import type { IdGenerator } from '../../core/runs/ids.js';
 import { requestRun } from '../../core/runs/request-run.js';
+import { authorize } from '../../core/policy/authorize.js';
 import type { TaskTypeCatalog } from '../../core/manifest/load-manifest.js';
 import type { CheckReporter } from '../../ports/check-reporter.js';
 import type { RepoHost } from '../../ports/repo-host.js';
@@ -73,7 +75,7 @@ export class ApiRunUseCases implements RunUseCases {
       number: pull ? Number(pull[1]) : 0,
       isPullRequest: pull !== null,
       actor: actor.name,
-      actorKind: 'service',
+      actorKind: actor.kind,
       task: input.task ?? null,
       params: input.params ?? {},
       trigger: 'api',
@@ -85,6 +87,12 @@ export class ApiRunUseCases implements RunUseCases {
     const run = await this.deps.store.getRun(runId);
     if (!run) return { kind: 'not_found', reason: `there is no run ${runId}` };
     if (run.state !== 'queued' && run.state !== 'running') return { kind: 'already_final', run };
+    if (actor.kind === 'user') {
+      // A user token gets the rights that user has through comments: the same decision.
+      const host = new OctokitRepoHost(await this.deps.octokitFor(run.repo.installationId), run.repo);
+      const decision = authorize({ actor: actor.name, permission: await host.getPermission(actor.name) });
+      if (!decision.allowed) return { kind: 'refused', reason: decision.reason.replace('running tasks', 'cancelling runs') };
+    }
     const done = await cancelRun({ ...this.deps, now: () => new Date() }, run, `cancelled by ${actor.name} through the API`);
     await this.deps.store.audit({
       at: new Date(),
@@ -93,7 +101,7 @@ export class ApiRunUseCases implements RunUseCases {
       actor: actor.name,
       action: 'cancel',
       allowed: true,
-      reason: done ? `service token; cancelled ${run.id}` : `${run.id} had already ended`,
+      reason: done ? `${actor.kind === 'service' ? 'service token' : 'GitHub user token'}; cancelled ${run.id}` : `${run.id} had already ended`,
       runId: run.id,
     });
     const after = (await this.deps.store.getRun(runId))!;
@@ -115,4 +123,29 @@ export class ApiRunUseCases implements RunUseCases {
       defaultImage: this.deps.defaultImage,
     };
   }
+}
+
+/**
+ * Resolves a GitHub user token to its login with `GET /user`, remembering answers for a minute
+ * so a client polling the API does not spend the user's rate limit. The token is only ever sent
+ * to GitHub, and never logged.
+ */
+export function githubUserResolver(apiUrl: string, fetchImpl: typeof fetch = fetch): (token: string) => Promise<string | null> {
+  const cache = new Map<string, { login: string | null; until: number }>();
+  return async (token) => {
+    const key = createHash('sha256').update(token).digest('hex');
+    const known = cache.get(key);
+    if (known && known.until > Date.now()) return known.login;
+    const response = await fetchImpl(`${apiUrl}/user`, { headers: { authorization: `token ${token}`, accept: 'application/vnd.github+json' } });
+    let login: string | null = null;
+    if (response.ok) {
+      const body = (await response.json()) as { login?: unknown; type?: unknown };
+      login = typeof body.login === 'string' && body.type !== 'Bot' ? body.login : null;
+    } else if (response.status !== 401 && response.status !== 403) {
+      throw new Error(`GitHub answered ${response.status} when asked whose token this is`);
+    }
+    if (cache.size > 10_000) cache.clear();
+    cache.set(key, { login, until: Date.now() + 60_000 });
+    return login;
+  };
 }

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { isFinal, type Run, type RunState } from '../../core/runs/run.js';
 import type { RunStore } from '../../ports/run-store.js';
 import { runToJson } from './api-schemas.js';
-import { ApiError, createAuthenticator, readJson, requestUrl, sendError, sendJson } from './http-io.js';
+import { ApiError, createAuthenticator, readJson, requestUrl, sendError, sendJson, type UserTokenResolver } from './http-io.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { RunOperations, type RunUseCases } from './run-operations.js';
 import { LineSplitter, readFrom, watchRun } from './run-watch.js';
@@ -27,6 +27,8 @@ export interface ApiHandlerDeps {
   /** Service tokens (API_TOKENS); empty: every authenticated endpoint answers 401. */
   tokens: readonly string[];
   runs: RunUseCases;
+  /** Accepts GitHub user tokens too, as that user (unset: service tokens only). */
+  resolveUser?: UserTokenResolver;
   /** Where run logs are: `DATA_DIR/logs`. */
   logDir: string;
   log: Pick<Logger, 'error' | 'warn' | 'debug'>;
@@ -43,7 +45,7 @@ export function runEventName(state: RunState): string {
 
 export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
   const operations = new RunOperations({ store: deps.store, runs: deps.runs });
-  const authenticate = createAuthenticator(deps.tokens);
+  const authenticate = createAuthenticator(deps.tokens, deps.resolveUser);
   const pollMs = deps.pollMs ?? 500;
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
   let openApiText: string | undefined;
@@ -60,7 +62,7 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
       return;
     }
 
-    const actor = authenticate(req);
+    const actor = await authenticate(req);
     const [, id, action, ...rest] = segments;
     if (rest.length > 0) throw notFoundPath(url);
     if (id === undefined) {

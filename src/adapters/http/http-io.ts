@@ -38,29 +38,39 @@ export class ApiError extends Error {
   }
 }
 
-/** Who called: only service tokens (API_TOKENS) are accepted for now. */
-export interface ApiActor {
-  kind: 'service';
-  /** `service:<first 12 hex digits of the token's sha256>`: stable, and says nothing usable about the token. */
-  name: string;
-}
+/**
+ * Who called: a service token (API_TOKENS), or a GitHub user token, which gets exactly the
+ * rights that user has through comments (the same policy decides).
+ */
+export type ApiActor =
+  | {
+      kind: 'service';
+      /** `service:<first 12 hex digits of the token's sha256>`: stable, and says nothing usable about the token. */
+      name: string;
+    }
+  | { kind: 'user'; /** The GitHub login. */ name: string };
+
+/** Asks GitHub whose token this is; null when GitHub does not know it. */
+export type UserTokenResolver = (token: string) => Promise<string | null>;
 
 /**
  * Checks `Authorization: Bearer <token>` against the service tokens. Digests are compared, so
  * the comparison takes the same time whatever the lengths, and every token is compared so the
  * time says nothing about which one matched.
  */
-export function createAuthenticator(tokens: readonly string[]): (req: IncomingMessage) => ApiActor {
+export function createAuthenticator(tokens: readonly string[], resolveUser?: UserTokenResolver): (req: IncomingMessage) => Promise<ApiActor> {
   const known = tokens.filter((token) => token.length > 0).map((token) => sha256(token));
-  return (req) => {
+  return async (req) => {
     const header = req.headers.authorization;
     const match = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
-    if (!match) throw new ApiError('unauthorized', 'send `Authorization: Bearer <token>` with a service token');
+    if (!match) throw new ApiError('unauthorized', 'send `Authorization: Bearer <token>` with a service token or a GitHub user token');
     const given = sha256(match[1]!);
     let matched = false;
     for (const digest of known) matched = timingSafeEqual(digest, given) || matched;
-    if (!matched) throw new ApiError('unauthorized', 'the bearer token is not valid');
-    return { kind: 'service', name: `service:${given.toString('hex').slice(0, 12)}` };
+    if (matched) return { kind: 'service', name: `service:${given.toString('hex').slice(0, 12)}` };
+    const login = resolveUser ? await resolveUser(match[1]!) : null;
+    if (login === null) throw new ApiError('unauthorized', 'the bearer token is not valid');
+    return { kind: 'user', name: login };
   };
 }
 

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { ErrorCode } from './api-schemas.js';
 import { runIdParamsSchema } from './api-schemas.js';
 import type { HttpHandler } from './api-handler.js';
-import { ApiError, createAuthenticator, readBody, requestUrl, sendJson, type ApiActor } from './http-io.js';
+import { ApiError, createAuthenticator, readBody, requestUrl, sendJson, type ApiActor, type UserTokenResolver } from './http-io.js';
 import { parse, RunOperations, type RunUseCases } from './run-operations.js';
 import type { RunStore } from '../../ports/run-store.js';
 
@@ -56,6 +56,8 @@ export interface RpcHandlerDeps {
   store: RunStore;
   tokens: readonly string[];
   runs: RunUseCases;
+  /** Accepts GitHub user tokens too, as that user (unset: service tokens only). */
+  resolveUser?: UserTokenResolver;
   log: Pick<Logger, 'error'>;
 }
 
@@ -63,7 +65,7 @@ type Method = (params: Record<string, unknown>, actor: ApiActor) => Promise<unkn
 
 export function createRpcHandler(deps: RpcHandlerDeps): HttpHandler {
   const operations = new RunOperations({ store: deps.store, runs: deps.runs });
-  const authenticate = createAuthenticator(deps.tokens);
+  const authenticate = createAuthenticator(deps.tokens, deps.resolveUser);
   const methods: Record<string, Method> = {
     'runs.list': (params) => operations.list(params),
     'runs.get': (params) => operations.get(parse(runIdParamsSchema, params).id),
@@ -104,7 +106,7 @@ export function createRpcHandler(deps: RpcHandlerDeps): HttpHandler {
   async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let actor: ApiActor;
     try {
-      actor = authenticate(req);
+      actor = await authenticate(req);
     } catch (error) {
       const message = error instanceof Error ? error.message : 'unauthorized';
       return sendJson(res, 401, failure(null, rpcErrorCodes.unauthorized, message, { code: 'unauthorized' }), { 'www-authenticate': 'Bearer' });
