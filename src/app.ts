@@ -25,6 +25,7 @@ import type { RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
 import type { IpfsStore } from './ports/ipfs-store.js';
 import type { TaskSettings } from './ports/task-type.js';
+import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
 import { createRunHandler } from './worker/run-worker.js';
 import { builtInTaskTypes } from '../tasks/index.js';
@@ -42,6 +43,8 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
 
 export interface Services {
   store: RunStore;
+  /** Where run events go besides the store (EVENTS_URL), for progress. */
+  events?: EventBus;
   queue: RunQueue;
   ipfs: IpfsStore;
   close(): Promise<void>;
@@ -52,9 +55,8 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     ? await PostgresRunStore.open(config.DATABASE_URL)
     : await SqliteRunStore.open(join(config.DATA_DIR, 'task-mgmt.sqlite'));
   // With EVENTS_URL, every state change the store records is also published on AMQP.
-  const store: RunStore = config.EVENTS_URL
-    ? withEvents(sqlStore, new AmqpEventPublisher({ url: config.EVENTS_URL, log: log.child({ name: 'events' }) }), log.child({ name: 'events' }))
-    : sqlStore;
+  const events = config.EVENTS_URL ? new AmqpEventPublisher({ url: config.EVENTS_URL, log: log.child({ name: 'events' }) }) : undefined;
+  const store: RunStore = events ? withEvents(sqlStore, events, log.child({ name: 'events' })) : sqlStore;
   const queueLog = log.child({ name: 'queue' });
   const queue: RunQueue = !config.QUEUE_URL
     ? new EmbeddedRunQueue({ store, log: queueLog })
@@ -64,6 +66,7 @@ export async function openServices(config: Config, log: Logger): Promise<Service
   const ipfs = new EmbeddedIpfsStore({ dataDir: config.DATA_DIR, ...(config.IPFS_CID_PROFILE ? { profile: { profile: config.IPFS_CID_PROFILE } } : {}) });
   return {
     store,
+    ...(events ? { events } : {}),
     queue,
     ipfs,
     async close() {
@@ -112,12 +115,14 @@ export async function startWorker(
     ipfs: services.ipfs,
     taskTypes: builtInTaskTypes,
     settings: taskSettings(config),
+    ...(services.events ? { events: services.events } : {}),
     log: log.child({ name: 'worker' }),
     dataDir: config.DATA_DIR,
     gatewayUrl: config.IPFS_GATEWAY_URL,
     limits: defaultLimits(config),
     workerId: workerId(),
     leaseMs: config.WORKER_LEASE,
+    progressIntervalMs: config.PROGRESS_INTERVAL,
   });
   await services.queue.consume(handler, { concurrency });
 }

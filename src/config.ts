@@ -105,6 +105,8 @@ const envSchema = z
       }
       return tokens;
     }),
+    /** Least time between two progress updates of a check run (each is a GitHub write). */
+    PROGRESS_INTERVAL: optionalString.transform((v) => v ?? '10s').pipe(durationSchema),
     /** How long a run stays a worker's without a heartbeat; a run whose lease ran out is queued again. */
     WORKER_LEASE: optionalString.transform((v) => v ?? '30s').pipe(durationSchema),
     /** Runs of one repository that may run at once; more wait queued. */

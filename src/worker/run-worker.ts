@@ -22,6 +22,8 @@ import type { SourceFetcher } from '../ports/source-fetcher.js';
 import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../ports/task-type.js';
 import { LogSink } from './log-sink.js';
 import { observeRunDuration } from '../adapters/http/metrics-handler.js';
+import { runToJson } from '../adapters/http/api-schemas.js';
+import type { EventBus } from '../ports/event-bus.js';
 
 export interface WorkerDeps {
   store: RunStore;
@@ -35,6 +37,8 @@ export interface WorkerDeps {
   ipfs: IpfsStore;
   taskTypes: ReadonlyMap<string, AnyTaskType>;
   settings: TaskSettings;
+  /** Also tells other services about progress (run.progress), when events are configured. */
+  events?: EventBus;
   log: Logger;
   dataDir: string;
   gatewayUrl: string;
@@ -194,7 +198,7 @@ async function execute(
   const forward = () => taskController.abort(signal.reason);
   signal.addEventListener('abort', forward, { once: true });
   const timer = type.startsContainer ? undefined : setTimeout(() => taskController.abort(new TaskTimeout()), limits.timeoutMs);
-  const progressFile = setInterval(() => void readProgressFile(outDir).then((p) => p && progress.update(p)), 5000);
+  const progressFile = setInterval(() => void readProgressFile(outDir).then((p) => p && progress.update(p)), Math.min(5000, deps.progressIntervalMs ?? 5000));
   const beforeStart = () => checkStillAllowed(deps, run, sink);
   const started = Date.now();
   try {
@@ -302,6 +306,9 @@ class ProgressReporter {
     if (!latest || latest === this.sent) return;
     this.sent = latest;
     await this.deps.checks.update(this.run, progressReport(this.run, latest)).catch((error: unknown) => this.log.warn({ err: error }, 'could not report progress'));
+    await this.deps.events
+      ?.publish('run.progress', { ...runToJson(this.run), progress: latest })
+      .catch((error: unknown) => this.log.warn({ err: error }, 'could not publish progress'));
   }
 }
 

@@ -122,5 +122,13 @@ describe.skipIf(!dockerReady)('JSON API and RPC', () => {
     expect(check.conclusion).toBe('success');
     expect((await api(`/api/runs/${run!.id}/cancel`, { method: 'POST' }, gh.userToken('reader'))).status).toBe(409);
     expect((await api('/api/runs', {}, 'ghu_not-a-token-anyone-has')).status).toBe(401);
+
+    // The decisions are in the audit log, for operators.
+    const audit = (await (await api(`/api/audit?repo=${repo.fullName}`)).json()) as { entries: { actor: string; allowed: boolean; reason: string }[] };
+    expect(audit.entries.map((e) => [e.actor, e.allowed])).toEqual([
+      ['reader', false],
+      ['maintainer', true],
+    ]);
+    expect((await api(`/api/audit?repo=${repo.fullName}`, {}, gh.userToken('maintainer'))).status).toBe(403);
   });
 });

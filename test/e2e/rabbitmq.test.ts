@@ -30,7 +30,7 @@ describe.skipIf(!ready)('RabbitMQ queue and AMQP events', () => {
       if (message) events.push({ key: message.fields.routingKey, body: JSON.parse(message.content.toString()) });
     }, { noAck: true });
     gh = await FakeGitHub.start();
-    app = await startApp(gh, { QUEUE_URL: amqpUrl, QUEUE_PREFIX: prefix, EVENTS_URL: amqpUrl });
+    app = await startApp(gh, { QUEUE_URL: amqpUrl, QUEUE_PREFIX: prefix, EVENTS_URL: amqpUrl, PROGRESS_INTERVAL: '1s' });
   });
 
   afterAll(async () => {
@@ -44,7 +44,7 @@ describe.skipIf(!ready)('RabbitMQ queue and AMQP events', () => {
   });
 
   it('runs a /run through the broker and publishes run.queued, run.started and run.succeeded', async () => {
-    const repo = await gh.createRepo({ owner: 'octo-org', name: `amqp-${randomUUID().slice(0, 8)}`, files: { Dockerfile: 'FROM busybox\nCMD printf "hello world\\n" > /out/hello.txt\n' } });
+    const repo = await gh.createRepo({ owner: 'octo-org', name: `amqp-${randomUUID().slice(0, 8)}`, files: { Dockerfile: 'FROM busybox\nCMD printf \'{"done": 1, "total": 2}\' > /out/.progress.json && sleep 4 && printf "hello world\\n" > /out/hello.txt\n' } });
     gh.setRole(repo, 'maintainer', 'maintain');
     const number = gh.createIssue(repo, { author: 'maintainer', title: 'archive' });
     await gh.comment(repo, number, 'maintainer', '/run');
@@ -60,8 +60,10 @@ describe.skipIf(!ready)('RabbitMQ queue and AMQP events', () => {
       },
       { timeoutMs: 10_000, message: `events: ${JSON.stringify(events.map((e) => e.key))}` },
     );
-    expect(mine.map((e) => e.key)).toEqual(['run.queued', 'run.started', 'run.succeeded']);
+    expect(mine.map((e) => e.key).filter((key) => key !== 'run.progress')).toEqual(['run.queued', 'run.started', 'run.succeeded']);
+    const progress = mine.find((e) => e.key === 'run.progress');
+    expect(progress?.body.run).toMatchObject({ state: 'running', progress: { done: 1, total: 2 } });
     expect(mine.every((e) => e.body.event === e.key)).toBe(true);
-    expect(mine[2]!.body.run.output_cid).toMatch(/^Qm/);
+    expect(mine.find((e) => e.key === 'run.succeeded')!.body.run.output_cid).toMatch(/^Qm/);
   });
 });

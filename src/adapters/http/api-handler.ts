@@ -63,6 +63,15 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
     }
 
     const actor = await authenticate(req);
+    if (segments[0] === 'audit') {
+      // The decisions log: every allowed or refused command with its reason. Operators only.
+      allow(method, ['GET']);
+      if (actor.kind !== 'service') throw new ApiError('forbidden', 'the audit log is for service tokens');
+      const repo = url.searchParams.get('repo');
+      if (segments.length !== 1 || !repo || !/^[^/\s]+\/[^/\s]+$/.test(repo)) throw new ApiError('invalid_request', 'give `repo=owner/name`', { field: 'repo' });
+      const entries = await deps.store.listAudit(repo);
+      return sendJson(res, 200, { entries: entries.map((entry) => ({ ...entry, at: entry.at.toISOString(), run_id: entry.runId, runId: undefined })) });
+    }
     const [, id, action, ...rest] = segments;
     if (rest.length > 0) throw notFoundPath(url);
     if (id === undefined) {
@@ -168,7 +177,7 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
   return async (req, res) => {
     const url = requestUrl(req);
     const segments = pathSegments(url.pathname);
-    if (segments === null || segments[0] === undefined || !['runs', 'openapi.json'].includes(segments[0])) return false;
+    if (segments === null || segments[0] === undefined || !['runs', 'audit', 'openapi.json'].includes(segments[0])) return false;
     try {
       await route(req, res, url, segments);
     } catch (error) {
