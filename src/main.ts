@@ -6,6 +6,9 @@ import { add } from './commands/add.js';
 import { validate } from './commands/validate.js';
 import { runLocal } from './commands/run-local.js';
 import { manifestJsonSchema } from './core/manifest/manifest-schema.js';
+import { eventJsonSchema, messageJsonSchema } from './adapters/events/schemas.js';
+
+const schemas: Record<string, () => unknown> = { manifest: manifestJsonSchema, message: messageJsonSchema, event: eventJsonSchema };
 
 const usage = `usage: task-mgmt <command>
 
@@ -15,7 +18,8 @@ const usage = `usage: task-mgmt <command>
   validate [dir]     check a folder's task definition and print what /run would do
   run [dir] [task] [key=value…]
                      run a folder's tasks exactly as a worker would, and print the CIDs
-  schema             print the JSON Schema of task-mgmt.yml
+  schema [manifest|message|event]
+                     print the JSON Schema of task-mgmt.yml, of a queue message, or of an event
 
 Configuration comes from the environment; see README.md.`;
 
@@ -42,9 +46,15 @@ async function main(argv: string[]): Promise<number> {
       return validate(loadConfig(), rest);
     case 'run':
       return runLocal(loadConfig(), rest);
-    case 'schema':
-      console.log(JSON.stringify(manifestJsonSchema(), null, 2));
+    case 'schema': {
+      const schema = schemas[rest[0] ?? 'manifest'];
+      if (!schema) {
+        console.error(`task-mgmt schema: one of ${Object.keys(schemas).join(', ')}`);
+        return 2;
+      }
+      console.log(JSON.stringify(schema(), null, 2));
       return 0;
+    }
     case 'help':
     case '--help':
     case '-h':

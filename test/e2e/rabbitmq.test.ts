@@ -8,6 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub } from '../fake-github/index.js';
 import { requireServices } from '../support/services.js';
 import { startApp, type AppProcess } from '../support/app-process.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { eventJsonSchema } from '../../src/adapters/events/schemas.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
 const ready = (await requireServices('docker')) && (await requireServices('rabbitmq'));
 const amqpUrl = 'amqp://guest:guest@127.0.0.1:5672';
@@ -61,6 +66,11 @@ describe.skipIf(!ready)('RabbitMQ queue and AMQP events', () => {
       { timeoutMs: 10_000, message: `events: ${JSON.stringify(events.map((e) => e.key))}` },
     );
     expect(mine.map((e) => e.key).filter((key) => key !== 'run.progress')).toEqual(['run.queued', 'run.started', 'run.succeeded']);
+    // Every event matches the JSON Schema `task-mgmt schema event` prints.
+    const validate = new Ajv2020({ strict: false, allErrors: true });
+    addFormats(validate);
+    const matchesSchema = validate.compile(eventJsonSchema() as object);
+    for (const event of mine) expect(matchesSchema(event.body), JSON.stringify(matchesSchema.errors)).toBe(true);
     const progress = mine.find((e) => e.key === 'run.progress');
     expect(progress?.body.run).toMatchObject({ state: 'running', progress: { done: 1, total: 2 } });
     expect(mine.every((e) => e.body.event === e.key)).toBe(true);

@@ -1,0 +1,26 @@
+/**
+ * The JSON Schemas of what other programs read off the brokers, generated from the zod schemas
+ * the code itself uses: a queue message (`task-mgmt.runs`) and an event (`task-mgmt.events`).
+ */
+import { z } from 'zod';
+import { runMessageSchema } from '../../core/runs/run.js';
+import { runJsonSchema } from '../http/api-schemas.js';
+
+export const runEventSchema = z.object({
+  /** The routing key: run.queued, run.started, run.progress, run.succeeded, run.failed, run.cancelled, run.timed_out. */
+  event: z.enum(['run.queued', 'run.started', 'run.progress', 'run.succeeded', 'run.failed', 'run.cancelled', 'run.timed_out']),
+  /** When it was published (ISO 8601). */
+  at: z.string(),
+  /** The run record as `GET /api/runs/:id` returns it; run.progress adds `progress`. */
+  run: runJsonSchema.extend({
+    progress: z.object({ done: z.number(), total: z.number().optional(), message: z.string().optional() }).optional(),
+  }),
+});
+
+export function messageJsonSchema(): unknown {
+  return { ...z.toJSONSchema(runMessageSchema, { unrepresentable: 'any' }), title: 'task-mgmt.runs message' };
+}
+
+export function eventJsonSchema(): unknown {
+  return { ...z.toJSONSchema(runEventSchema, { unrepresentable: 'any', io: 'output' }), title: 'task-mgmt.events message' };
+}
