@@ -182,6 +182,24 @@ describe.skipIf(!dockerReady)('review gate and commands', () => {
     expect(done.output.summary).toContain('new commits were pushed');
   });
 
+  it('with cancel_on_push: false in the manifest, a push leaves the running run alone', async () => {
+    const repo = await gh.createRepo({
+      owner: 'octo-org',
+      name: `gate-${randomUUID().slice(0, 8)}`,
+      files: { 'task-mgmt.yml': 'version: 1\ntasks:\n  main:\n    dockerfile: Dockerfile\ncancel_on_push: false\n', Dockerfile: 'FROM busybox\nCMD sleep 7\n' },
+    });
+    gh.setRole(repo, 'maintainer', 'maintain');
+    gh.setRole(repo, 'writer', 'write');
+    const { number, branch } = await pullRequest(repo, 'writer', { 'README.md': 'x\n' });
+    const pinned = gh.headOf(repo, branch);
+    await gh.comment(repo, number, 'maintainer', '/run');
+    await check(repo, pinned, (c) => c.status === 'in_progress');
+    await new Promise((r) => setTimeout(r, 3500)); // past the check before start: the container runs
+    await gh.pushToPullRequest(repo, number, { 'README.md': 'y\n' });
+    const done = await check(repo, pinned);
+    expect(done.conclusion).toBe('success');
+  });
+
   it('/cancel stops a running container within seconds', { timeout: 120_000 }, async () => {
     const repo = await newRepo(slow);
     const number = gh.createIssue(repo, { author: 'writer', title: 'archive' });

@@ -12,6 +12,7 @@ import type { CommandDeps, CommandLimits } from '../../core/runs/command-deps.js
 import { cancelFromCheck, handleCommand, pushedToPullRequest, rerunFromCheck } from '../../core/runs/handle-command.js';
 import type { IdGenerator } from '../../core/runs/ids.js';
 import type { TaskTypeCatalog } from '../../core/manifest/load-manifest.js';
+import { readManifest } from '../../core/manifest/read-manifest.js';
 import type { RepoRef } from '../../core/runs/run.js';
 import type { CheckReporter } from '../../ports/check-reporter.js';
 import type { RunQueue } from '../../ports/run-queue.js';
@@ -147,8 +148,13 @@ export class WebhookIntake {
     if (!parsed.success) return this.malformed(parsed.error, log);
     const payload = parsed.data;
     const repo = this.repoOf(payload);
-    const deps = this.commandDeps(await this.hostFor(repo), log);
-    const result = await pushedToPullRequest(deps, { repo, number: payload.number, headSha: payload.pull_request.head.sha });
+    const host = await this.hostFor(repo);
+    const deps = this.commandDeps(host, log);
+    const headSha = payload.pull_request.head.sha;
+    // The pushed head's manifest decides (`cancel_on_push`); an unreadable one keeps the safe default.
+    const manifest = await readManifest(host, headSha, this.deps.taskTypes, this.deps.defaultImage).catch(() => null);
+    const cancelOnPush = manifest?.ok ? manifest.manifest.cancelOnPush : true;
+    const result = await pushedToPullRequest(deps, { repo, number: payload.number, headSha, cancelOnPush });
     log.info({ number: payload.number, ...result }, 'push to a pull request handled');
   }
 
