@@ -18,6 +18,7 @@ import { connect, type ConfirmChannel, type RecoveringChannelModel } from 'amqpl
 import type { Logger } from 'pino';
 import { RetryableError } from '../../core/errors.js';
 import type { EventBus, RunEventName } from '../../ports/event-bus.js';
+import { withDeadline } from '../queue/rabbitmq-run-queue.js';
 
 type Log = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -110,7 +111,7 @@ export class AmqpEventPublisher implements EventBus {
     const deadline = Date.now() + this.publishTimeoutMs;
     for (let failures = 0; ; failures += 1) {
       try {
-        await beforeDeadline(deadline, async () => {
+        await withDeadline(deadline, async () => {
           const channel = await this.confirmChannel();
           await new Promise<void>((resolve, reject) => {
             channel.publish(
@@ -138,19 +139,5 @@ export class AmqpEventPublisher implements EventBus {
         await sleep(Math.min(5000, 100 * 2 ** failures));
       }
     }
-  }
-}
-
-async function beforeDeadline<T>(deadline: number, work: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work(),
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error('deadline passed')), Math.max(0, deadline - Date.now()));
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

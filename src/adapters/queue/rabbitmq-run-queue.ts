@@ -469,7 +469,8 @@ function asError(error: unknown, fallback: string): Error {
   return error instanceof Error ? error : new Error(fallback, { cause: error });
 }
 
-async function withDeadline<T>(deadline: number, work: () => Promise<T>): Promise<T> {
+/** Runs `work`, giving up with an error when the epoch-ms `deadline` passes first. */
+export async function withDeadline<T>(deadline: number, work: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
