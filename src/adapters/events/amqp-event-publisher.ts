@@ -14,11 +14,11 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type ConfirmChannel, type RecoveringChannelModel } from 'amqplib';
+import type { ConfirmChannel, RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
 import { RetryableError } from '../../core/errors.js';
 import type { EventBus, RunEventName } from '../../ports/event-bus.js';
-import { withDeadline } from '../queue/rabbitmq-run-queue.js';
+import { openConnection, withDeadline } from '../queue/rabbitmq-run-queue.js';
 
 type Log = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -50,19 +50,7 @@ export class AmqpEventPublisher implements EventBus {
     this.publishTimeoutMs = options.publishTimeoutMs ?? 60_000;
     this.now = options.now ?? (() => new Date());
     const name = `task-mgmt events ${hostname()}:${process.pid}`;
-    const log = this.log;
-    this.connection = connect(options.url, {
-      clientProperties: { connection_name: name },
-      recovery: { waitForConnect: false, initialDelay: 200, maxDelay: 10_000, maxRetries: Infinity },
-    }).then((connection) => {
-      connection.on('connect', () => log.info({ connection: name }, 'connected to RabbitMQ'));
-      connection.on('disconnect', (error: Error) => log.warn({ err: error, connection: name }, 'lost the RabbitMQ connection; reconnecting'));
-      connection.on('connect-failed', (error: Error) => log.debug({ err: error, connection: name }, 'RabbitMQ connection attempt failed'));
-      connection.on('error', (error: Error) => log.warn({ err: error, connection: name }, 'RabbitMQ connection error'));
-      return connection;
-    });
-    // Callers await it; this only keeps an early failure from being an unhandled rejection.
-    this.connection.catch(() => undefined);
+    this.connection = openConnection(options.url, name, this.log);
   }
 
   async publish(event: RunEventName, run: unknown): Promise<void> {

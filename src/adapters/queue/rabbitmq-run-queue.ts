@@ -436,7 +436,8 @@ export class RabbitmqRunQueue implements RunQueue {
   }
 }
 
-function openConnection(url: string, name: string, log: Log): Promise<RecoveringChannelModel> {
+/** A recovering AMQP connection named for the broker's connection list, with its events logged. */
+export function openConnection(url: string, name: string, log: Log): Promise<RecoveringChannelModel> {
   const opening = connect(url, {
     clientProperties: { connection_name: name },
     recovery: { waitForConnect: false, initialDelay: 200, maxDelay: 10_000, maxRetries: Infinity },
