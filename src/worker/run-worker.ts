@@ -4,7 +4,7 @@
  * add its outputs to IPFS → record and report. Retryable failures (GitHub or the network
  * hiccuping before the task starts) give the run back to the queue; everything else ends it.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DeferredError, errorMessage, RetryableError } from '../core/errors.js';
@@ -253,9 +253,9 @@ async function neededOutputs(deps: WorkerDeps, run: Run): Promise<Record<string,
     const needed = await deps.store.getRun(id);
     if (!needed || needed.outputCid === null) throw new Error(`the outputs of a needed task (${id}) are not recorded`);
     const dir = outputDir(deps.dataDir, id);
-    const present = await readFile(join(dir, '..', id, '.'), { encoding: 'utf8' }).then(
-      () => true,
-      (error: NodeJS.ErrnoException) => error.code === 'EISDIR',
+    const present = await stat(dir).then(
+      (info) => info.isDirectory(),
+      () => false,
     );
     if (!present) throw new Error(`the outputs of \`${needed.task}\` are not on this worker (${needed.outputCid}); run the tasks of one request on workers that share DATA_DIR`);
     inputs[needed.task] = { dir, cid: needed.outputCid, files: needed.outputFiles, metadata: needed.metadata };
