@@ -1,10 +1,10 @@
 /** Entry point: picks serve | worker | add from argv. No logic lives here. */
 import { ConfigError, loadConfig } from './config.js';
-import { serve } from './commands/serve.js';
-import { worker } from './commands/worker.js';
-import { add } from './commands/add.js';
-import { validate } from './commands/validate.js';
-import { runLocal } from './commands/run-local.js';
+import { serve } from './cli/serve.js';
+import { worker } from './cli/worker.js';
+import { add } from './cli/add.js';
+import { validate } from './cli/validate.js';
+import { runLocal } from './cli/run-local.js';
 import { manifestJsonSchema } from './core/manifest/manifest-schema.js';
 import { eventJsonSchema, messageJsonSchema } from './adapters/events/schemas.js';
 

@@ -7,6 +7,8 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CID_PROFILES, importOptionsInputSchema } from '../adapters/ipfs/import-profile.js';
 import type { ImportOptionsInput } from '../adapters/ipfs/import-profile.js';
+import type { Config } from '../config.js';
+import { EmbeddedIpfsStore } from '../adapters/ipfs/embedded-ipfs-store.js';
 import type { AddedEntry, AddResult, IpfsStore } from '../ports/ipfs-store.js';
 
 export const ADD_USAGE = `Usage: task-mgmt add [options] <path>
@@ -210,4 +212,20 @@ function outputLines(request: AddRequest, result: AddResult): string[] {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The `task-mgmt add` subcommand: the worker's own IPFS import, from the command line. */
+export async function add(config: Config, argv: string[]): Promise<number> {
+  return addCommand(
+    argv,
+    { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
+    {
+      createStore: (request) =>
+        new EmbeddedIpfsStore({
+          dataDir: config.DATA_DIR,
+          includeHidden: request.includeHidden,
+          profile: { ...(config.IPFS_CID_PROFILE ? { profile: config.IPFS_CID_PROFILE } : {}), ...request.import },
+        }),
+    },
+  );
 }

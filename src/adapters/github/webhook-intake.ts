@@ -6,7 +6,7 @@
  * waited out here), nothing runs and the person is told why.
  */
 import type { Logger } from 'pino';
-import { parseComment } from '../../core/commands/parse-comment.js';
+import { parseComment } from '../../core/comment-commands/parse-comment.js';
 import { errorMessage, RetryableError } from '../../core/errors.js';
 import type { CommandDeps, CommandLimits } from '../../core/runs/command-deps.js';
 import { cancelFromCheck, handleCommand, pushedToPullRequest, rerunFromCheck } from '../../core/runs/handle-command.js';

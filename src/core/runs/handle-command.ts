@@ -2,7 +2,7 @@
  * The use cases behind comments and buttons: `/run`, `/cancel`, `/retry`, `/help`, the check
  * run's Re-run and Cancel buttons, and a push to a pull request. Each reads as its steps.
  */
-import type { Command } from '../commands/parse-comment.js';
+import type { Command } from '../comment-commands/parse-comment.js';
 import { authorize } from '../policy/authorize.js';
 import { readManifest } from '../manifest/read-manifest.js';
 import type { ResolvedTask } from '../manifest/load-manifest.js';

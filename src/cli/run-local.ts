@@ -11,7 +11,7 @@ import { ConsoleCheckReporter } from '../adapters/local/console-check-reporter.j
 import { LocalRepoHost } from '../adapters/local/local-repo-host.js';
 import { LocalSourceFetcher } from '../adapters/local/local-source-fetcher.js';
 import { DockerExecutor } from '../adapters/executor/docker-executor.js';
-import { parseComment } from '../core/commands/parse-comment.js';
+import { parseComment } from '../core/comment-commands/parse-comment.js';
 import { newRunId } from '../core/runs/ids.js';
 import { requestRun } from '../core/runs/request-run.js';
 import { createRunHandler } from '../worker/run-worker.js';
