@@ -180,12 +180,12 @@ function noopRunHandler(store: RunStore, onSucceeded: () => void): RunHandler {
     const found = await store.getRun(runId);
     if (!found || found.state !== 'queued') return;
     const now = new Date();
-    const run = await store.transition(runId, ['queued'], 'running', now, {
+    const run = await store.transition(runId, 'claim', now, {
       workerId: 'bench-worker',
       leaseUntil: new Date(now.getTime() + 30_000),
     });
     if (!run) return;
-    await store.transition(runId, ['running'], 'succeeded', new Date(), { exitCode: 0 });
+    await store.transition(runId, 'succeed', new Date(), { exitCode: 0 }, { heldBy: 'bench-worker' });
     onSucceeded();
   };
 }

@@ -85,8 +85,8 @@ async function sqliteRunStore(file: string): Promise<Side> {
     const lifecycle = async (id: string) => {
       await store.createRun(benchRun(id), new Date());
       const now = new Date();
-      await store.transition(id, ['queued'], 'running', now, { workerId: 'bench-worker', leaseUntil: new Date(now.getTime() + 30_000) });
-      await store.transition(id, ['running'], 'succeeded', new Date(), { exitCode: 0 });
+      await store.transition(id, 'claim', now, { workerId: 'bench-worker', leaseUntil: new Date(now.getTime() + 30_000) });
+      await store.transition(id, 'succeed', new Date(), { exitCode: 0 });
     };
     for (const id of benchRunIds('warm', WARM_UP_RUNS)) await lifecycle(id);
     return await measure(benchRunIds('run', RUNS), lifecycle);

@@ -1,5 +1,5 @@
 /** Where run records, deliveries and audit decisions live. */
-import type { Run, RunState } from '../core/runs/run.js';
+import type { Run, RunMove, RunState } from '../core/runs/run.js';
 
 /** A run to record. `checkRunId` is set when the check run was created first (it usually is). */
 export type NewRun = Omit<
@@ -79,15 +79,16 @@ export interface RunStore {
   getRun(id: string): Promise<Run | null>;
   updateRun(id: string, patch: RunPatch, now: Date): Promise<Run>;
   /**
-   * Moves a run to a new state if it is currently in one of `from`; returns the updated run,
-   * or null when the run was not in one of those states (someone else moved it first).
+   * Makes one move of the run's state machine (`runMoves`) if the run is in one of the move's
+   * `from` states (and, with `heldBy`, still held by that worker); returns the updated run, or
+   * null when it was not (someone else moved it first).
    */
   transition(
     id: string,
-    from: readonly RunState[],
-    to: RunState,
+    move: RunMove,
     now: Date,
     patch?: RunPatch & { workerId?: string | null; leaseUntil?: Date | null },
+    guard?: { heldBy?: string },
   ): Promise<Run | null>;
   /** Newest first. */
   listRuns(query: ListRunsQuery): Promise<Run[]>;

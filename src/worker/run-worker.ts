@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { DeferredError, errorMessage, RetryableError } from '../core/errors.js';
 import { authorize } from '../core/policy/authorize.js';
 import { finishedReport, progressReport, startedReport } from '../core/runs/check-text.js';
-import type { RepoRef, Run, RunState } from '../core/runs/run.js';
+import { finishMove, type RepoRef, type Run } from '../core/runs/run.js';
 import { formatDuration } from '../core/runs/units.js';
 import type { CheckReport, CheckReporter } from '../ports/check-reporter.js';
 import type { Executor, SandboxLimits } from '../ports/executor.js';
@@ -110,7 +110,7 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       if (error instanceof RetryableError && !controller.signal.aborted) {
         log.warn({ err: error }, 'run handed back to the queue');
         sink.line(`task-mgmt: ${error.message}; the run will be tried again`);
-        await deps.store.transition(runId, ['running'], 'queued', now(), { workerId: null, leaseUntil: null });
+        await deps.store.transition(runId, 'requeue', now(), { workerId: null, leaseUntil: null }, { heldBy: deps.workerId });
         throw error;
       }
       const refused = error instanceof NoLongerAllowedError;
@@ -138,7 +138,7 @@ async function neededTasksReady(deps: WorkerDeps, run: Run, now: () => Date): Pr
   const broken = needed.find((other) => !other || (other.state !== 'succeeded' && ['failed', 'cancelled', 'timed_out'].includes(other.state)));
   if (broken !== undefined) {
     const reason = broken ? `the task \`${broken.task}\` it needs ended ${broken.state.replace('_', ' ')}, so it did not run` : 'a task it needs is missing';
-    const cancelled = await deps.store.transition(run.id, ['queued'], 'cancelled', now(), { error: reason });
+    const cancelled = await deps.store.transition(run.id, 'skip', now(), { error: reason });
     if (cancelled) await report(deps, deps.log, cancelled, finishedReport(cancelled, deps.gatewayUrl));
     return false;
   }
@@ -146,8 +146,11 @@ async function neededTasksReady(deps: WorkerDeps, run: Run, now: () => Date): Pr
   return true;
 }
 
+/** How a task that ran ends. */
+type FinalState = Parameters<typeof finishMove>[0];
+
 interface Outcome {
-  state: RunState;
+  state: FinalState;
   patch: RunPatch;
 }
 
@@ -223,7 +226,7 @@ async function execute(
       params.data,
     );
     const timedOut = taskController.signal.reason instanceof TaskTimeout;
-    let state: RunState = timedOut ? 'timed_out' : (result.state ?? 'succeeded');
+    let state: FinalState = timedOut ? 'timed_out' : (result.state ?? 'succeeded');
     if (signal.aborted) state = 'cancelled';
     sink.line(`task-mgmt: ${run.task} ended ${state.replace('_', ' ')} after ${formatDuration(Date.now() - started)}${result.exitCode != null ? ` (exit code ${result.exitCode})` : ''}`);
     if (state === 'cancelled') return { state, patch: { exitCode: result.exitCode ?? null, error: result.error ?? 'the run was cancelled' } };
@@ -349,11 +352,11 @@ async function finish(
   deps: WorkerDeps,
   log: Logger,
   run: Run,
-  state: RunState,
+  state: FinalState,
   patch: RunPatch,
   now: () => Date,
 ): Promise<void> {
-  const finished = await deps.store.transition(run.id, ['running'], state, now(), patch);
+  const finished = await deps.store.transition(run.id, finishMove(state), now(), patch, { heldBy: deps.workerId });
   if (!finished) {
     log.info('run was ended elsewhere before the worker finished');
     return;

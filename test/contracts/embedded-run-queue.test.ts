@@ -56,9 +56,9 @@ describe('EmbeddedRunQueue across restarts', () => {
     cleanups.push(() => queue.close());
     const seen: string[] = [];
     const handler: RunHandler = async ({ runId }) => {
-      if (!(await store.transition(runId, ['queued'], 'running', new Date()))) return;
+      if (!(await store.transition(runId, 'claim', new Date()))) return;
       seen.push(runId);
-      await store.transition(runId, ['running'], 'succeeded', new Date());
+      await store.transition(runId, 'succeed', new Date());
     };
     await queue.consume(handler, { concurrency: 1 });
 
@@ -81,8 +81,8 @@ describe('EmbeddedRunQueue across restarts', () => {
     cleanups.push(() => workerQueue.close());
 
     await workerQueue.consume(async ({ runId }) => {
-      if (!(await workerStore.transition(runId, ['queued'], 'running', new Date()))) return;
-      await workerStore.transition(runId, ['running'], 'succeeded', new Date());
+      if (!(await workerStore.transition(runId, 'claim', new Date()))) return;
+      await workerStore.transition(runId, 'succeed', new Date());
     }, { concurrency: 1 });
     // The app's own queue object would only wake itself; the worker must find the run by polling.
     const run = await appStore.createRun(newRun(), new Date());

@@ -45,7 +45,7 @@ function workerLike(store: RunStore, work: Work): { handler: RunHandler; stats: 
     try {
       const found = await store.getRun(runId);
       if (!found || found.state !== 'queued') return;
-      const run = await store.transition(runId, ['queued'], 'running', new Date(), {
+      const run = await store.transition(runId, 'claim', new Date(), {
         workerId,
         leaseUntil: new Date(Date.now() + 30_000),
       });
@@ -56,13 +56,13 @@ function workerLike(store: RunStore, work: Work): { handler: RunHandler; stats: 
         await work(runId, signal, stats.attempts.get(runId) ?? 1);
       } catch (error) {
         if (error instanceof RetryableError && !signal.aborted) {
-          await store.transition(runId, ['running'], 'queued', new Date(), { workerId: null, leaseUntil: null });
+          await store.transition(runId, 'requeue', new Date(), { workerId: null, leaseUntil: null }, { heldBy: workerId });
           throw error;
         }
-        await store.transition(runId, ['running'], signal.aborted ? 'cancelled' : 'failed', new Date(), { error: String(error) });
+        await store.transition(runId, signal.aborted ? 'cancel' : 'fail', new Date(), { error: String(error) }, { heldBy: workerId });
         return;
       }
-      await store.transition(runId, ['running'], signal.aborted ? 'cancelled' : 'succeeded', new Date(), { exitCode: 0 });
+      await store.transition(runId, signal.aborted ? 'cancel' : 'succeed', new Date(), { exitCode: 0 }, { heldBy: workerId });
     } finally {
       stats.inFlight -= 1;
     }

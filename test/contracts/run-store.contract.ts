@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { OutputFile, RepoRef } from '../../src/core/runs/run.js';
+import { canMove, runMoves, runStates, type OutputFile, type RepoRef, type Run, type RunMove, type RunState } from '../../src/core/runs/run.js';
 import type { AuditEntry, NewRun, RunStore } from '../../src/ports/run-store.js';
 
 export interface OpenedRunStore {
@@ -137,26 +137,87 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
     });
 
     describe('transition', () => {
-      it('moves a run only from one of the given states', async () => {
+      /** A fresh run brought to `state` by the moves a run makes to get there. */
+      const runIn = async (state: RunState): Promise<Run> => {
+        const created = await store.createRun(newRun(), at(0));
+        const path: Record<RunState, RunMove[]> = {
+          queued: [],
+          running: ['claim'],
+          succeeded: ['claim', 'succeed'],
+          failed: ['claim', 'fail'],
+          cancelled: ['cancel'],
+          timed_out: ['claim', 'time_out'],
+        };
+        let run: Run | null = created;
+        for (const move of path[state]) run = await store.transition(created.id, move, at(1), { workerId: 'w1', leaseUntil: at(31) });
+        expect(run?.state).toBe(state);
+        return run!;
+      };
+
+      it.each(Object.keys(runMoves) as RunMove[])('makes the move %s from its from-states only, and to its to-state', async (move) => {
+        for (const state of runStates) {
+          const run = await runIn(state);
+          const moved = await store.transition(run.id, move, at(5));
+          if (canMove(state, move)) {
+            expect(moved, `${move} from ${state}`).toMatchObject({ id: run.id, state: runMoves[move].to, updatedAt: at(5) });
+            expect(await store.getRun(run.id)).toStrictEqual(moved);
+          } else {
+            expect(moved, `${move} from ${state}`).toBeNull();
+            expect(await store.getRun(run.id), `${move} from ${state}`).toStrictEqual(run);
+          }
+        }
+      });
+
+      it('makes a move only for the worker holding the run, when heldBy is given', async () => {
         const input = newRun();
         await store.createRun(input, at(0));
-        expect(await store.transition(input.id, ['running'], 'succeeded', at(1))).toBeNull();
+        await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
+        expect(await store.transition(input.id, 'succeed', at(2), { exitCode: 0 }, { heldBy: 'w2' })).toBeNull();
+        expect(await store.transition(input.id, 'requeue', at(2), { workerId: null, leaseUntil: null }, { heldBy: 'w2' })).toBeNull();
+        expect(await store.getRun(input.id)).toMatchObject({ state: 'running', workerId: 'w1', exitCode: null, updatedAt: at(1) });
+        expect(await store.transition(input.id, 'succeed', at(3), { exitCode: 0 }, { heldBy: 'w1' })).toMatchObject({ state: 'succeeded', exitCode: 0 });
+      });
+
+      it('keeps a worker that lost its run from ending it after another worker took it', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
+        // w1's lease ran out: the run went back to the queue and w2 took it.
+        await store.transition(input.id, 'requeue', at(40), { workerId: null, leaseUntil: null }, { heldBy: 'w1' });
+        await store.transition(input.id, 'claim', at(41), { workerId: 'w2', leaseUntil: at(71) });
+        expect(await store.transition(input.id, 'fail', at(42), { error: 'late' }, { heldBy: 'w1' })).toBeNull();
+        expect(await store.getRun(input.id)).toMatchObject({ state: 'running', workerId: 'w2', error: null });
+      });
+
+      it('never matches heldBy on a run no worker holds', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        expect(await store.transition(input.id, 'cancel', at(1), {}, { heldBy: 'w1' })).toBeNull();
+        await store.transition(input.id, 'claim', at(2));
+        expect(await store.transition(input.id, 'fail', at(3), {}, { heldBy: 'w1' })).toBeNull();
+        expect((await store.getRun(input.id))?.state).toBe('running');
+      });
+
+      it('moves a run only from one of the move’s states', async () => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        expect(await store.transition(input.id, 'succeed', at(1))).toBeNull();
         expect((await store.getRun(input.id))?.state).toBe('queued');
-        const running = await store.transition(input.id, ['queued', 'running'], 'running', at(2));
+        const running = await store.transition(input.id, 'claim', at(2));
         expect(running?.state).toBe('running');
-        expect(await store.transition(input.id, ['queued'], 'running', at(3))).toBeNull();
+        expect(await store.transition(input.id, 'claim', at(3))).toBeNull();
       });
 
       it('returns null for an unknown run', async () => {
-        expect(await store.transition(randomUUID(), ['queued'], 'running', at(0))).toBeNull();
+        expect(await store.transition(randomUUID(), 'claim', at(0))).toBeNull();
       });
 
       it('lets exactly one of two concurrent takers win', async () => {
         const input = newRun();
         await store.createRun(input, at(0));
         const results = await Promise.all([
-          store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(31) }),
-          store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w2', leaseUntil: at(31) }),
+          store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) }),
+          store.transition(input.id, 'claim', at(1), { workerId: 'w2', leaseUntil: at(31) }),
         ]);
         const winners = results.filter((run) => run !== null);
         expect(winners).toHaveLength(1);
@@ -166,9 +227,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
       it('lets exactly one of many concurrent takers win across many runs', async () => {
         const runs = Array.from({ length: 10 }, () => newRun());
         for (const run of runs) await store.createRun(run, at(0));
-        const attempts = runs.flatMap((run) =>
-          ['w1', 'w2', 'w3'].map((workerId) => store.transition(run.id, ['queued'], 'running', at(1), { workerId })),
-        );
+        const attempts = runs.flatMap((run) => ['w1', 'w2', 'w3'].map((workerId) => store.transition(run.id, 'claim', at(1), { workerId })));
         const results = await Promise.all(attempts);
         for (const run of runs) {
           expect(results.filter((r) => r?.id === run.id)).toHaveLength(1);
@@ -178,46 +237,53 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
       it('sets startedAt, the worker and its lease when a run starts', async () => {
         const input = newRun();
         await store.createRun(input, at(0));
-        const running = await store.transition(input.id, ['queued'], 'running', at(2), { workerId: 'w1', leaseUntil: at(32) });
+        const running = await store.transition(input.id, 'claim', at(2), { workerId: 'w1', leaseUntil: at(32) });
         expect(running).toMatchObject({ state: 'running', startedAt: at(2), updatedAt: at(2), queuedAt: at(0), finishedAt: null, workerId: 'w1', leaseUntil: at(32) });
         expect(await store.getRun(input.id)).toStrictEqual(running);
       });
 
-      it.each(['succeeded', 'failed', 'cancelled', 'timed_out'] as const)(
-        'sets finishedAt and clears the worker and lease on %s',
-        async (final) => {
-          const input = newRun();
-          await store.createRun(input, at(0));
-          await store.transition(input.id, ['queued'], 'running', at(2), { workerId: 'w1', leaseUntil: at(32) });
-          const done = await store.transition(input.id, ['running'], final, at(9), { exitCode: 7, error: 'why', outputCid: 'bafyout' });
-          expect(done).toMatchObject({ state: final, startedAt: at(2), finishedAt: at(9), updatedAt: at(9), workerId: null, leaseUntil: null, exitCode: 7, error: 'why', outputCid: 'bafyout' });
-          expect(await store.getRun(input.id)).toStrictEqual(done);
-        },
-      );
+      it.each(['succeed', 'fail', 'cancel', 'time_out', 'abandon'] as const)('sets finishedAt and clears the worker and lease on %s', async (move) => {
+        const input = newRun();
+        await store.createRun(input, at(0));
+        await store.transition(input.id, 'claim', at(2), { workerId: 'w1', leaseUntil: at(32) });
+        const done = await store.transition(input.id, move, at(9), { exitCode: 7, error: 'why', outputCid: 'bafyout' }, { heldBy: 'w1' });
+        expect(done).toMatchObject({
+          state: runMoves[move].to,
+          startedAt: at(2),
+          finishedAt: at(9),
+          updatedAt: at(9),
+          workerId: null,
+          leaseUntil: null,
+          exitCode: 7,
+          error: 'why',
+          outputCid: 'bafyout',
+        });
+        expect(await store.getRun(input.id)).toStrictEqual(done);
+      });
 
       it('clears the worker even if the patch names one on a final state', async () => {
         const input = newRun();
         await store.createRun(input, at(0));
-        await store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(31) });
-        const done = await store.transition(input.id, ['running'], 'failed', at(2), { workerId: 'w1', leaseUntil: at(60) });
+        await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
+        const done = await store.transition(input.id, 'fail', at(2), { workerId: 'w1', leaseUntil: at(60) });
         expect(done).toMatchObject({ workerId: null, leaseUntil: null });
       });
 
       it('resets queuedAt and startedAt when a run is handed back to the queue', async () => {
         const input = newRun();
         await store.createRun(input, at(0));
-        await store.transition(input.id, ['queued'], 'running', at(2), { workerId: 'w1', leaseUntil: at(32) });
-        const requeued = await store.transition(input.id, ['running'], 'queued', at(5), { workerId: null, leaseUntil: null });
+        await store.transition(input.id, 'claim', at(2), { workerId: 'w1', leaseUntil: at(32) });
+        const requeued = await store.transition(input.id, 'requeue', at(5), { workerId: null, leaseUntil: null });
         expect(requeued).toMatchObject({ state: 'queued', queuedAt: at(5), startedAt: null, finishedAt: null, workerId: null, leaseUntil: null, createdAt: at(0) });
-        const again = await store.transition(input.id, ['queued'], 'running', at(7), { workerId: 'w2', leaseUntil: at(37) });
+        const again = await store.transition(input.id, 'claim', at(7), { workerId: 'w2', leaseUntil: at(37) });
         expect(again).toMatchObject({ startedAt: at(7), workerId: 'w2' });
       });
 
-      it('cancels a queued run straight away', async () => {
+      it.each(['cancel', 'skip'] as const)('ends a queued run straight away on %s', async (move) => {
         const input = newRun();
         await store.createRun(input, at(0));
-        const cancelled = await store.transition(input.id, ['queued', 'running'], 'cancelled', at(3));
-        expect(cancelled).toMatchObject({ state: 'cancelled', startedAt: null, finishedAt: at(3) });
+        const ended = await store.transition(input.id, move, at(3), { error: 'why' });
+        expect(ended).toMatchObject({ state: 'cancelled', startedAt: null, finishedAt: at(3), error: 'why' });
       });
     });
 
@@ -225,7 +291,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
       it('renews the lease for the worker holding the run only', async () => {
         const input = newRun();
         await store.createRun(input, at(0));
-        await store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(31) });
+        await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
         expect(await store.renewLease(input.id, 'w1', at(61))).toBe(true);
         expect((await store.getRun(input.id))?.leaseUntil).toStrictEqual(at(61));
         expect(await store.renewLease(input.id, 'w2', at(91))).toBe(false);
@@ -236,8 +302,8 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         const input = newRun();
         await store.createRun(input, at(0));
         expect(await store.renewLease(input.id, 'w1', at(31))).toBe(false);
-        await store.transition(input.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(31) });
-        await store.transition(input.id, ['running'], 'succeeded', at(2));
+        await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
+        await store.transition(input.id, 'succeed', at(2));
         expect(await store.renewLease(input.id, 'w1', at(61))).toBe(false);
         expect((await store.getRun(input.id))?.leaseUntil).toBeNull();
       });
@@ -252,10 +318,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         const queued = newRun();
         const finished = newRun();
         for (const run of [expired, live, queued, finished]) await store.createRun(run, at(0));
-        await store.transition(expired.id, ['queued'], 'running', at(1), { workerId: 'w1', leaseUntil: at(10) });
-        await store.transition(live.id, ['queued'], 'running', at(1), { workerId: 'w2', leaseUntil: at(100) });
-        await store.transition(finished.id, ['queued'], 'running', at(1), { workerId: 'w3', leaseUntil: at(10) });
-        await store.transition(finished.id, ['running'], 'failed', at(2));
+        await store.transition(expired.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(10) });
+        await store.transition(live.id, 'claim', at(1), { workerId: 'w2', leaseUntil: at(100) });
+        await store.transition(finished.id, 'claim', at(1), { workerId: 'w3', leaseUntil: at(10) });
+        await store.transition(finished.id, 'fail', at(2));
 
         expect((await store.listExpiredLeases(at(50))).map((r) => r.id)).toStrictEqual([expired.id]);
         expect(await store.listExpiredLeases(at(5))).toStrictEqual([]);
@@ -270,7 +336,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
       it('treats a running run without a lease as expired', async () => {
         const input = newRun();
         await store.createRun(input, at(0));
-        await store.transition(input.id, ['queued'], 'running', at(1));
+        await store.transition(input.id, 'claim', at(1));
         expect((await store.listExpiredLeases(at(2))).map((r) => r.id)).toStrictEqual([input.id]);
       });
     });
@@ -286,7 +352,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         await store.createRun(r2, at(2));
         await store.createRun(r3, at(3));
         await store.createRun(r4, at(4));
-        await store.transition(r3.id, ['queued'], 'running', at(5));
+        await store.transition(r3.id, 'claim', at(5));
 
         const ids = async (query: Parameters<RunStore['listRuns']>[0]) => (await store.listRuns(query)).map((r) => r.id);
         expect(await ids({})).toStrictEqual([r4.id, r3.id, r2.id, r1.id]);
@@ -309,10 +375,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         await store.createRun(r3, at(3));
         await store.createRun(r4, at(4));
         // r1 runs and comes back: it joins the end of the line.
-        await store.transition(r1.id, ['queued'], 'running', at(5));
-        await store.transition(r1.id, ['running'], 'queued', at(6));
+        await store.transition(r1.id, 'claim', at(5));
+        await store.transition(r1.id, 'requeue', at(6));
         // r3 is taken and stays running.
-        await store.transition(r3.id, ['queued'], 'running', at(7));
+        await store.transition(r3.id, 'claim', at(7));
 
         expect((await store.listQueued(10)).map((r) => r.id)).toStrictEqual([r2.id, r4.id, r1.id]);
         expect((await store.listQueued(2)).map((r) => r.id)).toStrictEqual([r2.id, r4.id]);
@@ -386,7 +452,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         expect((await store.getRun(runs[2]!.id))!.state).toBe('queued');
         expect(await store.claimRun(runs[3]!.id, claim, at(1))).toMatchObject({ state: 'running' });
         expect(await store.claimRun(runs[0]!.id, claim, at(1))).toBeNull();
-        await store.transition(runs[0]!.id, ['running'], 'succeeded', at(2));
+        await store.transition(runs[0]!.id, 'succeed', at(2));
         expect(await store.claimRun(runs[2]!.id, claim, at(3))).toMatchObject({ state: 'running' });
         expect(await store.claimRun(randomUUID(), claim, at(3))).toBeNull();
       });

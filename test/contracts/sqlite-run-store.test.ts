@@ -45,8 +45,8 @@ describe('SqliteRunStore across restarts', () => {
     const finished = newRun();
     await first.createRun(queued, at(1));
     await first.createRun(finished, at(2));
-    await first.transition(finished.id, ['queued'], 'running', at(3), { workerId: 'w1', leaseUntil: at(33) });
-    await first.transition(finished.id, ['running'], 'succeeded', at(4), { exitCode: 0, outputCid: 'bafyroot' });
+    await first.transition(finished.id, 'claim', at(3), { workerId: 'w1', leaseUntil: at(33) });
+    await first.transition(finished.id, 'succeed', at(4), { exitCode: 0, outputCid: 'bafyroot' });
     const pending = { id: 'delivery-1', event: 'issue_comment', payload: { action: 'created' }, receivedAt: at(5) };
     await first.recordDelivery(pending);
     await first.recordDelivery({ id: 'delivery-2', event: 'issue_comment', payload: {}, receivedAt: at(6) });
@@ -81,8 +81,8 @@ describe('SqliteRunStore across restarts', () => {
     await app.createRun(run, at(1));
     expect((await worker.listQueued(10)).map((r) => r.id)).toStrictEqual([run.id]);
     const [a, b] = await Promise.all([
-      app.transition(run.id, ['queued'], 'running', at(2), { workerId: 'app' }),
-      worker.transition(run.id, ['queued'], 'running', at(2), { workerId: 'worker' }),
+      app.transition(run.id, 'claim', at(2), { workerId: 'app' }),
+      worker.transition(run.id, 'claim', at(2), { workerId: 'worker' }),
     ]);
     expect([a, b].filter((r) => r !== null)).toHaveLength(1);
   });

@@ -5,7 +5,7 @@
  * hold up the store: a broker that is down delays events, not runs.
  */
 import type { Logger } from 'pino';
-import type { Run, RunState } from '../../core/runs/run.js';
+import type { Run, RunMove, RunState } from '../../core/runs/run.js';
 import type { EventBus, RunEventName } from '../../ports/event-bus.js';
 import type { NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
 import { runToJson } from '../http/api-schemas.js';
@@ -32,8 +32,8 @@ export function withEvents(store: RunStore, bus: EventBus, log: Logger): RunStor
       emit(created);
       return created;
     },
-    async transition(id: string, from: readonly RunState[], to: RunState, now: Date, patch?: RunPatch & { workerId?: string | null; leaseUntil?: Date | null }) {
-      const moved = await store.transition(id, from, to, now, patch);
+    async transition(id: string, move: RunMove, now: Date, patch?: RunPatch & { workerId?: string | null; leaseUntil?: Date | null }, guard?: { heldBy?: string }) {
+      const moved = await store.transition(id, move, now, patch, guard);
       if (moved) emit(moved);
       return moved;
     },

@@ -39,7 +39,7 @@ function fakeRuns(store: SqliteRunStore): RunUseCases & { created: { input: Crea
     async cancel(runId): Promise<CancelOutcome> {
       const run = await store.getRun(runId);
       if (!run) return { kind: 'not_found', reason: `there is no run \`${runId}\`` };
-      const cancelled = await store.transition(runId, ['queued', 'running'], 'cancelled', at(200), { error: 'cancelled through the API' });
+      const cancelled = await store.transition(runId, 'cancel', at(200), { error: 'cancelled through the API' });
       return cancelled ? { kind: 'cancelled', run: cancelled } : { kind: 'already_final', run };
     },
   };
@@ -114,8 +114,8 @@ describe('JSON API', () => {
       // Two runs created in the same millisecond are ordered by id, and paging must not lose either.
       const twinA = await store.createRun(newRun({ id: 'twin-a' }), at(10));
       const twinB = await store.createRun(newRun({ id: 'twin-b' }), at(10));
-      await store.transition(ids[0]!, ['queued'], 'running', at(20));
-      await store.transition(ids[0]!, ['running'], 'succeeded', at(21));
+      await store.transition(ids[0]!, 'claim', at(20));
+      await store.transition(ids[0]!, 'succeed', at(21));
       const newestFirst = [twinB.id, twinA.id, ...[...ids].reverse()];
 
       const all = (await (await get('/api/runs')).json()) as { runs: { id: string; created_at: string }[]; next_cursor: string | null };
@@ -222,7 +222,7 @@ describe('JSON API', () => {
 
     it('follows the log until the run ends', async () => {
       const run = await store.createRun(newRun(), at(1));
-      await store.transition(run.id, ['queued'], 'running', at(2));
+      await store.transition(run.id, 'claim', at(2));
       const logFile = join(logDir, `${run.id}.log`);
       await writeFile(logFile, 'building\n');
 
@@ -242,7 +242,7 @@ describe('JSON API', () => {
       await appendFile(logFile, 'running the task\n');
       await readUntil('running the task\n');
       await appendFile(logFile, 'last line\n');
-      await store.transition(run.id, ['running'], 'succeeded', at(3), { exitCode: 0 });
+      await store.transition(run.id, 'succeed', at(3), { exitCode: 0 });
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
@@ -253,7 +253,7 @@ describe('JSON API', () => {
 
     it('answers a finished run’s log at once, even when following', async () => {
       const run = await store.createRun(newRun(), at(1));
-      await store.transition(run.id, ['queued'], 'cancelled', at(2));
+      await store.transition(run.id, 'cancel', at(2));
       await writeFile(join(logDir, `${run.id}.log`), 'only line\n');
       expect(await (await get(`/api/runs/${run.id}/logs?follow=1`)).text()).toBe('only line\n');
     });
@@ -294,14 +294,14 @@ describe('JSON API', () => {
       };
 
       expect(await next()).toMatchObject({ event: 'run.snapshot', data: { id: run.id, state: 'queued' } });
-      await store.transition(run.id, ['queued'], 'running', at(2), { workerId: 'w1' });
+      await store.transition(run.id, 'claim', at(2), { workerId: 'w1' });
       expect(await next()).toMatchObject({ event: 'run.started', data: { state: 'running', started_at: at(2).toISOString() } });
       await appendFile(logFile, 'first new line\nsecond ');
       expect(await next()).toMatchObject({ event: 'run.log', data: { line: 'first new line' } });
       // Wait long enough for a heartbeat to arrive before the run ends.
       await new Promise((resolve) => setTimeout(resolve, 120));
       await appendFile(logFile, 'half\nunfinished');
-      await store.transition(run.id, ['running'], 'succeeded', at(3), { exitCode: 0, outputCid: 'bafyroot' });
+      await store.transition(run.id, 'succeed', at(3), { exitCode: 0, outputCid: 'bafyroot' });
       expect(await next()).toMatchObject({ event: 'run.log', data: { line: 'second half' } });
       expect(await next()).toMatchObject({ event: 'run.log', data: { line: 'unfinished' } });
       expect(await next()).toMatchObject({ event: 'run.succeeded', data: { state: 'succeeded', exit_code: 0, output_cid: 'bafyroot' } });
@@ -312,7 +312,8 @@ describe('JSON API', () => {
 
     it('ends at once for a run that has already ended', async () => {
       const run = await store.createRun(newRun(), at(1));
-      await store.transition(run.id, ['queued'], 'failed', at(2), { error: 'bad manifest' });
+      await store.transition(run.id, 'claim', at(2));
+      await store.transition(run.id, 'fail', at(2), { error: 'bad manifest' });
       const text = await (await get(`/api/runs/${run.id}/events`)).text();
       expect(text.match(/^event: .*$/gm)).toStrictEqual(['event: run.snapshot', 'event: run.failed']);
     });
@@ -396,8 +397,8 @@ describe('JSON API', () => {
       ajv.addSchema({ $id: 'https://task-mgmt.invalid/openapi.json', components: document.components });
       const schema = (name: string) => ajv.getSchema(`https://task-mgmt.invalid/openapi.json#/components/schemas/${name}`)!;
       const run = await store.createRun(newRun(), at(1));
-      await store.transition(run.id, ['queued'], 'running', at(2));
-      await store.transition(run.id, ['running'], 'succeeded', at(3), {
+      await store.transition(run.id, 'claim', at(2));
+      await store.transition(run.id, 'succeed', at(3), {
         exitCode: 0,
         outputCid: 'bafyroot',
         outputFiles: [{ name: 'a.txt', cid: 'bafyfile', size: 3, kind: 'file' }],

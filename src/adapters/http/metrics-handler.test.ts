@@ -44,7 +44,7 @@ describe('GET /metrics', () => {
     const running = await store.createRun(newRun(), at(1));
     await store.createRun(newRun(), at(2));
     await store.createRun(newRun(), at(3));
-    await store.transition(running.id, ['queued'], 'running', at(4));
+    await store.transition(running.id, 'claim', at(4));
     observeRunDuration(3);
     observeRunDuration(120);
     observeRunDuration(10 * 24 * 3600);

@@ -33,7 +33,7 @@ describe('JSON-RPC at /rpc', () => {
       async cancel(runId): Promise<CancelOutcome> {
         const run = await store.getRun(runId);
         if (!run) return { kind: 'not_found', reason: `there is no run \`${runId}\`` };
-        const cancelled = await store.transition(runId, ['queued', 'running'], 'cancelled', at(60));
+        const cancelled = await store.transition(runId, 'cancel', at(60));
         return cancelled ? { kind: 'cancelled', run: cancelled } : { kind: 'already_final', run };
       },
     };
@@ -137,7 +137,8 @@ describe('JSON-RPC at /rpc', () => {
       error: { code: -32010, message: '@someone lacks write access', data: { code: 'refused' } },
     });
     const run = await store.createRun(newRun(), at(1));
-    await store.transition(run.id, ['queued'], 'failed', at(2));
+    await store.transition(run.id, 'claim', at(2));
+    await store.transition(run.id, 'fail', at(2));
     expect(await call({ jsonrpc: '2.0', id: 2, method: 'runs.cancel', params: { id: run.id } })).toMatchObject({ error: { code: -32009, data: { code: 'conflict' } } });
   });
 

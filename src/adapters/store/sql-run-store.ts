@@ -3,7 +3,7 @@
  * choose the dialect; the queries live here once.
  */
 import { Migrator, type Kysely, type Selectable, type Transaction } from 'kysely';
-import { outputFileSchema, runSpecSchema, type Run, type RunState } from '../../core/runs/run.js';
+import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
 import type { ApprovalWait, AuditEntry, InboxDelivery, ListRunsQuery, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
 import type { Database, RunsTable } from './schema.js';
@@ -121,11 +121,12 @@ export class SqlRunStore implements RunStore {
 
   async transition(
     id: string,
-    from: readonly RunState[],
-    to: RunState,
+    move: RunMove,
     now: Date,
     patch: RunPatch & { workerId?: string | null; leaseUntil?: Date | null } = {},
+    guard: { heldBy?: string } = {},
   ): Promise<Run | null> {
+    const { from, to } = runMoves[move];
     const at = now.getTime();
     const { workerId, leaseUntil, ...rest } = patch;
     const columns: Partial<RunsTable> = { ...patchColumns(rest), state: to, updated_at: at };
@@ -136,18 +137,20 @@ export class SqlRunStore implements RunStore {
       columns.queued_at = at;
       columns.started_at = null;
     }
-    if (to === 'succeeded' || to === 'failed' || to === 'cancelled' || to === 'timed_out') {
+    if (isFinal(to)) {
       columns.finished_at = at;
       columns.worker_id = null;
       columns.lease_until = null;
     }
-    // The state check in WHERE makes the move atomic: two workers cannot both take a run.
-    const result = await this.db
+    // The state check in WHERE makes the move atomic: two workers cannot both take a run, and a
+    // worker whose run was cancelled or handed to another worker (heldBy) changes nothing.
+    let update = this.db
       .updateTable('runs')
       .set(columns)
       .where('id', '=', id)
-      .where('state', 'in', [...from])
-      .executeTakeFirst();
+      .where('state', 'in', [...from]);
+    if (guard.heldBy !== undefined) update = update.where('worker_id', '=', guard.heldBy);
+    const result = await update.executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return null;
     return this.mustGet(id);
   }
@@ -196,8 +199,9 @@ export class SqlRunStore implements RunStore {
     claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number },
     now: Date,
   ): Promise<Run | 'busy' | null> {
+    const { from, to } = runMoves.claim;
     const run = await this.getRun(id);
-    if (!run || run.state !== 'queued') return null;
+    if (!run || !canMove(run.state, 'claim')) return null;
     const at = now.getTime();
     const claimed = await this.db.transaction().execute(async (trx) => {
       // Count and move under the repository's lock, so concurrent claims cannot both see a free slot.
@@ -212,13 +216,16 @@ export class SqlRunStore implements RunStore {
       if (Number(running) >= claim.maxRunningInRepo) return 'busy' as const;
       const result = await trx
         .updateTable('runs')
-        .set({ state: 'running', worker_id: claim.workerId, lease_until: claim.leaseUntil.getTime(), started_at: at, updated_at: at })
+        .set({ state: to, worker_id: claim.workerId, lease_until: claim.leaseUntil.getTime(), started_at: at, updated_at: at })
         .where('id', '=', id)
-        .where('state', '=', 'queued')
+        .where('state', 'in', [...from])
         .executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;
     });
-    if (claimed === 'busy') return (await this.getRun(id))?.state === 'queued' ? 'busy' : null;
+    if (claimed === 'busy') {
+      const current = await this.getRun(id);
+      return current && canMove(current.state, 'claim') ? 'busy' : null;
+    }
     return claimed ? this.mustGet(id) : null;
   }
 

@@ -19,7 +19,7 @@ export interface CancelDeps {
 
 /** True when this call cancelled the run; false when it had already ended. */
 export async function cancelRun(deps: CancelDeps, run: Run, reason: string): Promise<boolean> {
-  const cancelled = await deps.store.transition(run.id, ['queued', 'running'], 'cancelled', deps.now(), { error: reason });
+  const cancelled = await deps.store.transition(run.id, 'cancel', deps.now(), { error: reason });
   if (!cancelled) return false;
   await deps.queue.cancel(run.id);
   if (cancelled.checkRunId !== null) await deps.checks.update(cancelled, finishedReport(cancelled, deps.gatewayUrl));

@@ -26,15 +26,17 @@ export async function recoverAbandonedRuns(deps: RecoverDeps): Promise<{ requeue
   const max = deps.maxRecoveries ?? 3;
   for (const run of await deps.store.listExpiredLeases(deps.now())) {
     const recoveries = await deps.store.countAudit({ actor: `run:${run.id}`, actions: ['recover'], since: new Date(0) });
+    // Only while the lost worker still holds it: a run queued again and taken since is not touched.
+    const held = run.workerId !== null ? { heldBy: run.workerId } : {};
     const reason = `its worker${run.workerId ? ` (${run.workerId})` : ''} stopped renewing its lease`;
     if (recoveries >= max) {
-      const ended = await deps.store.transition(run.id, ['running'], 'failed', deps.now(), { error: `${reason} ${recoveries + 1} times; not retried again` });
+      const ended = await deps.store.transition(run.id, 'abandon', deps.now(), { error: `${reason} ${recoveries + 1} times; not retried again` }, held);
       if (!ended) continue;
       failed.push(run.id);
       await deps.checks.update(ended, finishedReport(ended, deps.gatewayUrl)).catch((error: unknown) => deps.log.warn({ err: error }, 'could not report'));
       continue;
     }
-    const back = await deps.store.transition(run.id, ['running'], 'queued', deps.now(), { workerId: null, leaseUntil: null });
+    const back = await deps.store.transition(run.id, 'requeue', deps.now(), { workerId: null, leaseUntil: null }, held);
     if (!back) continue;
     await deps.store.audit({
       at: deps.now(),

@@ -6,8 +6,24 @@ export type RunState = (typeof runStates)[number];
 export const finalStates: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
 /** How the run was asked for. */
-export const triggers = ['comment', 'rerun', 'api'] as const;
+export const triggers = ['comment', 'rerun', 'api', 'schedule'] as const;
 export type Trigger = (typeof triggers)[number];
+
+/**
+ * Who asks: a GitHub user (by comment, button or user token), a service holding one of the
+ * deployment's API tokens, or the App acting on its own (scheduled runs).
+ */
+export const requesterKinds = ['user', 'service', 'app'] as const;
+export type RequesterKind = (typeof requesterKinds)[number];
+export interface Requester {
+  kind: RequesterKind;
+  /** A GitHub login; `service:<digest>` for a service token; the App's slug for the App. */
+  login: string;
+}
+
+/** Least roles a manifest may ask for to run its tasks. */
+export const requiredRoles = ['write', 'maintain', 'admin'] as const;
+export type RequiredRole = (typeof requiredRoles)[number];
 
 export const repoRefSchema = z.object({
   owner: z.string().min(1),
@@ -41,7 +57,11 @@ export interface Run {
   /** Runs (of the same request) that must succeed first. */
   needs: string[];
   params: Record<string, string>;
+  /** Login of who asked (see `requesterKind`). */
   requestedBy: string;
+  requesterKind: RequesterKind;
+  /** The least role the request needed; the worker checks it again just before the task starts. */
+  requiredRole: RequiredRole;
   trigger: Trigger;
   /** Ids of the approving reviews the policy counted (empty when no review was needed). */
   approvals: number[];
@@ -87,28 +107,54 @@ export const runMessageSchema = z.object({
 });
 export type RunMessage = z.infer<typeof runMessageSchema>;
 
-const transitions: Record<RunState, readonly RunState[]> = {
-  queued: ['running', 'cancelled', 'failed'],
-  running: ['succeeded', 'failed', 'cancelled', 'timed_out', 'queued'],
-  succeeded: [],
-  failed: [],
-  cancelled: [],
-  timed_out: [],
-};
+/**
+ * The run's state machine: every change of state is one of these named moves, and the run store
+ * derives its conditional update from the move (`UPDATE … WHERE state IN (from)`), so a move that
+ * lost a race (the run was cancelled, or taken by another worker) changes nothing.
+ */
+export const runMoves = {
+  /** A worker takes a queued run. */
+  claim: { from: ['queued'], to: 'running' },
+  /** The task ended well, or badly, or ran out of time (the worker holding it records it). */
+  succeed: { from: ['running'], to: 'succeeded' },
+  fail: { from: ['running'], to: 'failed' },
+  time_out: { from: ['running'], to: 'timed_out' },
+  /** Someone cancelled it, a push or a closed pull request did, or the worker found it may no longer run. */
+  cancel: { from: ['queued', 'running'], to: 'cancelled' },
+  /** A task it needs ended without success, so it never starts. */
+  skip: { from: ['queued'], to: 'cancelled' },
+  /** Back to the queue: a retryable failure before the task started, or its worker died. */
+  requeue: { from: ['running'], to: 'queued' },
+  /** Its workers died too often: it is not tried again. */
+  abandon: { from: ['running'], to: 'failed' },
+} as const satisfies Record<string, { from: readonly RunState[]; to: RunState }>;
 
-export class InvalidTransitionError extends Error {
-  override readonly name = 'InvalidTransitionError';
-  constructor(readonly from: RunState, readonly to: RunState) {
-    super(`a run cannot go from ${from} to ${to}`);
+export type RunMove = keyof typeof runMoves;
+
+/** The move that ends a running run in `state`, as a worker records the outcome of its task. */
+export function finishMove(state: 'succeeded' | 'failed' | 'timed_out' | 'cancelled'): RunMove {
+  switch (state) {
+    case 'succeeded':
+      return 'succeed';
+    case 'failed':
+      return 'fail';
+    case 'timed_out':
+      return 'time_out';
+    case 'cancelled':
+      return 'cancel';
   }
 }
 
-export function canTransition(from: RunState, to: RunState): boolean {
-  return transitions[from].includes(to);
+export class InvalidTransitionError extends Error {
+  override readonly name = 'InvalidTransitionError';
+  constructor(readonly from: RunState, readonly move: RunMove) {
+    super(`a run cannot ${move.replace('_', ' ')} from ${from}`);
+  }
 }
 
-export function assertTransition(from: RunState, to: RunState): void {
-  if (!canTransition(from, to)) throw new InvalidTransitionError(from, to);
+/** Whether a run in `from` may make the move. */
+export function canMove(from: RunState, move: RunMove): boolean {
+  return (runMoves[move].from as readonly RunState[]).includes(from);
 }
 
 export function isFinal(state: RunState): boolean {
