@@ -11,7 +11,7 @@ import { PermanentError, RetryableError, errorMessage } from '../../../src/core/
 import { sizeSchema } from '../../../src/core/runs/units.js';
 import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 import { contentLength, FetchGuard, saveBody, type GuardedResponse, type SentRequest } from '../../shared/safe-fetch.js';
-import { responseHeaderBlock, WarcWriter } from '../../web/warc/index.js';
+import { responseHeaderBlock, WarcWriter } from '../../shared/warc-writer.js';
 
 const GiB = 1024 ** 3;
 const DEFAULT_MAX_BYTES = 50 * GiB;
