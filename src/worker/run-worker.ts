@@ -7,7 +7,7 @@
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { DeferredError, errorMessage, RetryableError } from '../core/errors.js';
+import { DeferredError, errorMessage, RetryableError } from '../ports/errors.js';
 import { authorize } from '../core/policy/authorize.js';
 import { finishedReport, progressReport, startedReport } from '../core/runs/check-text.js';
 import { finishMove, type RepoRef, type Run } from '../core/runs/run.js';

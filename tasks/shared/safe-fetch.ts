@@ -12,7 +12,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PermanentError, RetryableError } from '../../src/core/errors.js';
+import { PermanentError, RetryableError } from '../../src/ports/errors.js';
 
 /** The fetch would reach an address the deployment does not allow (private, loopback…). */
 export class RefusedAddressError extends PermanentError {

@@ -10,7 +10,7 @@ import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'a
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AmqpEventPublisher } from '../../src/adapters/events/amqp-event-publisher.js';
-import { RetryableError } from '../../src/core/errors.js';
+import { RetryableError } from '../../src/ports/errors.js';
 import { requireServices } from '../support/services.js';
 
 const url = 'amqp://guest:guest@127.0.0.1:5672';

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { SqliteRunStore } from '../../src/adapters/store/sqlite-run-store.js';
 import { BullmqRunQueue, retryDelayMs } from '../../src/adapters/queue/bullmq-run-queue.js';
-import { RetryableError } from '../../src/core/errors.js';
+import { RetryableError } from '../../src/ports/errors.js';
 import { requireServices } from '../support/services.js';
 import { describe, expect, it } from 'vitest';
 import { runQueueContract } from './run-queue.contract.js';

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SqliteRunStore } from '../../src/adapters/store/sqlite-run-store.js';
 import { attemptsHeader, RabbitmqRunQueue, retryBucketMs, retryDelayMs, type RabbitmqRunQueueOptions } from '../../src/adapters/queue/rabbitmq-run-queue.js';
-import { DeferredError, RetryableError } from '../../src/core/errors.js';
+import { DeferredError, RetryableError } from '../../src/ports/errors.js';
 import type { RunMessage } from '../../src/core/runs/run.js';
 import { requireServices } from '../support/services.js';
 import { runQueueContract } from './run-queue.contract.js';

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RetryableError } from '../../src/core/errors.js';
+import { RetryableError } from '../../src/ports/errors.js';
 import type { RunState } from '../../src/core/runs/run.js';
 import type { RunHandler, RunQueue } from '../../src/ports/run-queue.js';
 import type { RunStore } from '../../src/ports/run-store.js';

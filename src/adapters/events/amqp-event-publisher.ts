@@ -16,7 +16,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfirmChannel, RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
-import { RetryableError } from '../../core/errors.js';
+import { RetryableError } from '../../ports/errors.js';
 import type { EventBus, RunEventName } from '../../ports/event-bus.js';
 import { openConnection, withDeadline } from '../queue/rabbitmq-run-queue.js';
 

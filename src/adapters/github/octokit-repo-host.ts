@@ -1,6 +1,6 @@
 /** RepoHost over GitHub's REST API, for one repository and installation. */
 import { z } from 'zod';
-import { RetryableError } from '../../core/errors.js';
+import { RetryableError } from '../../ports/errors.js';
 import type { CollaboratorPermission, PullRequestInfo, RepoHost, ReviewInfo, TreeEntry } from '../../ports/repo-host.js';
 import { httpStatus, type Octokit } from './octokit.js';
 

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { parseComment } from '../../core/comment-commands/parse-comment.js';
-import { errorMessage, RetryableError } from '../../core/errors.js';
+import { errorMessage, RetryableError } from '../../ports/errors.js';
 import type { CommandDeps, CommandLimits } from '../../core/runs/command-deps.js';
 import { cancelFromCheck, handleCommand, pushedToPullRequest, rerunFromCheck } from '../../core/runs/handle-command.js';
 import type { IdGenerator } from '../../core/runs/ids.js';

@@ -6,7 +6,7 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { DeferredError, RetryableError } from '../../core/errors.js';
+import { DeferredError, RetryableError } from '../../ports/errors.js';
 import { runMessageSchema, type RunMessage } from '../../core/runs/run.js';
 import type { RunHandler, RunQueue } from '../../ports/run-queue.js';
 

@@ -5,7 +5,7 @@
  * dispatchers never run the same run.
  */
 import type { Logger } from 'pino';
-import { DeferredError, RetryableError } from '../../core/errors.js';
+import { DeferredError, RetryableError } from '../../ports/errors.js';
 import type { RunMessage } from '../../core/runs/run.js';
 import type { RunHandler, RunQueue } from '../../ports/run-queue.js';
 import type { RunStore } from '../../ports/run-store.js';

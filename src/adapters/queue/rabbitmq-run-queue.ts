@@ -37,7 +37,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Channel, type ConfirmChannel, type ConsumeMessage, type Options, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
-import { DeferredError, RetryableError } from '../../core/errors.js';
+import { DeferredError, RetryableError } from '../../ports/errors.js';
 import { runMessageSchema, type RunMessage } from '../../core/runs/run.js';
 import type { RunHandler, RunQueue } from '../../ports/run-queue.js';
 

@@ -7,7 +7,7 @@
  */
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { PermanentError, RetryableError } from '../../core/errors.js';
+import { PermanentError, RetryableError } from '../../ports/errors.js';
 import type { RepoRef } from '../../core/runs/run.js';
 import type { SourceFetcher } from '../../ports/source-fetcher.js';
 import { httpStatus, type OctokitForInstallation } from '../github/octokit.js';

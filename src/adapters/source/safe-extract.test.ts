@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PermanentError } from '../../core/errors.js';
+import { PermanentError } from '../../ports/errors.js';
 import { extractTarball } from './safe-extract.js';
 
 type Entry =

@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import * as tar from 'tar';
-import { PermanentError } from '../../core/errors.js';
+import { PermanentError } from '../../ports/errors.js';
 
 export interface ExtractLimits {
   maxEntries: number;

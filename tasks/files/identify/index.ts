@@ -9,7 +9,7 @@ import { open, opendir, realpath } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { fileTypeFromBuffer, fileTypeFromFile } from 'file-type';
 import { z } from 'zod';
-import { PermanentError } from '../../../src/core/errors.js';
+import { PermanentError } from '../../../src/ports/errors.js';
 import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 
 const paramsSchema = z.object({

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PermanentError, RetryableError, errorMessage } from '../../../src/core/errors.js';
+import { PermanentError, RetryableError, errorMessage } from '../../../src/ports/errors.js';
 import { sizeSchema } from '../../../src/core/runs/units.js';
 import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 import { contentLength, FetchGuard, saveBody, type GuardedResponse, type SentRequest } from '../../shared/safe-fetch.js';

@@ -2,7 +2,7 @@
  * Kiwix's checksum files beside each ZIM (`<zim>.sha256`, `<zim>.md5`), in the format of
  * sha256sum/md5sum: `<hex>  <filename>` (a `*` before the name marks binary mode).
  */
-import { PermanentError } from '../../../src/core/errors.js';
+import { PermanentError } from '../../../src/ports/errors.js';
 
 export type ChecksumAlgorithm = 'sha256' | 'md5';
 

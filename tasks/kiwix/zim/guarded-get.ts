@@ -8,7 +8,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { PermanentError, RetryableError } from '../../../src/core/errors.js';
+import { PermanentError, RetryableError } from '../../../src/ports/errors.js';
 
 const blocked = new BlockList();
 for (const [network, prefix] of [

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { PermanentError, RetryableError, errorMessage } from '../../../src/core/errors.js';
+import { PermanentError, RetryableError, errorMessage } from '../../../src/ports/errors.js';
 import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 import { type ChecksumAlgorithm, parseChecksumFile } from './checksum-file.js';
 import { guardedGet, readText } from './guarded-get.js';

@@ -4,7 +4,7 @@
  * and blobs of uncompressed clusters. Reads are positioned, so a 100 GB file costs a few KiB.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { PermanentError } from '../../../src/core/errors.js';
+import { PermanentError } from '../../../src/ports/errors.js';
 
 export const ZIM_MAGIC = 72173914;
 const NO_PAGE = 0xffffffff;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentError, RetryableError } from '../../../src/core/errors.js';
+import { PermanentError, RetryableError } from '../../../src/ports/errors.js';
 import type { TaskContext, TaskInput, TaskSettings } from '../../../src/ports/task-type.js';
 import { notifyEmail, notifyEmailParams, type EmailRecord, type NotifyEmailParams } from './index.js';
 import { smtpServerAvailable, startSmtpTestServer, type ReceivedMessage, type SmtpTestServer } from './test-smtp-server.js';

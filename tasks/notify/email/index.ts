@@ -9,7 +9,7 @@ import nodemailer from 'nodemailer';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { z } from 'zod';
-import { PermanentError, RetryableError, errorMessage } from '../../../src/core/errors.js';
+import { PermanentError, RetryableError, errorMessage } from '../../../src/ports/errors.js';
 import { formatSize } from '../../../src/core/runs/units.js';
 import type { TaskContext, TaskInput, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 

@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { errorMessage } from '../../../src/core/errors.js';
+import { errorMessage } from '../../../src/ports/errors.js';
 import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 import { FetchGuard, saveBody, type GuardedResponse, type SavedBody } from '../../shared/safe-fetch.js';
 import { responseHeaderBlock, WarcWriter } from '../../shared/warc-writer.js';

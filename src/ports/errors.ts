@@ -1,4 +1,8 @@
 /**
+ * The failures that cross the ports: adapters and task types throw them, the worker and the
+ * queues branch on them. They live with the port interfaces (not in core) because they are part
+ * of those contracts, and because task types may import only src/ports/.
+ *
  * Two kinds of failure the worker and the queues branch on: a retryable one (GitHub 5xx, a
  * restarted Redis) gives the run back to the queue; a permanent one ends it with its message.
  */
