@@ -13,6 +13,8 @@ export function benchRun(id: string): NewRun {
     dockerfile: 'tasks/archive/Dockerfile',
     params: { url: 'https://example.org/collection', depth: '2' },
     requestedBy: 'octocat',
+    requesterKind: 'user',
+    requiredRole: 'write',
     trigger: 'comment',
     commentId: 123456789,
     approvals: [],

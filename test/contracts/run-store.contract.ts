@@ -30,6 +30,8 @@ export function newRun(overrides: Partial<NewRun> = {}): NewRun {
     dockerfile: 'tasks/snapshot/Dockerfile',
     params: { url: 'https://example.com/?q=1&r=ü', depth: '2' },
     requestedBy: 'mona',
+    requesterKind: 'user',
+    requiredRole: 'write',
     trigger: 'comment',
     commentId: 99001,
     approvals: [5501, 5502],
@@ -89,6 +91,16 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         await store.createRun(input, at(0));
         const read = await store.getRun(input.id);
         expect(read).toMatchObject({ number: 17, isPullRequest: true, commentId: 99001, trigger: 'comment' });
+      });
+
+      it.each([
+        ['user', 'write'],
+        ['service', 'maintain'],
+        ['app', 'admin'],
+      ] as const)('keeps who asked (%s) and the role the request needed (%s)', async (requesterKind, requiredRole) => {
+        const input = newRun({ requesterKind, requiredRole, requestedBy: requesterKind === 'service' ? 'service:0123abcd' : 'mona' });
+        expect(await store.createRun(input, at(0))).toMatchObject({ requesterKind, requiredRole, requestedBy: input.requestedBy });
+        expect(await store.getRun(input.id)).toMatchObject({ requesterKind, requiredRole });
       });
 
       it('refuses a second run with the same id', async () => {

@@ -2,9 +2,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteRunStore } from '../../src/adapters/store/sqlite-run-store.js';
 import { at, newRun, runStoreContract } from './run-store.contract.js';
+import { expectUpgradedRuns, recordRunsBefore0004 } from './sql-store-upgrade.js';
 
 async function tempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'task-mgmt-store-'));
@@ -65,6 +68,19 @@ describe('SqliteRunStore across restarts', () => {
     expect(await second.recordDelivery(pending)).toBe(false);
     expect(await second.recordDelivery({ id: 'delivery-2', event: 'issue_comment', payload: {}, receivedAt: at(9) })).toBe(false);
     expect(await second.listAudit('octo-org/archive')).toHaveLength(1);
+  });
+
+  it('upgrades a file written before requester kinds, marking the runs of service tokens', async () => {
+    const temp = await tempDir();
+    cleanups.push(temp.remove);
+    const file = join(temp.dir, 'task-mgmt.sqlite');
+    const old = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new SQLite(file) }) });
+    await recordRunsBefore0004(old, 'sqlite');
+    await old.destroy();
+
+    const store = await SqliteRunStore.open(file);
+    cleanups.push(() => store.close());
+    await expectUpgradedRuns(store);
   });
 
   it('lets two stores on one file see each other’s runs and take each run once', async () => {

@@ -165,7 +165,7 @@ describe('JSON API', () => {
 
   describe('one run', () => {
     it('answers the run as JSON with ISO dates', async () => {
-      const run = await store.createRun(newRun(), at(1));
+      const run = await store.createRun(newRun({ requestedBy: 'service:0123abcd', requesterKind: 'service', requiredRole: 'maintain' }), at(1));
       const response = await get(`/api/runs/${run.id}`);
       expect(response.status).toBe(200);
       const body = (await response.json()) as Record<string, unknown>;
@@ -173,6 +173,9 @@ describe('JSON API', () => {
         id: run.id,
         repo: 'octo-org/archive',
         installation_id: 4242,
+        requested_by: 'service:0123abcd',
+        requester_kind: 'service',
+        required_role: 'maintain',
         state: 'queued',
         created_at: at(1).toISOString(),
         started_at: null,

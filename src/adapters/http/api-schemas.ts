@@ -4,7 +4,7 @@
  * Field names are snake_case, as in GitHub's own REST API; times are ISO 8601 strings in UTC.
  */
 import { z } from 'zod';
-import { runStates, triggers, type Run } from '../../core/runs/run.js';
+import { requesterKinds, requiredRoles, runStates, triggers, type Run } from '../../core/runs/run.js';
 
 /** Every schema that becomes a named component of the OpenAPI document. */
 export const apiSchemaRegistry = z.registry<{ id: string; description?: string }>();
@@ -58,7 +58,12 @@ export const runJsonSchema = z
     params: z.record(z.string(), z.string()),
     /** Ids of the runs (of the same request) that must succeed first. */
     needs: z.array(z.string()),
+    /** Login of who asked: a GitHub user, `service:<digest>` for a service token, or the App's slug. */
     requested_by: z.string(),
+    /** What `requested_by` is: a GitHub user, a service holding an API token, or the App itself. */
+    requester_kind: z.enum(requesterKinds),
+    /** The least role the request needed; checked again just before the task starts. */
+    required_role: z.enum(requiredRoles),
     trigger: z.enum(triggers),
     /** Ids of the approving reviews the policy counted. */
     approvals: z.array(z.number().int()),
@@ -95,6 +100,8 @@ export function runToJson(run: Run): RunJson {
     params: run.params,
     needs: run.needs,
     requested_by: run.requestedBy,
+    requester_kind: run.requesterKind,
+    required_role: run.requiredRole,
     trigger: run.trigger,
     approvals: run.approvals,
     manifest_digest: run.manifestDigest,

@@ -1,5 +1,5 @@
 /** Versioned schema migrations, applied in order at start-up. Never edit one that has shipped. */
-import { type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -96,7 +96,19 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.alterTable('runs').addColumn('metadata', 'text', (c) => c.notNull().defaultTo('{}')).execute();
     },
   },
+  '0004-requester-kind-and-required-role': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('runs').addColumn('requester_kind', 'text', (c) => c.notNull().defaultTo('user')).execute();
+      await db.schema.alterTable('runs').addColumn('required_role', 'text', (c) => c.notNull().defaultTo('write')).execute();
+      // Until now a service token's runs were told apart only by the `service:` prefix of their
+      // requester (GitHub logins never contain a colon). substr, not LIKE: SQLite's LIKE ignores case.
+      await sql`update runs set requester_kind = 'service' where substr(requested_by, 1, 8) = 'service:'`.execute(db);
+    },
+  },
 });
+
+/** Where the applied migrations are recorded. */
+export const migrationTables = { migrationTableName: 'task_mgmt_migrations', migrationLockTableName: 'task_mgmt_migrations_lock' } as const;
 
 export function migrationProvider(dialect: SqlDialectName): MigrationProvider {
   return {

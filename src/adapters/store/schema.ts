@@ -14,6 +14,10 @@ export interface RunsTable {
   dockerfile: string;
   params: string;
   requested_by: string;
+  /** user | service | app (RequesterKind). */
+  requester_kind: string;
+  /** write | maintain | admin (RequiredRole). */
+  required_role: string;
   trigger: string;
   approvals: string;
   manifest_digest: string;

@@ -5,7 +5,7 @@
 import { Migrator, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
 import type { ApprovalWait, AuditEntry, InboxDelivery, ListRunsQuery, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
-import { migrationProvider, type SqlDialectName } from './migrations.js';
+import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
 import type { Database, RunsTable } from './schema.js';
 
 export class RunNotFoundError extends Error {
@@ -23,7 +23,7 @@ export class SqlRunStore implements RunStore {
 
   /** Applies pending migrations; call once before use. */
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), migrationTableName: 'task_mgmt_migrations', migrationLockTableName: 'task_mgmt_migrations_lock' });
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), ...migrationTables });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) {
@@ -78,6 +78,8 @@ export class SqlRunStore implements RunStore {
         dockerfile: run.dockerfile,
         params: JSON.stringify(run.params),
         requested_by: run.requestedBy,
+        requester_kind: run.requesterKind,
+        required_role: run.requiredRole,
         trigger: run.trigger,
         approvals: JSON.stringify(run.approvals),
         manifest_digest: run.manifestDigest,
@@ -352,6 +354,8 @@ function toRun(row: Selectable<RunsTable>): Run {
     dockerfile: row.dockerfile,
     params: JSON.parse(row.params) as Record<string, string>,
     requestedBy: row.requested_by,
+    requesterKind: row.requester_kind as Run['requesterKind'],
+    requiredRole: row.required_role as Run['requiredRole'],
     trigger: row.trigger as Run['trigger'],
     approvals: JSON.parse(row.approvals) as number[],
     manifestDigest: row.manifest_digest,

@@ -15,6 +15,8 @@ function run(overrides: Partial<Run> = {}): Run {
     dockerfile: 'Dockerfile',
     params: {},
     requestedBy: 'alice',
+    requesterKind: 'user',
+    requiredRole: 'write',
     trigger: 'comment',
     approvals: [],
     manifestDigest: '',
