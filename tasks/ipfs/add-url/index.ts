@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PermanentError, RetryableError, errorMessage } from '../../../src/ports/errors.js';
-import { sizeSchema } from '../../../src/core/runs/units.js';
+import { sizeSchema } from '../../../src/ports/units.js';
 import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 import { contentLength, FetchGuard, saveBody, type GuardedResponse, type SentRequest } from '../../shared/safe-fetch.js';
 import { responseHeaderBlock, WarcWriter } from '../../shared/warc-writer.js';

@@ -10,7 +10,7 @@ import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { z } from 'zod';
 import { PermanentError, RetryableError, errorMessage } from '../../../src/ports/errors.js';
-import { formatSize } from '../../../src/core/runs/units.js';
+import { formatSize } from '../../../src/ports/units.js';
 import type { TaskContext, TaskInput, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 
 const maxRecipients = 50;
