@@ -13,7 +13,7 @@ import { LocalSourceFetcher } from '../adapters/local/local-source-fetcher.js';
 import { DockerExecutor } from '../adapters/executor/docker-executor.js';
 import { parseComment } from '../core/comment-commands/parse-comment.js';
 import { newRunId } from '../core/runs/ids.js';
-import { requestRun } from '../core/runs/request-run.js';
+import { RunService } from '../core/run-service/run-service.js';
 import { createRunHandler } from '../worker/run-worker.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
 
@@ -30,27 +30,33 @@ export async function runLocal(config: Config, argv: string[], out: (line: strin
 
   const log = createLogger({ LOG_LEVEL: config.LOG_LEVEL ?? 'warn' });
   const services = await openServices(config, log);
-  const host = new LocalRepoHost(dir, out);
+  const host = new LocalRepoHost(dir);
   const checks = new ConsoleCheckReporter(out);
   const repo = { owner: 'local', name: dir.split('/').pop() || 'folder', installationId: 1 };
   try {
-    const outcome = await requestRun(
-      {
-        store: services.store,
-        // Nothing is queued: this process runs each task itself, in order.
-        queue: { enqueue: async () => undefined, consume: async () => undefined, cancel: async () => undefined, close: async () => undefined },
-        checks,
-        host,
-        log,
-        newId: newRunId,
-        now: () => new Date(),
-        gatewayUrl: config.IPFS_GATEWAY_URL,
-        limits: { commandsPerMinute: Number.MAX_SAFE_INTEGER },
-        taskTypes: builtInTaskTypes,
-        defaultImage: config.PROCFILE_IMAGE,
-      },
-      { repo, number: 0, isPullRequest: false, actor: process.env.USER ?? 'local', task: command.command.task, params: command.command.params, trigger: 'api', commentId: null },
-    );
+    const runs = new RunService({
+      store: services.store,
+      // Nothing is queued: this process runs each task itself, in order.
+      queue: { enqueue: async () => undefined, consume: async () => undefined, cancel: async () => undefined, close: async () => undefined },
+      checks,
+      hostFor: async () => host,
+      newId: newRunId,
+      now: () => new Date(),
+      gatewayUrl: config.IPFS_GATEWAY_URL,
+      commandsPerMinute: Number.MAX_SAFE_INTEGER,
+      taskTypes: builtInTaskTypes,
+      defaultImage: config.PROCFILE_IMAGE,
+    });
+    // The person at the keyboard owns the folder: the local host gives them the admin role.
+    const outcome = await runs.request({
+      requester: { kind: 'user', login: process.env.USER ?? 'local' },
+      repo,
+      target: { kind: 'default_branch' },
+      task: command.command.task,
+      params: command.command.params,
+      trigger: 'api',
+    });
+    if (outcome.kind !== 'queued') out(`task-mgmt run: ${outcome.reason}`);
     if (outcome.kind !== 'queued') return 1;
 
     const handler = createRunHandler({

@@ -13,10 +13,13 @@ import type { OctokitForInstallation } from '../adapters/github/octokit.js';
 import { newRunId } from '../core/runs/ids.js';
 import { join } from 'node:path';
 import { createHttpApi } from '../adapters/http/http-api.js';
-import { countGithubRequest, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
+import { countGithubRequest, observeWebhook, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
 import { instrumentOctokit } from '../adapters/github/octokit.js';
 import { ApiRunUseCases, githubUserResolver } from '../adapters/github/api-run-use-cases.js';
 import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
+import { RunService } from '../core/run-service/run-service.js';
+import type { RepoRef } from '../core/runs/run.js';
+import { OctokitRepoHost } from '../adapters/github/octokit-repo-host.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
 import type { RunStore } from '../ports/run-store.js';
 
@@ -48,37 +51,29 @@ export async function serve(config: Config): Promise<number> {
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
       instrumentOctokit(await app.auth(installationId), { request: countGithubRequest, rateLimitRemaining: setRateLimitRemaining });
-    intake = new WebhookIntake({
+    const checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL });
+    const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor!(repo.installationId), repo);
+    // One run service behind every way in: comments, buttons, the JSON API and JSON-RPC.
+    const runs = new RunService({
       store: services.store,
       queue: services.queue,
-      checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL }),
-      octokitFor,
-      log: log.child({ name: 'intake' }),
+      checks,
+      hostFor,
       newId: newRunId,
+      now: () => new Date(),
       gatewayUrl: config.IPFS_GATEWAY_URL,
-      limits: { commandsPerMinute: config.COMMANDS_PER_MINUTE },
+      commandsPerMinute: config.COMMANDS_PER_MINUTE,
       taskTypes: builtInTaskTypes,
       defaultImage: config.PROCFILE_IMAGE,
     });
-    createProbotApp({ intake })(app, options);
+    intake = new WebhookIntake({ store: services.store, runs, octokitFor, log: log.child({ name: 'intake' }) });
+    createProbotApp({ intake, observe: observeWebhook })(app, options);
     options.addHandler(healthHandler(services.store));
     options.addHandler(
       createHttpApi({
         store: services.store,
         tokens: config.API_TOKENS,
-        runs: new ApiRunUseCases({
-          probot: app,
-          octokitFor,
-          store: services.store,
-          queue: services.queue,
-          checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL }),
-          log: log.child({ name: 'api' }),
-          newId: newRunId,
-          gatewayUrl: config.IPFS_GATEWAY_URL,
-          limits: { commandsPerMinute: config.COMMANDS_PER_MINUTE },
-          taskTypes: builtInTaskTypes,
-          defaultImage: config.PROCFILE_IMAGE,
-        }),
+        runs: new ApiRunUseCases({ probot: app, runs }),
         resolveUser: githubUserResolver(config.githubApiUrl),
         logDir: join(config.DATA_DIR, 'logs'),
         log: log.child({ name: 'api' }),

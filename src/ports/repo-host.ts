@@ -1,4 +1,7 @@
-/** What the app asks of the code host (GitHub) while deciding on a command. */
+/**
+ * What the app reads from the code host (GitHub) while deciding on a request. Reads only: the
+ * run service never writes to GitHub; the webhook adapter renders its outcomes as replies.
+ */
 export type RepoPermission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
 
 export interface CollaboratorPermission {
@@ -33,8 +36,11 @@ export interface ReviewInfo {
 export interface RepoHost {
   getPermission(username: string): Promise<CollaboratorPermission>;
   getPullRequest(number: number): Promise<PullRequestInfo>;
-  /** SHA of the default branch's HEAD. */
-  getDefaultBranchHead(): Promise<{ branch: string; sha: string }>;
+  /**
+   * SHA of the default branch's HEAD. `branch`, when the caller already knows the default
+   * branch's name (a webhook payload carries it), saves asking for it.
+   */
+  getDefaultBranchHead(branch?: string): Promise<{ branch: string; sha: string }>;
   /** Entries at the root of the tree at `sha`. */
   listRoot(sha: string): Promise<TreeEntry[]>;
   /** A file's text at `sha`, or null when there is no such file. */
@@ -43,6 +49,4 @@ export interface RepoHost {
   listReviews(number: number): Promise<ReviewInfo[]>;
   /** Paths a pull request changes (both sides of a rename). */
   listChangedFiles(number: number): Promise<string[]>;
-  react(commentId: number, content: '+1' | 'rocket' | 'eyes' | 'confused'): Promise<void>;
-  reply(number: number, body: string): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DeferredError, errorMessage, RetryableError } from '../ports/errors.js';
-import { authorize } from '../core/policy/authorize.js';
+import { checkBeforeStart } from '../core/run-service/run-service.js';
 import { finishedReport, progressReport, startedReport } from '../core/runs/check-text.js';
 import { finishMove, type RepoRef, type Run } from '../core/runs/run.js';
 import { formatDuration } from '../core/runs/units.js';
@@ -21,8 +21,7 @@ import type { RunPatch, RunStore } from '../ports/run-store.js';
 import type { SourceFetcher } from '../ports/source-fetcher.js';
 import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../ports/task-type.js';
 import { LogSink } from './log-sink.js';
-import { observeRunDuration } from '../adapters/http/metrics-handler.js';
-import { runToJson } from '../adapters/http/api-schemas.js';
+import { runToJson } from '../core/runs/run-json.js';
 import type { EventBus } from '../ports/event-bus.js';
 
 export interface WorkerDeps {
@@ -50,6 +49,8 @@ export interface WorkerDeps {
   leaseMs?: number;
   /** Least time between two progress updates of a check run (GitHub spaces writes a second apart). */
   progressIntervalMs?: number;
+  /** Told about each run this worker ended, once it is recorded (the metrics count them). */
+  onRunFinished?: (run: Run) => void;
 }
 
 /** Where a run's outputs stay on the worker, for the tasks that need them. */
@@ -315,30 +316,11 @@ class ProgressReporter {
   }
 }
 
-/**
- * The SHA checked is the SHA run: just before the task starts, the pull request's head must
- * still be the pinned SHA and the requester must still have the role. A GitHub failure here is
- * retryable (the run goes back to the queue); it never lets the task start unchecked.
- */
+/** Just before the task starts, the run service checks again; a refusal ends the run unrun. */
 async function checkStillAllowed(deps: WorkerDeps, run: Run, sink: LogSink): Promise<void> {
-  const host = await deps.hostFor(run.repo);
-  if (run.isPullRequest && run.number !== null) {
-    const pull = await host.getPullRequest(run.number);
-    if (pull.state !== 'open') throw new NoLongerAllowedError(`pull request #${run.number} was ${pull.state} before the task started; nothing ran`);
-    if (pull.headSha !== run.sha) {
-      throw new NoLongerAllowedError(
-        `the head of #${run.number} moved from \`${run.sha.slice(0, 12)}\` to \`${pull.headSha.slice(0, 12)}\` before the task started; nothing ran`,
-      );
-    }
-  }
-  // A service token (API) has no GitHub role to re-read: GitHub logins never contain a colon.
-  if (run.requestedBy.startsWith('service:')) {
-    sink.line(`task-mgmt: checked again before starting: \`${run.sha.slice(0, 12)}\` is still the head (asked for with a service token)`);
-    return;
-  }
-  const decision = authorize({ actor: run.requestedBy, permission: await host.getPermission(run.requestedBy) });
-  if (!decision.allowed) throw new NoLongerAllowedError(`checked again before the task started: ${decision.reason} Nothing ran.`);
-  sink.line(`task-mgmt: checked again before starting: \`${run.sha.slice(0, 12)}\` is still the head and ${decision.reason}`);
+  const check = await checkBeforeStart(await deps.hostFor(run.repo), run);
+  if (!check.allowed) throw new NoLongerAllowedError(check.reason);
+  sink.line(`task-mgmt: ${check.note}`);
 }
 
 /** What the container sees: the run id, its output folder and its parameters. Nothing else. */
@@ -362,7 +344,7 @@ async function finish(
     return;
   }
   log.info({ state, outputCid: finished.outputCid, exitCode: finished.exitCode }, 'run finished');
-  if (finished.startedAt && finished.finishedAt) observeRunDuration((finished.finishedAt.getTime() - finished.startedAt.getTime()) / 1000);
+  deps.onRunFinished?.(finished);
   await report(deps, log, finished, finishedReport(finished, deps.gatewayUrl));
 }
 

@@ -60,11 +60,10 @@ export class OctokitRepoHost implements RepoHost {
     return { number: data.number, headSha: data.head.sha, author: data.user?.login ?? 'ghost', state: data.state };
   }
 
-  async getDefaultBranchHead(): Promise<{ branch: string; sha: string }> {
-    const repo = await this.call('read the repository', () =>
-      this.octokit.rest.repos.get({ owner: this.repo.owner, repo: this.repo.name }),
-    );
-    const branch = z.string().parse(repo.data.default_branch);
+  async getDefaultBranchHead(known?: string): Promise<{ branch: string; sha: string }> {
+    const branch =
+      known ??
+      z.string().parse((await this.call('read the repository', () => this.octokit.rest.repos.get({ owner: this.repo.owner, repo: this.repo.name }))).data.default_branch);
     const commit = await this.call(`read the head of ${branch}`, () =>
       this.octokit.rest.repos.getCommit({ owner: this.repo.owner, repo: this.repo.name, ref: `heads/${branch}` }),
     );
@@ -109,19 +108,6 @@ export class OctokitRepoHost implements RepoHost {
     );
     const parsed = z.array(z.object({ filename: z.string(), previous_filename: z.string().optional() })).parse(files);
     return parsed.flatMap((file) => (file.previous_filename ? [file.filename, file.previous_filename] : [file.filename]));
-  }
-
-  async react(commentId: number, content: '+1' | 'rocket' | 'eyes' | 'confused'): Promise<void> {
-    await this.octokit.rest.reactions.createForIssueComment({
-      owner: this.repo.owner,
-      repo: this.repo.name,
-      comment_id: commentId,
-      content,
-    });
-  }
-
-  async reply(number: number, body: string): Promise<void> {
-    await this.octokit.rest.issues.createComment({ owner: this.repo.owner, repo: this.repo.name, issue_number: number, body });
   }
 
   /**

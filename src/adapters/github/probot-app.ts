@@ -2,9 +2,9 @@
 import type { ApplicationFunction } from 'probot';
 import type { WebhookIntake } from './webhook-intake.js';
 import { handledEvents } from './webhook-payloads.js';
-import { observeWebhook } from '../http/metrics-handler.js';
 
-export function createProbotApp(deps: { intake: WebhookIntake; now?: () => Date }): ApplicationFunction {
+/** `observe` gets the seconds each delivery took to accept (for metrics). */
+export function createProbotApp(deps: { intake: WebhookIntake; observe?: (seconds: number) => void; now?: () => Date }): ApplicationFunction {
   const now = deps.now ?? (() => new Date());
   return (app) => {
     // Edited comments are never commands: only `issue_comment.created` is listened to.
@@ -13,7 +13,7 @@ export function createProbotApp(deps: { intake: WebhookIntake; now?: () => Date 
       const event = `${context.name}.${(context.payload as { action?: string }).action}`;
       const started = performance.now();
       const fresh = await deps.intake.accept({ id: context.id, event, payload: context.payload, receivedAt: now() });
-      observeWebhook((performance.now() - started) / 1000);
+      deps.observe?.((performance.now() - started) / 1000);
       if (!fresh) context.log.info({ deliveryId: context.id }, 'redelivered webhook ignored: it was handled before');
     });
   };

@@ -8,42 +8,34 @@
 import type { Logger } from 'pino';
 import { parseComment } from '../../core/comment-commands/parse-comment.js';
 import { errorMessage, RetryableError } from '../../ports/errors.js';
-import type { CommandDeps, CommandLimits } from '../../core/runs/command-deps.js';
-import { cancelFromCheck, handleCommand, pushedToPullRequest, rerunFromCheck } from '../../core/runs/handle-command.js';
-import type { IdGenerator } from '../../core/runs/ids.js';
-import type { TaskTypeCatalog } from '../../core/manifest/load-manifest.js';
-import { readManifest } from '../../core/manifest/read-manifest.js';
-import type { RepoRef } from '../../core/runs/run.js';
-import type { CheckReporter } from '../../ports/check-reporter.js';
-import type { RunQueue } from '../../ports/run-queue.js';
+import type { RunService, RunTarget } from '../../core/run-service/run-service.js';
+import type { AuditAction } from '../../core/run-service/audit.js';
+import type { RepoRef, Requester } from '../../core/runs/run.js';
 import type { InboxDelivery, RunStore } from '../../ports/run-store.js';
-import { OctokitRepoHost } from './octokit-repo-host.js';
+import { cancelAnswer, helpReply, requestAnswer, undecidedReply, type Answer } from './command-replies.js';
+import { GithubConversation } from './github-conversation.js';
 import type { OctokitForInstallation } from './octokit.js';
 import { checkRunActionSchema, isBot, issueCommentCreatedSchema, pullRequestSynchronizeSchema } from './webhook-payloads.js';
 
 export interface WebhookIntakeDeps {
-  store: RunStore;
-  queue: RunQueue;
-  checks: CheckReporter;
+  /** The inbox of deliveries, and the runs a check run's buttons name. */
+  store: Pick<RunStore, 'recordDelivery' | 'markDeliveryHandled' | 'pendingDeliveries' | 'getRun'>;
+  runs: RunService;
   octokitFor: OctokitForInstallation;
   log: Logger;
-  newId: IdGenerator;
-  gatewayUrl: string;
-  limits: CommandLimits;
-  taskTypes: TaskTypeCatalog;
-  defaultImage: string;
   now?: () => Date;
   /** Longest wait for a rate limit to reset before giving up and telling the user. */
   maxRateLimitWaitMs?: number;
 }
 
-/** Who to tell when deciding fails, and how. */
+/** Who asked, where to answer, and what to record if deciding fails. */
 interface Conversation {
   repo: RepoRef;
   number: number | null;
-  actor: string;
-  action: string;
-  host: OctokitRepoHost;
+  requester: Requester;
+  action: AuditAction;
+  commentId: number | null;
+  talk: GithubConversation;
 }
 
 function repositoryKey(payload: unknown): string {
@@ -126,20 +118,41 @@ export class WebhookIntake {
     if (command.type === 'ignore') return;
 
     const repo = this.repoOf(payload);
-    const host = await this.hostFor(repo);
+    const talk = await this.talkFor(repo);
     const number = payload.issue.number;
-    if (command.type === 'reply') return host.reply(number, `@${author.login} ${command.message}`);
-    const input = {
-      repo,
-      number,
-      isPullRequest: payload.issue.pull_request !== undefined && payload.issue.pull_request !== null,
-      commentId: payload.comment.id,
-      actor: author.login,
-      command: command.command,
-    };
-    await this.decide({ repo, number, actor: author.login, action: command.command.kind, host }, log, async (deps) => {
-      const outcome = await handleCommand(deps, input);
-      log.info({ outcome: outcome.kind, actor: input.actor, number }, 'command handled');
+    if (command.type === 'reply') return talk.reply(number, `@${author.login} ${command.message}`);
+    const requester: Requester = { kind: 'user', login: author.login };
+    const isPullRequest = payload.issue.pull_request !== undefined && payload.issue.pull_request !== null;
+    const defaultBranch = payload.repository.default_branch;
+    const target: RunTarget = isPullRequest
+      ? { kind: 'pull_request', number }
+      : { kind: 'issue', number, ...(defaultBranch ? { defaultBranch } : {}) };
+    const kind = command.command.kind;
+    const action: AuditAction = kind === 'help' ? 'run' : kind;
+    const conversation = { repo, number, requester, action, commentId: payload.comment.id, talk };
+    await this.decide(conversation, log, async () => {
+      const { runs } = this.deps;
+      switch (command.command.kind) {
+        case 'run': {
+          const { task, params } = command.command;
+          const outcome = await runs.request({ requester, repo, target, task, params, trigger: 'comment', commentId: payload.comment.id });
+          log.info({ outcome: outcome.kind, actor: author.login, number }, '/run handled');
+          return requestAnswer(author.login, outcome);
+        }
+        case 'retry': {
+          const outcome = await runs.retry({ requester, repo, target: target as Extract<RunTarget, { number: number }>, commentId: payload.comment.id });
+          log.info({ outcome: outcome.kind, actor: author.login, number }, '/retry handled');
+          return requestAnswer(author.login, outcome);
+        }
+        case 'cancel': {
+          const { runId } = command.command;
+          const outcome = await runs.cancel({ requester, repo, scope: runId === null ? { kind: 'all', number } : { kind: 'run', runId } });
+          log.info({ outcome: outcome.kind, actor: author.login, number }, '/cancel handled');
+          return cancelAnswer(author.login, outcome);
+        }
+        case 'help':
+          return { reaction: null, reply: helpReply(await runs.help({ repo, target })) };
+      }
     });
   }
 
@@ -147,14 +160,7 @@ export class WebhookIntake {
     const parsed = pullRequestSynchronizeSchema.safeParse(raw);
     if (!parsed.success) return this.malformed(parsed.error, log);
     const payload = parsed.data;
-    const repo = this.repoOf(payload);
-    const host = await this.hostFor(repo);
-    const deps = this.commandDeps(host, log);
-    const headSha = payload.pull_request.head.sha;
-    // The pushed head's manifest decides (`cancel_on_push`); an unreadable one keeps the safe default.
-    const manifest = await readManifest(host, headSha, this.deps.taskTypes, this.deps.defaultImage).catch(() => null);
-    const cancelOnPush = manifest?.ok ? manifest.manifest.cancelOnPush : true;
-    const result = await pushedToPullRequest(deps, { repo, number: payload.number, headSha, cancelOnPush });
+    const result = await this.deps.runs.pushed({ repo: this.repoOf(payload), number: payload.number, headSha: payload.pull_request.head.sha });
     log.info({ number: payload.number, ...result }, 'push to a pull request handled');
   }
 
@@ -170,28 +176,34 @@ export class WebhookIntake {
       log.info({ checkRunId: payload.check_run.id }, 'check run is not one of our runs; ignored');
       return;
     }
-    const host = await this.hostFor(repo);
-    const actor = payload.sender.login;
+    const requester: Requester = { kind: 'user', login: payload.sender.login };
+    const talk = await this.talkFor(repo);
     if (payload.action === 'rerequested') {
-      await this.decide({ repo, number: run.number, actor, action: 'rerun', host }, log, async (deps) => {
-        const outcome = await rerunFromCheck(deps, { run, actor, headSha: payload.check_run.head_sha });
-        log.info({ outcome: outcome.kind, actor }, 're-run handled');
+      await this.decide({ repo, number: run.number, requester, action: 'rerun', commentId: null, talk }, log, async () => {
+        const outcome = await this.deps.runs.rerun({ requester, run, headSha: payload.check_run.head_sha });
+        log.info({ outcome: outcome.kind, actor: requester.login }, 're-run handled');
+        return requestAnswer(requester.login, outcome);
       });
     } else if (payload.requested_action?.identifier === 'cancel') {
-      await this.decide({ repo, number: run.number, actor, action: 'cancel', host }, log, async (deps) => {
-        const outcome = await cancelFromCheck(deps, { run, actor });
-        log.info({ outcome: outcome.kind, actor }, 'cancel button handled');
+      await this.decide({ repo, number: run.number, requester, action: 'cancel', commentId: null, talk }, log, async () => {
+        const outcome = await this.deps.runs.cancel({ requester, repo, scope: { kind: 'run', runId: run.id } });
+        log.info({ outcome: outcome.kind, actor: requester.login }, 'cancel button handled');
+        // The button's check run already shows the outcome; only a refusal needs words.
+        return outcome.kind === 'refused' ? cancelAnswer(requester.login, outcome) : { reaction: null, reply: null };
       });
     }
   }
 
-  /** Runs a decision; waits out rate limits, and on a final failure decides "no" and says so. */
-  private async decide(talk: Conversation, log: Logger, work: (deps: CommandDeps) => Promise<void>): Promise<void> {
-    const deps = this.commandDeps(talk.host, log);
+  /**
+   * Decides, then answers on GitHub. Waits out rate limits; on a final failure nothing runs, the
+   * audit log records why, and the person is told.
+   */
+  private async decide(conversation: Conversation, log: Logger, work: () => Promise<Answer>): Promise<void> {
     const maxWait = this.deps.maxRateLimitWaitMs ?? 60_000;
     for (let attempt = 1; ; attempt += 1) {
+      let answer: Answer;
       try {
-        return await work(deps);
+        answer = await work();
       } catch (error) {
         const wait = error instanceof RetryableError ? error.retryAfterMs : undefined;
         if (wait !== undefined && wait <= maxWait && attempt < 3 && !this.closed) {
@@ -200,52 +212,30 @@ export class WebhookIntake {
           continue;
         }
         log.error({ err: error }, 'could not decide; nothing runs');
-        await this.deps.store.audit({
-          at: this.now(),
-          repo: `${talk.repo.owner}/${talk.repo.name}`,
-          number: talk.number,
-          actor: talk.actor,
-          action: talk.action,
-          allowed: false,
-          reason: `could not decide: ${errorMessage(error)}`,
-          runId: null,
-        });
-        if (talk.number !== null) {
-          await talk.host
-            .reply(
-              talk.number,
-              `@${talk.actor} nothing was run: task-mgmt could not check this request with GitHub (${errorMessage(error)}), ` +
-                'and it never runs what it could not check. Please try again later.',
-            )
-            .catch((replyError: unknown) => log.error({ err: replyError }, 'could not reply about the failure'));
-        }
-        return;
+        const { repo, number, requester, action } = conversation;
+        await this.deps.runs.undecided({ requester, repo, number, action, error: errorMessage(error) });
+        answer = { reaction: null, reply: number === null ? null : undecidedReply(requester.login, errorMessage(error)) };
       }
+      return this.answer(conversation, answer, log);
     }
   }
 
-  private commandDeps(host: OctokitRepoHost, log: Logger): CommandDeps {
-    return {
-      store: this.deps.store,
-      queue: this.deps.queue,
-      checks: this.deps.checks,
-      host,
-      log,
-      newId: this.deps.newId,
-      now: this.now,
-      gatewayUrl: this.deps.gatewayUrl,
-      limits: this.deps.limits,
-      taskTypes: this.deps.taskTypes,
-      defaultImage: this.deps.defaultImage,
-    };
+  private async answer(conversation: Conversation, answer: Answer, log: Logger): Promise<void> {
+    const { talk, number, commentId } = conversation;
+    if (answer.reply !== null && number !== null) {
+      await talk.reply(number, answer.reply).catch((error: unknown) => log.error({ err: error }, 'could not reply'));
+    }
+    if (answer.reaction !== null && commentId !== null) {
+      await talk.react(commentId, answer.reaction).catch((error: unknown) => log.warn({ err: error }, 'could not react to the comment'));
+    }
   }
 
   private repoOf(payload: { repository: { name: string; owner: { login: string } }; installation: { id: number } }): RepoRef {
     return { owner: payload.repository.owner.login, name: payload.repository.name, installationId: payload.installation.id };
   }
 
-  private async hostFor(repo: RepoRef): Promise<OctokitRepoHost> {
-    return new OctokitRepoHost(await this.deps.octokitFor(repo.installationId), repo);
+  private async talkFor(repo: RepoRef): Promise<GithubConversation> {
+    return new GithubConversation(await this.deps.octokitFor(repo.installationId), repo);
   }
 
   private malformed(error: { issues: unknown[] }, log: Logger): void {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 
 const account = z.object({ login: z.string(), type: z.string().optional() });
-const repository = z.object({ name: z.string(), owner: z.object({ login: z.string() }) });
+const repository = z.object({ name: z.string(), owner: z.object({ login: z.string() }), default_branch: z.string().min(1).optional() });
 const installation = z.object({ id: z.number().int() });
 const sha = z.string().regex(/^[0-9a-f]{40}$/);
 

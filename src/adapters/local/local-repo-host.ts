@@ -10,7 +10,7 @@ import type { CollaboratorPermission, PullRequestInfo, RepoHost, ReviewInfo, Tre
 export class LocalRepoHost implements RepoHost {
   private readonly root: string;
 
-  constructor(root: string, private readonly write: (line: string) => void = () => undefined) {
+  constructor(root: string) {
     this.root = resolve(root);
   }
 
@@ -49,11 +49,5 @@ export class LocalRepoHost implements RepoHost {
 
   async listChangedFiles(): Promise<string[]> {
     return [];
-  }
-
-  async react(): Promise<void> {}
-
-  async reply(_number: number, body: string): Promise<void> {
-    this.write(body);
   }
 }

@@ -4,7 +4,7 @@ import type { RepoHost } from '../../ports/repo-host.js';
 import { dockerfileSources } from './task-files.js';
 import {
   dockerfileManifest,
-  manifestSource,
+  manifestFile,
   parseManifest,
   procfileManifest,
   type LoadedManifest,
@@ -24,45 +24,54 @@ export type ReadManifest =
   | { ok: false; errors: ManifestError[] }
   | { ok: false; reason: string };
 
+/**
+ * Reads the task definition at `sha` in at most two rounds of requests: the three candidate files
+ * at once (the first that exists wins, in the documented order), then the Dockerfiles and
+ * Procfiles a `task-mgmt.yml` names, at once. Every `/run` waits on this before its check run
+ * exists, so it asks nothing twice and nothing it can ask in parallel one after another.
+ */
 export async function readManifest(host: RepoHost, sha: string, catalog: TaskTypeCatalog, defaultImage: string): Promise<ReadManifest> {
-  const root = await host.listRoot(sha);
-  const source = manifestSource(root.filter((entry) => entry.type === 'file').map((entry) => entry.name));
   const at = `\`${sha.slice(0, 12)}\``;
-  if (source === null) return { ok: false, reason: `${at} declares no task: add a \`task-mgmt.yml\` or a \`Dockerfile\` at the root of the repository.` };
-
-  const texts = new Map<string, string>();
-  const read = async (path: string): Promise<string | null> => {
-    if (!texts.has(path)) {
-      const text = await host.readFile(path, sha);
-      if (text === null) return null;
-      texts.set(path, text);
-    }
-    return texts.get(path)!;
-  };
+  const candidates = [manifestFile, 'Dockerfile', 'Procfile'] as const;
+  const found = await Promise.all(candidates.map((path) => host.readFile(path, sha)));
+  const index = found.findIndex((text) => text !== null);
+  if (index === -1) return { ok: false, reason: `${at} declares no task: add a \`task-mgmt.yml\` or a \`Dockerfile\` at the root of the repository.` };
+  const source = candidates[index]!;
+  const texts = new Map<string, string>([[source, found[index]!]]);
 
   let manifest: LoadedManifest;
   if (source === 'Dockerfile') {
     manifest = dockerfileManifest();
   } else {
-    const text = (await read(source)) ?? '';
+    const text = texts.get(source)!;
     const parsed = source === 'Procfile' ? procfileManifest(text, defaultImage) : parseManifest(text, catalog, { defaultImage });
     if (!parsed.ok) return parsed;
     manifest = parsed.manifest;
   }
 
+  const named = new Set<string>();
+  for (const task of manifest.tasks) {
+    if (task.type === 'container' && task.dockerfile) named.add(task.dockerfile);
+    if (task.procfile) named.add(task.procfile);
+  }
+  const missing = [...named].filter((path) => !texts.has(path));
+  const read = await Promise.all(missing.map((path) => host.readFile(path, sha)));
+  missing.forEach((path, i) => {
+    if (read[i] !== null) texts.set(path, read[i]!);
+  });
+
   const taskPaths = new Set(manifest.reviewPaths);
   for (const task of manifest.tasks) {
     if (task.type !== 'container' || !task.dockerfile) continue;
-    const text = await read(task.dockerfile);
-    if (text === null) {
+    const text = texts.get(task.dockerfile);
+    if (text === undefined) {
       return { ok: false, errors: [{ file: manifest.source, line: 1, column: 1, field: `tasks.${task.name}.dockerfile`, message: `\`${task.dockerfile}\` does not exist at ${at}` }] };
     }
     const context = task.context === '.' ? '' : `${task.context.replace(/\/+$/, '')}/`;
     for (const copied of dockerfileSources(text)) taskPaths.add(`${context}${copied}`.replace(/\/$/, '') || '');
   }
-  for (const task of manifest.tasks) if (task.procfile) await read(task.procfile);
   const hash = createHash('sha256');
   for (const [path, text] of [...texts.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(`${path}\0${text}\0`);
-  if (source === 'Dockerfile') hash.update(`Dockerfile\0${(await read('Dockerfile')) ?? ''}\0`);
+  if (source === 'Dockerfile') hash.update(`Dockerfile\0${texts.get('Dockerfile') ?? ''}\0`);
   return { ok: true, manifest, taskPaths: [...taskPaths], digest: `sha256:${hash.digest('hex')}` };
 }

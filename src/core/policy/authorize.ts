@@ -30,7 +30,11 @@ export interface AuthorizeInput {
   required?: RequiredRole;
   /** Absent for a run of the default branch (an issue comment): its content was already reviewed. */
   pullRequest?: PullRequestFacts;
+  /** What is asked, for the wording of a refusal (default `run`). */
+  action?: 'run' | 'cancel';
 }
+
+const doing = { run: 'running tasks', cancel: 'cancelling runs' } as const;
 
 export type Decision =
   | { allowed: true; role: Role; reason: string; approvals: number[] }
@@ -45,7 +49,7 @@ export function authorize(input: AuthorizeInput): Decision {
       allowed: false,
       kind: 'role',
       role,
-      reason: `@${input.actor} has the ${role} role on this repository; running tasks needs ${required} or higher.`,
+      reason: `@${input.actor} has the ${role} role on this repository; ${doing[input.action ?? 'run']} needs ${required} or higher.`,
     };
   }
   const pull = input.pullRequest;

@@ -13,7 +13,8 @@ export const roles = ['none', 'read', 'triage', 'write', 'maintain', 'admin'] as
 export type Role = (typeof roles)[number];
 
 /** Roles a manifest may require to `/run`. */
-export type RequiredRole = 'write' | 'maintain' | 'admin';
+export type { RequiredRole } from '../runs/run.js';
+import type { RequiredRole } from '../runs/run.js';
 
 export function roleFromPermission(permission: CollaboratorPermission): Role {
   const flags = permission.flags;

@@ -1,0 +1,223 @@
+/**
+ * The run service: every use case that starts, stops or re-checks runs, whichever way it came in
+ * (a comment, a check run's button, the JSON API, JSON-RPC, the CLI, a schedule). It takes a typed
+ * requester, owns the policy, the audit log and the command limit, and returns outcomes as data.
+ * It writes check runs (they are part of a run's life) but never replies or reacts: each adapter
+ * renders the outcome its own way.
+ */
+import { authorize } from '../policy/authorize.js';
+import { readManifest } from '../manifest/read-manifest.js';
+import type { RepoHost } from '../../ports/repo-host.js';
+import { finishedReport, staleApprovalReport } from '../runs/check-text.js';
+import type { RepoRef, Requester, Run } from '../runs/run.js';
+import { overCommandLimit, record, type AuditAction } from './audit.js';
+import type { BeforeStartOutcome, CancelOutcome, HelpOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome } from './outcomes.js';
+import { askOnce } from './request-host.js';
+import { requestRuns } from './request-runs.js';
+import { fullName, headOf, numberOf, permissionOf, type CancelScope, type RunRequest, type RunServiceDeps, type RunTarget } from './requests.js';
+
+export * from './requests.js';
+
+export type * from './outcomes.js';
+
+export class RunService {
+  constructor(private readonly deps: RunServiceDeps) {}
+
+  /** `/run`, `POST /api/runs`, `runs.create`, `task-mgmt run`, a schedule. */
+  async request(request: RunRequest): Promise<RequestOutcome> {
+    const action: AuditAction = request.trigger === 'rerun' ? 'rerun' : 'run';
+    const limited = await overCommandLimit(this.deps.store, this.deps.now(), request.requester, this.deps.commandsPerMinute, '/run');
+    if (limited) return this.refuse(request, action, 'rate_limited', limited);
+    const host = askOnce(await this.deps.hostFor(request.repo));
+    const outcome = await requestRuns({ ...this.deps, host }, request);
+    const number = numberOf(request.target);
+    if (outcome.kind === 'refused') {
+      await record(this.deps.store, this.deps.now(), { repo: request.repo, number, requester: request.requester, action, allowed: false, reason: outcome.reason });
+    }
+    return outcome;
+  }
+
+  /** `/retry`: run again, at the same SHA, each task whose latest run here did not succeed. */
+  async retry(input: { requester: Requester; repo: RepoRef; target: Extract<RunTarget, { number: number }>; commentId?: number | null }): Promise<RequestOutcome> {
+    const number = input.target.number;
+    const recent = await this.deps.store.listRuns({ repo: fullName(input.repo), number, limit: 100 });
+    const latestByTask = new Map<string, Run>();
+    for (const run of recent) if (!latestByTask.has(run.task)) latestByTask.set(run.task, run);
+    const failed = [...latestByTask.values()].filter((run) => run.state === 'failed' || run.state === 'timed_out' || run.state === 'cancelled');
+    if (failed.length === 0) {
+      return this.refuse({ ...input, number }, 'retry', 'nothing_to_do', `no run of #${number} failed: there is nothing to retry.`);
+    }
+    const outcomes: RequestOutcome[] = [];
+    for (const run of failed) {
+      outcomes.push(
+        await this.request({ requester: input.requester, repo: input.repo, target: input.target, task: run.task, params: run.params, trigger: 'comment', commentId: input.commentId ?? null, expectedSha: run.sha }),
+      );
+    }
+    const notQueued = outcomes.find((outcome) => outcome.kind !== 'queued');
+    if (notQueued) return notQueued;
+    return { kind: 'queued', sha: failed[0]!.sha, runs: outcomes.flatMap((o) => (o.kind === 'queued' ? o.runs : [])) };
+  }
+
+  /** The check run's Re-run button: the clicking user asks again for the same task, at `headSha`. */
+  async rerun(input: { requester: Requester; run: Run; headSha: string }): Promise<RequestOutcome> {
+    const { run } = input;
+    const target: RunTarget =
+      run.number === null ? { kind: 'default_branch' } : run.isPullRequest ? { kind: 'pull_request', number: run.number } : { kind: 'issue', number: run.number };
+    return this.request({ requester: input.requester, repo: run.repo, target, task: run.task, params: run.params, trigger: 'rerun', commentId: null, expectedSha: input.headSha });
+  }
+
+  /**
+   * `/cancel [run-id]`, the Cancel button, `POST /api/runs/:id/cancel`, `runs.cancel`. With `repo`
+   * the run must belong to it; without (the API names only the run), the run's own repository.
+   */
+  async cancel(input: { requester: Requester; repo?: RepoRef; scope: CancelScope }): Promise<CancelOutcome> {
+    const { scope, requester } = input;
+    const found = scope.kind === 'run' ? await this.deps.store.getRun(scope.runId) : null;
+    const repo = input.repo ?? found?.repo;
+    if (scope.kind === 'run' && (!found || !repo || fullName(found.repo) !== fullName(repo))) {
+      const where = input.repo ? ' in this repository' : '';
+      if (!input.repo) return { kind: 'refused', code: 'not_found', reason: `there is no run \`${scope.runId}\`${where}.` };
+      return this.refuse({ repo: input.repo, number: null, requester }, 'cancel', 'not_found', `there is no run \`${scope.runId}\`${where}.`);
+    }
+    const number = scope.kind === 'all' ? scope.number : found!.number;
+    const asked = { repo: repo!, number, requester };
+    const limited = await overCommandLimit(this.deps.store, this.deps.now(), requester, this.deps.commandsPerMinute, '/cancel');
+    if (limited) return this.refuse(asked, 'cancel', 'rate_limited', limited);
+
+    const host = await this.deps.hostFor(repo!);
+    const decision = authorize({ actor: requester.login, permission: await permissionOf(host, requester), action: 'cancel' });
+    if (!decision.allowed) return this.refuse(asked, 'cancel', 'role', decision.reason);
+
+    let runs: Run[];
+    if (found) {
+      if (found.state !== 'queued' && found.state !== 'running') {
+        await record(this.deps.store, this.deps.now(), { ...asked, action: 'cancel', allowed: true, reason: `${decision.reason}; ${found.id} had already ended`, runId: found.id });
+        return { kind: 'already_ended', run: found };
+      }
+      runs = [found];
+    } else {
+      runs = await this.deps.store.listRuns({ repo: fullName(repo!), number: number!, states: ['queued', 'running'] });
+      if (runs.length === 0) return this.refuse(asked, 'cancel', 'nothing_to_do', `no run of #${number} is queued or running.`);
+    }
+    const by = requester.kind === 'user' ? `@${requester.login}` : requester.kind === 'service' ? `${requester.login} through the API` : 'the App';
+    const cancelled: Run[] = [];
+    for (const run of runs) {
+      const ended = await this.end(run, `cancelled by ${by}`);
+      if (ended) cancelled.push(ended);
+    }
+    const what = cancelled.length > 0 ? cancelled.map((run) => run.id).join(', ') : 'nothing (already ended)';
+    await record(this.deps.store, this.deps.now(), { ...asked, action: 'cancel', allowed: true, reason: `${decision.reason}; cancelled ${what}`, runId: cancelled[0]?.id ?? null });
+    if (found && cancelled.length === 0) return { kind: 'already_ended', run: (await this.deps.store.getRun(found.id)) ?? found };
+    return { kind: 'cancelled', runs: cancelled };
+  }
+
+  /**
+   * New commits on a pull request: runs of the old head are cancelled unless the new head's
+   * manifest says `cancel_on_push: false` (an unreadable manifest keeps the safe default), and
+   * approval requests for the old head are marked stale.
+   */
+  async pushed(input: { repo: RepoRef; number: number; headSha: string }): Promise<PushOutcome> {
+    const active = (await this.deps.store.listRuns({ repo: fullName(input.repo), number: input.number, states: ['queued', 'running'] })).filter(
+      (run) => run.sha !== input.headSha,
+    );
+    const cancelled: string[] = [];
+    if (active.length > 0 && (await this.cancelsOnPush(input.repo, input.headSha))) {
+      for (const run of active) {
+        const reason = `new commits were pushed to #${input.number} (the head is now \`${input.headSha.slice(0, 12)}\`), so the run of \`${run.sha.slice(0, 12)}\` was cancelled`;
+        if (await this.end(run, reason)) cancelled.push(run.id);
+      }
+    }
+    const waits = await this.deps.store.takeApprovalWaits(fullName(input.repo), input.number);
+    const stale = waits.filter((wait) => wait.sha !== input.headSha);
+    for (const wait of stale) {
+      await this.deps.checks.update({ repo: input.repo, checkRunId: wait.checkRunId }, staleApprovalReport(wait.sha, input.headSha));
+    }
+    if (cancelled.length > 0 || stale.length > 0) {
+      await record(this.deps.store, this.deps.now(), {
+        repo: input.repo,
+        number: input.number,
+        requester: { kind: 'app', login: 'push' },
+        action: 'push',
+        allowed: true,
+        reason: `head is now ${input.headSha}; cancelled ${cancelled.length} run(s), ${stale.length} approval request(s) now stale`,
+      });
+    }
+    return { cancelled, stale: stale.length };
+  }
+
+  /** `/help`: the tasks at the head a `/run` here would run. */
+  async help(input: { repo: RepoRef; target: RunTarget }): Promise<HelpOutcome> {
+    try {
+      const host = askOnce(await this.deps.hostFor(input.repo));
+      const sha = await headOf(host, input.target);
+      const read = await readManifest(host, sha, this.deps.taskTypes, this.deps.defaultImage);
+      if (read.ok) return { kind: 'tasks', sha, manifest: read.manifest };
+      return 'errors' in read ? { kind: 'manifest_errors', sha, errors: read.errors } : { kind: 'no_tasks', sha, reason: read.reason };
+    } catch (error) {
+      return { kind: 'unavailable', error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  /**
+   * A request the adapter could not get decided (GitHub failed past its retries): nothing ran,
+   * and the audit log says why. Fail closed.
+   */
+  async undecided(input: { requester: Requester; repo: RepoRef; number: number | null; action: AuditAction; error: string }): Promise<void> {
+    await record(this.deps.store, this.deps.now(), { ...input, allowed: false, reason: `could not decide: ${input.error}` });
+  }
+
+  /** Ends a queued or running run as cancelled and stops its container; null if it had ended. */
+  private async end(run: Run, reason: string): Promise<Run | null> {
+    const cancelled = await this.deps.store.transition(run.id, 'cancel', this.deps.now(), { error: reason });
+    if (!cancelled) return null;
+    await this.deps.queue.cancel(run.id);
+    if (cancelled.checkRunId !== null) await this.deps.checks.update(cancelled, finishedReport(cancelled, this.deps.gatewayUrl));
+    return cancelled;
+  }
+
+  private async cancelsOnPush(repo: RepoRef, headSha: string): Promise<boolean> {
+    try {
+      const read = await readManifest(await this.deps.hostFor(repo), headSha, this.deps.taskTypes, this.deps.defaultImage);
+      return read.ok ? read.manifest.cancelOnPush : true;
+    } catch {
+      return true;
+    }
+  }
+
+  private async refuse(
+    asked: { repo: RepoRef; number?: number | null; target?: RunTarget; requester: Requester },
+    action: AuditAction,
+    code: RefusalCode,
+    reason: string,
+  ): Promise<Refused> {
+    const number = asked.number !== undefined ? asked.number : asked.target ? numberOf(asked.target) : null;
+    await record(this.deps.store, this.deps.now(), { repo: asked.repo, number, requester: asked.requester, action, allowed: false, reason });
+    return { kind: 'refused', code, reason };
+  }
+}
+
+/**
+ * The SHA checked is the SHA run: just before a task starts, the worker asks again that the pull
+ * request's head is still the pinned SHA and that the requester still has the role the request
+ * needed (`run.requiredRole`), whoever the requester is. GitHub failing here is retryable; it
+ * never lets the task start unchecked.
+ */
+export async function checkBeforeStart(host: RepoHost, run: Run): Promise<BeforeStartOutcome> {
+  const requester: Requester = { kind: run.requesterKind, login: run.requestedBy };
+  const [pull, permission] = await Promise.all([
+    run.isPullRequest && run.number !== null ? host.getPullRequest(run.number) : null,
+    permissionOf(host, requester),
+  ]);
+  if (pull && pull.state !== 'open') return { allowed: false, reason: `pull request #${run.number} was ${pull.state} before the task started; nothing ran` };
+  if (pull && pull.headSha !== run.sha) {
+    return {
+      allowed: false,
+      reason: `the head of #${run.number} moved from \`${run.sha.slice(0, 12)}\` to \`${pull.headSha.slice(0, 12)}\` before the task started; nothing ran`,
+    };
+  }
+  const decision = authorize({ actor: requester.login, permission, required: run.requiredRole });
+  if (!decision.allowed) return { allowed: false, reason: `checked again before the task started: ${decision.reason} Nothing ran.` };
+  const head = pull ? `\`${run.sha.slice(0, 12)}\` is still the head` : `\`${run.sha.slice(0, 12)}\` was pinned`;
+  return { allowed: true, note: `checked again before starting: ${head} and ${decision.reason}` };
+}
+
