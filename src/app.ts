@@ -21,6 +21,7 @@ import { GithubCheckReporter } from './adapters/github/github-check-reporter.js'
 import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js';
 import type { OctokitForInstallation } from './adapters/github/octokit.js';
 import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
+import { observeRunFinished } from './adapters/http/metrics-handler.js';
 import type { RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
 import type { IpfsStore } from './ports/ipfs-store.js';
@@ -123,6 +124,7 @@ export async function startWorker(
     workerId: workerId(),
     leaseMs: config.WORKER_LEASE,
     progressIntervalMs: config.PROGRESS_INTERVAL,
+    onRunFinished: observeRunFinished,
   });
   await services.queue.consume(handler, { concurrency });
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Run, RunMove, RunState } from '../../core/runs/run.js';
 import type { EventBus, RunEventName } from '../../ports/event-bus.js';
 import type { NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
-import { runToJson } from '../http/api-schemas.js';
+import { runToJson } from '../../core/runs/run-json.js';
 
 const eventOf: Record<RunState, RunEventName> = {
   queued: 'run.queued',

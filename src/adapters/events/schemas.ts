@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { runMessageSchema } from '../../core/runs/run.js';
-import { runJsonSchema } from '../http/api-schemas.js';
+import { runJsonSchema } from '../../core/runs/run-json.js';
 
 export const runEventSchema = z.object({
   /** The routing key: run.queued, run.started, run.progress, run.succeeded, run.failed, run.cancelled, run.timed_out. */

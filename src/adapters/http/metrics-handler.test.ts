@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, newRun } from '../../../test/contracts/run-store.contract.js';
 import { SqliteRunStore } from '../store/sqlite-run-store.js';
 import { createHttpApi } from './http-api.js';
-import { Counter, countGithubRequest, Histogram, MetricsRegistry, observeRunDuration, observeWebhook, setRateLimitRemaining } from './metrics-handler.js';
+import { Counter, countGithubRequest, Histogram, MetricsRegistry, observeRunFinished, observeWebhook, setRateLimitRemaining } from './metrics-handler.js';
 
 describe('GET /metrics', () => {
   let store: SqliteRunStore;
@@ -45,9 +45,9 @@ describe('GET /metrics', () => {
     await store.createRun(newRun(), at(2));
     await store.createRun(newRun(), at(3));
     await store.transition(running.id, 'claim', at(4));
-    observeRunDuration(3);
-    observeRunDuration(120);
-    observeRunDuration(10 * 24 * 3600);
+    for (const seconds of [3, 120, 10 * 24 * 3600]) observeRunFinished({ startedAt: at(10), finishedAt: at(10 + seconds) });
+    // A run cancelled before it started has no duration to count.
+    observeRunFinished({ startedAt: null, finishedAt: at(10) });
     observeWebhook(0.02);
     countGithubRequest(200);
     countGithubRequest(200);

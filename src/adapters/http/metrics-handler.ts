@@ -3,14 +3,14 @@
  * (https://prometheus.io/docs/instrumenting/exposition_formats/), without a client library: a
  * handful of counters, gauges and histograms is all the app keeps.
  *
- * The rest of the app reports through the exported functions (`observeRunDuration`,
+ * The rest of the app reports through the exported functions (`observeRunFinished`,
  * `observeWebhook`, `countGithubRequest`, `setRateLimitRemaining`), which write to one registry
  * per process. Runs per state are counted from the run store at each scrape; the store lists at
  * most 500 runs per query, so each state's count stops at 500 (enough to see a backlog grow).
  */
 import type { HttpHandler } from './api-handler.js';
 import { requestUrl } from './http-io.js';
-import { runStates } from '../../core/runs/run.js';
+import { runStates, type Run } from '../../core/runs/run.js';
 import type { RunStore } from '../../ports/run-store.js';
 
 type Labels = Record<string, string>;
@@ -152,8 +152,9 @@ const rateLimitRemaining = metrics.add(
   new Gauge('task_mgmt_github_rate_limit_remaining', 'Requests left in the current GitHub rate-limit window (x-ratelimit-remaining of the last response).'),
 );
 
-export function observeRunDuration(seconds: number): void {
-  runDuration.observe(seconds);
+/** Counts a run that ended, by how long it ran. */
+export function observeRunFinished(run: Pick<Run, 'startedAt' | 'finishedAt'>): void {
+  if (run.startedAt && run.finishedAt) runDuration.observe((run.finishedAt.getTime() - run.startedAt.getTime()) / 1000);
 }
 
 export function observeWebhook(seconds: number): void {
