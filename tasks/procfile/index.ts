@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { TaskType } from '../../src/ports/task-type.js';
-import { runImage } from '../container/index.js';
+import { runImage } from '../shared/run-image.js';
 
 export const procfileParams = z
   .object({
