@@ -1,6 +1,6 @@
 /** CheckReporter as GitHub check runs on the run's pinned SHA. */
 import type { CheckReport, CheckReporter, CheckTarget } from '../../ports/check-reporter.js';
-import { checkRunName } from '../../core/runs/check-text.js';
+import { checkRunName, truncateEnd, truncateStart } from '../../core/runs/check-text.js';
 import type { RepoRef } from '../../core/runs/run.js';
 import type { OctokitForInstallation } from './octokit.js';
 
@@ -56,8 +56,9 @@ export class GithubCheckReporter implements CheckReporter {
     }));
     const output = {
       title: report.title,
-      summary: report.summary,
-      ...(report.text ? { text: report.text } : {}),
+      // GitHub rejects a summary or text over 65,535 characters; cut them as check-text.ts does.
+      summary: truncateEnd(report.summary),
+      ...(report.text ? { text: truncateStart(report.text) } : {}),
       ...(annotations.length > 0 ? { annotations } : {}),
     };
     const actions = report.actions ? { actions: report.actions } : {};
