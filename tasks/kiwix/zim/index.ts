@@ -12,8 +12,9 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { PermanentError, RetryableError, errorMessage } from '../../../src/ports/errors.js';
 import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
+import { contentLength, type GuardedResponse } from '../../shared/safe-fetch.js';
 import { type ChecksumAlgorithm, parseChecksumFile } from './checksum-file.js';
-import { guardedGet, readText } from './guarded-get.js';
+import { type Get, okGetter, readText } from './http-get.js';
 import { folderUrl, newestInListing, projectOf, splitDatedName } from './resolve-name.js';
 import { type ZimMetadata, readZimMetadata } from './zim-metadata.js';
 import { type ZimHeader, ZimReader } from './zim-reader.js';
@@ -70,8 +71,7 @@ export const kiwixZim: TaskType<Params> = {
 };
 
 async function fetchZim(ctx: TaskContext, params: Params): Promise<ZimReport> {
-  const allowPrivateAddresses = ctx.settings.allowPrivateAddresses;
-  const get = (url: string) => guardedGet(url, { signal: ctx.signal, allowPrivateAddresses });
+  const get = okGetter({ signal: ctx.signal, allowPrivateAddresses: ctx.settings.allowPrivateAddresses });
 
   const zimUrl = params.url ?? (await resolveName(ctx, params, get));
   const filename = decodeURIComponent(new URL(zimUrl).pathname.split('/').pop() ?? '');
@@ -115,7 +115,7 @@ async function fetchZim(ctx: TaskContext, params: Params): Promise<ZimReport> {
 async function resolveName(
   ctx: TaskContext,
   params: Params,
-  get: (url: string) => ReturnType<typeof guardedGet>,
+  get: Get,
 ): Promise<string> {
   const { book, date } = splitDatedName(params.name!);
   const folder = folderUrl(params.mirror, params.project ?? projectOf(book));
@@ -130,10 +130,11 @@ async function resolveName(
 /** Streams the body to `path`, hashing as it goes; nothing is held in memory. */
 async function download(
   ctx: TaskContext,
-  got: Awaited<ReturnType<typeof guardedGet>>,
+  got: GuardedResponse,
   path: string,
 ): Promise<{ sha256: string; md5: string; bytes: number }> {
-  ctx.log(`kiwix/zim: downloading ${got.url}${got.length === undefined ? '' : ` (${got.length} bytes)`}`);
+  const length = contentLength(got);
+  ctx.log(`kiwix/zim: downloading ${got.url.href}${length === undefined ? '' : ` (${length} bytes)`}`);
   const sha256 = createHash('sha256');
   const md5 = createHash('md5');
   let bytes = 0;
@@ -142,19 +143,19 @@ async function download(
       sha256.update(chunk);
       md5.update(chunk);
       bytes += chunk.length;
-      ctx.progress({ done: bytes, ...(got.length === undefined ? {} : { total: got.length }) });
+      ctx.progress({ done: bytes, ...(length === undefined ? {} : { total: length }) });
       callback(null, chunk);
     },
   });
   try {
-    await pipeline(got.response, meter, createWriteStream(path), { signal: ctx.signal });
+    await pipeline(got.body, meter, createWriteStream(path), { signal: ctx.signal });
   } catch (error) {
     if (ctx.signal.aborted) throw error;
     // A reset connection or a full disk may well pass: let the worker try again.
-    throw new RetryableError(`download of ${got.url} broke off after ${bytes} bytes: ${errorMessage(error)}`, { cause: error });
+    throw new RetryableError(`download of ${got.url.href} broke off after ${bytes} bytes: ${errorMessage(error)}`, { cause: error });
   }
-  if (got.length !== undefined && bytes !== got.length) {
-    throw new RetryableError(`download of ${got.url} ended after ${bytes} of ${got.length} bytes`);
+  if (length !== undefined && bytes !== length) {
+    throw new RetryableError(`download of ${got.url.href} ended after ${bytes} of ${length} bytes`);
   }
   return { sha256: sha256.digest('hex'), md5: md5.digest('hex'), bytes };
 }
