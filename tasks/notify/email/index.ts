@@ -3,23 +3,17 @@
  * plain text and HTML, through the deployment's SMTP server (`SMTP_URL`).
  */
 import { writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import nodemailer from 'nodemailer';
-import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
-import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { z } from 'zod';
-import { PermanentError, RetryableError, errorMessage } from '../../../src/ports/errors.js';
-import { formatSize } from '../../../src/ports/units.js';
+import { PermanentError } from '../../../src/ports/errors.js';
 import type { TaskContext, TaskInput, TaskResult, TaskType } from '../../../src/ports/task-type.js';
+import { formatSize } from '../../../src/ports/units.js';
+import { deliver, refusals, smtpServer } from '../../shared/smtp-mailer.js';
 
 const maxRecipients = 50;
 const maxListedFiles = 100;
 const maxMetadataChars = 500;
 const defaultFrom = 'task-mgmt@localhost';
-/** How long to wait for the TCP connection and each server reply, unless SMTP_URL says otherwise. */
-const connectionTimeoutMs = 30_000;
-const socketTimeoutMs = 60_000;
 
 const address = z.email({ error: (issue) => `${JSON.stringify(issue.input)} is not an email address` });
 
@@ -71,6 +65,7 @@ export const notifyEmail: TaskType<NotifyEmailParams> = {
 
 async function sendNotification(ctx: TaskContext, params: NotifyEmailParams): Promise<TaskResult> {
   ctx.signal.throwIfAborted();
+  if (!ctx.settings.smtpUrl) throw new PermanentError('notify/email needs SMTP_URL to be configured');
   const server = smtpServer(ctx.settings.smtpUrl);
   const inputs = Object.entries(ctx.inputs);
   const gateway = ctx.settings.gatewayUrl.replace(/\/+$/, '');
@@ -122,153 +117,6 @@ function defaultSubject(runId: string, outputs: number): string {
 
 function describeInputs(count: number): string {
   return count === 1 ? '1 output' : `${count} outputs`;
-}
-
-// --- SMTP ---------------------------------------------------------------------------------
-
-interface SmtpServer {
-  url: string;
-  /** The URL as logs may show it: no password, no query. */
-  display: string;
-  /** Removes the password from any text that leaves the task. */
-  redact(text: string): string;
-}
-
-function smtpServer(smtpUrl: string | undefined): SmtpServer {
-  if (!smtpUrl) throw new PermanentError('notify/email needs SMTP_URL to be configured');
-  let url: URL;
-  try {
-    url = new URL(smtpUrl);
-  } catch {
-    // Never echo the value: it may hold the password.
-    throw new PermanentError('SMTP_URL is not a URL: use smtp://user:password@host:587 or smtps://host:465');
-  }
-  if ((url.protocol !== 'smtp:' && url.protocol !== 'smtps:') || !url.hostname) {
-    throw new PermanentError('SMTP_URL must be smtp://host[:port] or smtps://host[:port]');
-  }
-  const secrets = [url.password, safeDecode(url.password)].filter((secret) => secret.length > 0);
-  const user = url.username ? `${url.username}${url.password ? ':***' : ''}@` : '';
-  return {
-    url: smtpUrl,
-    display: `${url.protocol}//${user}${url.host}`,
-    redact(text) {
-      return secrets.reduce((redacted, secret) => redacted.split(secret).join('***'), text);
-    },
-  };
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
-
-/**
- * Sends one message. Nodemailer's transport cannot stop a send in flight (its `close()` only
- * drops idle pooled connections), so the task opens the TCP connection itself and destroys it
- * on abort; nodemailer still does TLS, STARTTLS and login on top of it.
- */
-async function deliver(
-  signal: AbortSignal,
-  server: SmtpServer,
-  message: SMTPTransport.Options & { to: string[]; cc: string[] },
-): Promise<SentInfo> {
-  const sockets = new Set<Socket>();
-  const options: SMTPTransport.Options = {
-    url: server.url,
-    connectionTimeout: connectionTimeoutMs,
-    greetingTimeout: connectionTimeoutMs,
-    socketTimeout: socketTimeoutMs,
-    logger: false,
-    getSocket(options, callback) {
-      openSocket(options, signal, sockets).then(
-        (socket) => callback(null, { connection: socket }),
-        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), null),
-      );
-    },
-  };
-  // Built directly: createTransport({ url, ... }) would keep the URL's options and drop the rest.
-  const transport = nodemailer.createTransport(new SMTPTransport(options));
-  const onAbort = () => {
-    transport.close();
-    for (const socket of sockets) socket.destroy();
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    return await transport.sendMail(message);
-  } catch (error) {
-    if (signal.aborted) throw signal.reason;
-    throw sendFailure(error, server);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    onAbort();
-  }
-}
-
-function openSocket(options: SMTPTransport.Options, signal: AbortSignal, sockets: Set<Socket>): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const host = options.host ?? 'localhost';
-    // Nodemailer's own defaults when the URL names no port.
-    const port = options.port ?? (options.secure ? 465 : 587);
-    const socket = connect({ host, port });
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    const timer = setTimeout(() => {
-      socket.destroy();
-      fail(Object.assign(new Error(`no connection after ${(options.connectionTimeout ?? connectionTimeoutMs) / 1000} s`), { code: 'ETIMEDOUT' }));
-    }, options.connectionTimeout ?? connectionTimeoutMs);
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      reject(error);
-    };
-    socket.once('error', fail);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.off('error', fail);
-      resolve(socket);
-    });
-  });
-}
-
-type SmtpError = SMTPConnection.SMTPError & { rejectedErrors?: SMTPConnection.SMTPError[] };
-/** Nodemailer's typings leave out the per-recipient errors it reports with a partial success. */
-type SentInfo = SMTPTransport.SentMessageInfo & { rejectedErrors?: SMTPConnection.SMTPError[] };
-
-const unreachable = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNECTION', 'ESOCKET', 'EDNS']);
-
-/** A failed send as the worker needs it: retryable when the server or the network may recover. */
-function sendFailure(error: unknown, server: SmtpServer): Error {
-  const smtpError = error as Partial<SmtpError>;
-  const where = server.display;
-  const code = smtpError.code ?? '';
-  const reply = smtpError.response ?? errorMessage(error);
-  const cause = { cause: error };
-  if (code === 'EAUTH') return new PermanentError(server.redact(`the SMTP server ${where} refused the login: ${reply}`), cause);
-  if (code === 'EENVELOPE' && smtpError.rejectedErrors?.length) {
-    const temporary = smtpError.rejectedErrors.every((rejection) => isTemporary(rejection.responseCode));
-    const text = server.redact(`the SMTP server ${where} refused every recipient: ${refusals(smtpError.rejectedErrors)}`);
-    return temporary ? new RetryableError(text, cause) : new PermanentError(text, cause);
-  }
-  if (smtpError.responseCode !== undefined) {
-    const text = server.redact(`the SMTP server ${where} did not take the mail: ${reply}`);
-    return isTemporary(smtpError.responseCode) ? new RetryableError(text, cause) : new PermanentError(text, cause);
-  }
-  if (unreachable.has(code)) {
-    return new RetryableError(server.redact(`could not reach the SMTP server ${where}: ${errorMessage(error)}`), cause);
-  }
-  return new PermanentError(server.redact(`sending the mail through ${where} failed: ${errorMessage(error)}`), cause);
-}
-
-/** SMTP's 4xx replies say "try again later" (RFC 5321 section 4.2.1). */
-function isTemporary(responseCode: number | undefined): boolean {
-  return responseCode !== undefined && responseCode >= 400 && responseCode < 500;
-}
-
-function refusals(errors: SMTPConnection.SMTPError[] | undefined): string {
-  return (errors ?? []).map((rejection) => `${(rejection as { recipient?: string }).recipient ?? 'a recipient'} (${rejection.response ?? rejection.message})`).join('; ');
 }
 
 // --- Bodies -------------------------------------------------------------------------------
