@@ -13,7 +13,7 @@ import { BullmqRunQueue } from '../src/adapters/queue/bullmq-run-queue.js';
 import { EmbeddedRunQueue } from '../src/adapters/queue/embedded-run-queue.js';
 import { SqliteRunStore } from '../src/adapters/store/sqlite-run-store.js';
 import type { RunHandler, RunQueue } from '../src/ports/run-queue.js';
-import type { RunStore } from '../src/ports/run-store.js';
+import type { RunRecords } from '../src/ports/run-store.js';
 import { Countdown, perSecond, ratio, within, withTempDir, type Benchmark, type BenchmarkResult, type Cell } from './report.js';
 import { benchRun, benchRunIds } from './run-fixture.js';
 
@@ -147,7 +147,7 @@ async function rawBullmq(name: string, prefix: string, adding: 'bulk' | 'one-by-
 }
 
 /** A RunQueue adapter with the store writes of a real run: what the app and worker actually pay. */
-async function throughRunQueue(name: string, store: RunStore, queue: RunQueue): Promise<CaseResult> {
+async function throughRunQueue(name: string, store: RunRecords, queue: RunQueue): Promise<CaseResult> {
   const ids = benchRunIds('run', RUNS);
   const done = new Countdown(RUNS);
   try {
@@ -175,7 +175,7 @@ async function throughRunQueue(name: string, store: RunStore, queue: RunQueue): 
 }
 
 /** The store writes of createRunHandler (src/worker/run-worker.ts) with the task left out. */
-function noopRunHandler(store: RunStore, onSucceeded: () => void): RunHandler {
+function noopRunHandler(store: RunRecords, onSucceeded: () => void): RunHandler {
   return async ({ runId }) => {
     const found = await store.getRun(runId);
     if (!found || found.state !== 'queued') return;

@@ -1,5 +1,13 @@
-/** Where run records, deliveries and audit decisions live. */
+/**
+ * Where runs, their leases, webhook deliveries, audit decisions and approval waits live. One
+ * database keeps them all, but each concern is its own small port, so a consumer names only the
+ * part it uses (the way BullMQ sections its backend interface): the worker needs run records and
+ * leases, the HTTP API run records and the audit log, the webhook intake its inbox. `RunStore` is
+ * every section plus `close()`: what an adapter implements and the composition root holds.
+ */
 import type { Run, RunMove, RunState } from '../core/runs/run.js';
+
+// ─── Run records ────────────────────────────────────────────────────────────────────────────
 
 /** A run to record. `checkRunId` is set when the check run was created first (it usually is). */
 export type NewRun = Omit<
@@ -25,22 +33,13 @@ export type RunPatch = Partial<
   Pick<Run, 'checkRunId' | 'exitCode' | 'outputCid' | 'outputFiles' | 'metadata' | 'error' | 'logTail'>
 >;
 
-export interface InboxDelivery {
-  id: string;
-  event: string;
-  payload: unknown;
-  receivedAt: Date;
-}
+/** What a move may change besides the state: the patched fields, and who holds the run until when. */
+export type MovePatch = RunPatch & { workerId?: string | null; leaseUntil?: Date | null };
 
-export interface AuditEntry {
-  at: Date;
-  repo: string;
-  number: number | null;
-  actor: string;
-  action: string;
-  allowed: boolean;
-  reason: string;
-  runId: string | null;
+/** Conditions a move must meet besides the run's state. */
+export interface MoveGuard {
+  /** Only while this worker holds the run: a worker that lost its run (cancelled, handed to another worker) changes nothing. */
+  heldBy?: string;
 }
 
 export interface ListRunsQuery {
@@ -54,6 +53,95 @@ export interface ListRunsQuery {
   limit?: number;
 }
 
+/**
+ * The run records and their state. A run changes state only by a move of its state machine
+ * (`runMoves` in src/core/runs/run.ts), made atomically: a move that lost a race changes nothing.
+ */
+export interface RunRecords {
+  /** Records a run, `queued`. Rejects an id recorded before. */
+  createRun(run: NewRun, now: Date): Promise<Run>;
+  getRun(id: string): Promise<Run | null>;
+  /** Changes fields but never the state. Rejects an unknown id. */
+  updateRun(id: string, patch: RunPatch, now: Date): Promise<Run>;
+  /**
+   * Makes one move of the run's state machine if the run is in one of the move's `from` states
+   * (and, with `heldBy`, still held by that worker); returns the updated run, or null when it
+   * was not (someone else moved it first). Entering `running` sets `startedAt`; entering
+   * `queued` sets `queuedAt` and clears `startedAt`; a final state sets `finishedAt` and clears
+   * the worker and its lease.
+   */
+  transition(id: string, move: RunMove, now: Date, patch?: MovePatch, guard?: MoveGuard): Promise<Run | null>;
+  /** Newest first; `limit` defaults to 50 and stops at 500. */
+  listRuns(query: ListRunsQuery): Promise<Run[]>;
+  /** Queued runs, oldest `queuedAt` first: the embedded queue's backlog. */
+  listQueued(limit: number): Promise<Run[]>;
+}
+
+// ─── Run leases ─────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Which worker holds a running run, and until when. A worker renews its lease while it works; a
+ * lease that ran out means the worker is gone, and the run can be recovered.
+ */
+export interface RunLeases {
+  /**
+   * Takes a queued run for a worker (the move `claim`) unless `maxRunningInRepo` runs of its
+   * repository are already running: then 'busy', and the run stays queued. Null when the run is
+   * no longer queued (another worker took it, or it was cancelled).
+   */
+  claimRun(id: string, claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number }, now: Date): Promise<Run | 'busy' | null>;
+  /** Extends the lease of a run the worker still holds; false if the worker no longer holds it. */
+  renewLease(id: string, workerId: string, leaseUntil: Date): Promise<boolean>;
+  /** Running runs whose worker lease ended before `now` (or that have none): their worker is gone. */
+  listExpiredLeases(now: Date): Promise<Run[]>;
+}
+
+// ─── Webhook inbox ──────────────────────────────────────────────────────────────────────────
+
+export interface InboxDelivery {
+  id: string;
+  event: string;
+  payload: unknown;
+  receivedAt: Date;
+}
+
+/**
+ * Webhook deliveries kept until they have been handled: GitHub is answered at once, so a crash
+ * between answering and acting loses nothing, and a redelivery is recognised by its id.
+ */
+export interface WebhookInbox {
+  /** False when the delivery id was seen before (handled or not): a redelivery. */
+  recordDelivery(delivery: InboxDelivery): Promise<boolean>;
+  /** Ignores an unknown id. */
+  markDeliveryHandled(deliveryId: string, now: Date): Promise<void>;
+  /** Deliveries received but not yet handled, oldest first. */
+  pendingDeliveries(limit: number): Promise<InboxDelivery[]>;
+}
+
+// ─── Audit log ──────────────────────────────────────────────────────────────────────────────
+
+export interface AuditEntry {
+  at: Date;
+  repo: string;
+  number: number | null;
+  actor: string;
+  action: string;
+  allowed: boolean;
+  reason: string;
+  runId: string | null;
+}
+
+/** Every decision of the policy, allowed or refused, with its reason; the rate limits count it. */
+export interface AuditLog {
+  audit(entry: AuditEntry): Promise<void>;
+  /** A repository's entries (`owner/name`), in the order they were recorded. */
+  listAudit(repo: string): Promise<AuditEntry[]>;
+  /** Entries by `actor` for `action`s since a time: the per-user rate limit counts them. */
+  countAudit(query: { actor: string; actions: readonly string[]; since: Date }): Promise<number>;
+}
+
+// ─── Approval waits ─────────────────────────────────────────────────────────────────────────
+
 /** A check run completed `action_required`, waiting for an approval of `sha`. */
 export interface ApprovalWait {
   repo: string;
@@ -66,50 +154,16 @@ export interface ApprovalWait {
   createdAt: Date;
 }
 
-export interface RunStore {
-  /**
-   * Keeps a webhook delivery until it has been handled (an inbox, so a crash between answering
-   * GitHub and acting loses nothing). False when the delivery id was seen before: a redelivery.
-   */
-  recordDelivery(delivery: InboxDelivery): Promise<boolean>;
-  markDeliveryHandled(deliveryId: string, now: Date): Promise<void>;
-  /** Deliveries received but not yet handled, oldest first. */
-  pendingDeliveries(limit: number): Promise<InboxDelivery[]>;
-  createRun(run: NewRun, now: Date): Promise<Run>;
-  getRun(id: string): Promise<Run | null>;
-  updateRun(id: string, patch: RunPatch, now: Date): Promise<Run>;
-  /**
-   * Makes one move of the run's state machine (`runMoves`) if the run is in one of the move's
-   * `from` states (and, with `heldBy`, still held by that worker); returns the updated run, or
-   * null when it was not (someone else moved it first).
-   */
-  transition(
-    id: string,
-    move: RunMove,
-    now: Date,
-    patch?: RunPatch & { workerId?: string | null; leaseUntil?: Date | null },
-    guard?: { heldBy?: string },
-  ): Promise<Run | null>;
-  /** Newest first. */
-  listRuns(query: ListRunsQuery): Promise<Run[]>;
-  /** Queued runs, oldest first: the embedded queue's backlog. */
-  listQueued(limit: number): Promise<Run[]>;
-  /** Running runs whose worker lease ended before `now`: their worker is gone. */
-  listExpiredLeases(now: Date): Promise<Run[]>;
-  /**
-   * Takes a queued run for a worker (queued → running) unless `maxRunningInRepo` runs of its
-   * repository are already running: then 'busy', and the run stays queued. Null when the run is
-   * no longer queued (another worker took it, or it was cancelled).
-   */
-  claimRun(id: string, claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number }, now: Date): Promise<Run | 'busy' | null>;
-  /** Audit entries by `actor` for `action`s since a time: the per-user rate limit counts them. */
-  countAudit(query: { actor: string; actions: readonly string[]; since: Date }): Promise<number>;
+/** Requests that wait for an approving review: an approval of the pull request takes them up. */
+export interface ApprovalWaits {
   recordApprovalWait(wait: ApprovalWait): Promise<void>;
   /** Takes (lists and forgets) the approval waits of a pull request. */
   takeApprovalWaits(repo: string, number: number): Promise<ApprovalWait[]>;
-  /** Extends the lease of a run the worker still holds; false if the worker no longer holds it. */
-  renewLease(id: string, workerId: string, leaseUntil: Date): Promise<boolean>;
-  audit(entry: AuditEntry): Promise<void>;
-  listAudit(repo: string): Promise<AuditEntry[]>;
+}
+
+// ─── All of it ──────────────────────────────────────────────────────────────────────────────
+
+/** Every section, as one adapter implements them over one database. */
+export interface RunStore extends RunRecords, RunLeases, WebhookInbox, AuditLog, ApprovalWaits {
   close(): Promise<void>;
 }

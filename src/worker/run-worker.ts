@@ -17,7 +17,7 @@ import type { Executor, SandboxLimits } from '../ports/executor.js';
 import type { IpfsStore } from '../ports/ipfs-store.js';
 import type { RepoHost } from '../ports/repo-host.js';
 import type { RunHandler } from '../ports/run-queue.js';
-import type { RunPatch, RunStore } from '../ports/run-store.js';
+import type { RunLeases, RunPatch, RunRecords } from '../ports/run-store.js';
 import type { SourceFetcher } from '../ports/source-fetcher.js';
 import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../ports/task-type.js';
 import { LogSink } from './log-sink.js';
@@ -25,7 +25,7 @@ import { runToJson } from '../core/runs/run-json.js';
 import type { EventBus } from '../ports/event-bus.js';
 
 export interface WorkerDeps {
-  store: RunStore;
+  store: RunRecords & RunLeases;
   /** GitHub for one repository, to check again just before the task starts. */
   hostFor: (repo: RepoRef) => Promise<RepoHost>;
   /** Runs of one repository that may run at once; others wait queued. */

@@ -1,6 +1,8 @@
 /**
- * What every RunStore adapter must do. Each adapter's test file calls `runStoreContract` with a
- * way to open a fresh, empty store; the suite never assumes which database is underneath.
+ * What every RunStore adapter must do, one describe block per section of the port (RunRecords,
+ * RunLeases, WebhookInbox, AuditLog, ApprovalWaits). Each adapter's test file calls
+ * `runStoreContract` with a way to open a fresh, empty store; the suite never assumes which
+ * database is underneath.
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -56,250 +58,319 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
       await opened.cleanup();
     });
 
-    describe('runs', () => {
-      it('round-trips every field of a new run', async () => {
-        const input = newRun({ number: null, isPullRequest: false, commentId: null, trigger: 'api' });
-        const created = await store.createRun(input, at(0));
-        const expected = {
-          ...input,
-          state: 'queued',
-          checkRunId: null,
-          exitCode: null,
-          outputCid: null,
-          outputFiles: [],
-          metadata: {},
-          error: null,
-          logTail: null,
-          workerId: null,
-          leaseUntil: null,
-          createdAt: at(0),
-          queuedAt: at(0),
-          startedAt: null,
-          finishedAt: null,
-          updatedAt: at(0),
-        };
-        expect(created).toStrictEqual(expected);
-        const read = await store.getRun(input.id);
-        expect(read).toStrictEqual(expected);
-        expect(read?.createdAt).toBeInstanceOf(Date);
-        expect(read?.repo).toStrictEqual(defaultRepo);
-        expect(read?.params).toStrictEqual({ url: 'https://example.com/?q=1&r=ü', depth: '2' });
-      });
-
-      it('keeps pull request and comment numbers', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        const read = await store.getRun(input.id);
-        expect(read).toMatchObject({ number: 17, isPullRequest: true, commentId: 99001, trigger: 'comment' });
-      });
-
-      it.each([
-        ['user', 'write'],
-        ['service', 'maintain'],
-        ['app', 'admin'],
-      ] as const)('keeps who asked (%s) and the role the request needed (%s)', async (requesterKind, requiredRole) => {
-        const input = newRun({ requesterKind, requiredRole, requestedBy: requesterKind === 'service' ? 'service:0123abcd' : 'mona' });
-        expect(await store.createRun(input, at(0))).toMatchObject({ requesterKind, requiredRole, requestedBy: input.requestedBy });
-        expect(await store.getRun(input.id)).toMatchObject({ requesterKind, requiredRole });
-      });
-
-      it('refuses a second run with the same id', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        await expect(store.createRun(input, at(1))).rejects.toThrow();
-      });
-
-      it('returns null for an unknown id', async () => {
-        expect(await store.getRun(randomUUID())).toBeNull();
-      });
-
-      it('updates the patched fields only, and updatedAt', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        const outputFiles: OutputFile[] = [
-          { name: 'out/index.html', cid: 'bafyfile1', size: 1234, kind: 'file' },
-          { name: 'out', cid: 'bafydir', size: 0, kind: 'directory' },
-          { name: 'out/latest', cid: 'bafylink', size: 0, kind: 'symlink' },
-        ];
-        const updated = await store.updateRun(
-          input.id,
-          { checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, error: 'none', logTail: 'line 1\nline 2' },
-          at(5),
-        );
-        expect(updated).toMatchObject({ checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, error: 'none', logTail: 'line 1\nline 2' });
-        expect(updated.updatedAt).toStrictEqual(at(5));
-        expect(updated.createdAt).toStrictEqual(at(0));
-        expect(updated.state).toBe('queued');
-
-        const again = await store.updateRun(input.id, { exitCode: 3 }, at(6));
-        expect(again).toMatchObject({ checkRunId: 555, exitCode: 3, outputCid: 'bafyroot', outputFiles });
-        expect(await store.getRun(input.id)).toStrictEqual(again);
-      });
-
-      it('can clear a field back to null', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        await store.updateRun(input.id, { error: 'boom' }, at(1));
-        expect((await store.updateRun(input.id, { error: null }, at(2))).error).toBeNull();
-      });
-
-      it('rejects updating an unknown run', async () => {
-        await expect(store.updateRun(randomUUID(), { exitCode: 1 }, at(0))).rejects.toThrow();
-      });
-    });
-
-    describe('transition', () => {
-      /** A fresh run brought to `state` by the moves a run makes to get there. */
-      const runIn = async (state: RunState): Promise<Run> => {
-        const created = await store.createRun(newRun(), at(0));
-        const path: Record<RunState, RunMove[]> = {
-          queued: [],
-          running: ['claim'],
-          succeeded: ['claim', 'succeed'],
-          failed: ['claim', 'fail'],
-          cancelled: ['cancel'],
-          timed_out: ['claim', 'time_out'],
-        };
-        let run: Run | null = created;
-        for (const move of path[state]) run = await store.transition(created.id, move, at(1), { workerId: 'w1', leaseUntil: at(31) });
-        expect(run?.state).toBe(state);
-        return run!;
-      };
-
-      it.each(Object.keys(runMoves) as RunMove[])('makes the move %s from its from-states only, and to its to-state', async (move) => {
-        for (const state of runStates) {
-          const run = await runIn(state);
-          const moved = await store.transition(run.id, move, at(5));
-          if (canMove(state, move)) {
-            expect(moved, `${move} from ${state}`).toMatchObject({ id: run.id, state: runMoves[move].to, updatedAt: at(5) });
-            expect(await store.getRun(run.id)).toStrictEqual(moved);
-          } else {
-            expect(moved, `${move} from ${state}`).toBeNull();
-            expect(await store.getRun(run.id), `${move} from ${state}`).toStrictEqual(run);
-          }
-        }
-      });
-
-      it('makes a move only for the worker holding the run, when heldBy is given', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
-        expect(await store.transition(input.id, 'succeed', at(2), { exitCode: 0 }, { heldBy: 'w2' })).toBeNull();
-        expect(await store.transition(input.id, 'requeue', at(2), { workerId: null, leaseUntil: null }, { heldBy: 'w2' })).toBeNull();
-        expect(await store.getRun(input.id)).toMatchObject({ state: 'running', workerId: 'w1', exitCode: null, updatedAt: at(1) });
-        expect(await store.transition(input.id, 'succeed', at(3), { exitCode: 0 }, { heldBy: 'w1' })).toMatchObject({ state: 'succeeded', exitCode: 0 });
-      });
-
-      it('keeps a worker that lost its run from ending it after another worker took it', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
-        // w1's lease ran out: the run went back to the queue and w2 took it.
-        await store.transition(input.id, 'requeue', at(40), { workerId: null, leaseUntil: null }, { heldBy: 'w1' });
-        await store.transition(input.id, 'claim', at(41), { workerId: 'w2', leaseUntil: at(71) });
-        expect(await store.transition(input.id, 'fail', at(42), { error: 'late' }, { heldBy: 'w1' })).toBeNull();
-        expect(await store.getRun(input.id)).toMatchObject({ state: 'running', workerId: 'w2', error: null });
-      });
-
-      it('never matches heldBy on a run no worker holds', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        expect(await store.transition(input.id, 'cancel', at(1), {}, { heldBy: 'w1' })).toBeNull();
-        await store.transition(input.id, 'claim', at(2));
-        expect(await store.transition(input.id, 'fail', at(3), {}, { heldBy: 'w1' })).toBeNull();
-        expect((await store.getRun(input.id))?.state).toBe('running');
-      });
-
-      it('moves a run only from one of the move’s states', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        expect(await store.transition(input.id, 'succeed', at(1))).toBeNull();
-        expect((await store.getRun(input.id))?.state).toBe('queued');
-        const running = await store.transition(input.id, 'claim', at(2));
-        expect(running?.state).toBe('running');
-        expect(await store.transition(input.id, 'claim', at(3))).toBeNull();
-      });
-
-      it('returns null for an unknown run', async () => {
-        expect(await store.transition(randomUUID(), 'claim', at(0))).toBeNull();
-      });
-
-      it('lets exactly one of two concurrent takers win', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        const results = await Promise.all([
-          store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) }),
-          store.transition(input.id, 'claim', at(1), { workerId: 'w2', leaseUntil: at(31) }),
-        ]);
-        const winners = results.filter((run) => run !== null);
-        expect(winners).toHaveLength(1);
-        expect((await store.getRun(input.id))?.workerId).toBe(winners[0]?.workerId);
-      });
-
-      it('lets exactly one of many concurrent takers win across many runs', async () => {
-        const runs = Array.from({ length: 10 }, () => newRun());
-        for (const run of runs) await store.createRun(run, at(0));
-        const attempts = runs.flatMap((run) => ['w1', 'w2', 'w3'].map((workerId) => store.transition(run.id, 'claim', at(1), { workerId })));
-        const results = await Promise.all(attempts);
-        for (const run of runs) {
-          expect(results.filter((r) => r?.id === run.id)).toHaveLength(1);
-        }
-      });
-
-      it('sets startedAt, the worker and its lease when a run starts', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        const running = await store.transition(input.id, 'claim', at(2), { workerId: 'w1', leaseUntil: at(32) });
-        expect(running).toMatchObject({ state: 'running', startedAt: at(2), updatedAt: at(2), queuedAt: at(0), finishedAt: null, workerId: 'w1', leaseUntil: at(32) });
-        expect(await store.getRun(input.id)).toStrictEqual(running);
-      });
-
-      it.each(['succeed', 'fail', 'cancel', 'time_out', 'abandon'] as const)('sets finishedAt and clears the worker and lease on %s', async (move) => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        await store.transition(input.id, 'claim', at(2), { workerId: 'w1', leaseUntil: at(32) });
-        const done = await store.transition(input.id, move, at(9), { exitCode: 7, error: 'why', outputCid: 'bafyout' }, { heldBy: 'w1' });
-        expect(done).toMatchObject({
-          state: runMoves[move].to,
-          startedAt: at(2),
-          finishedAt: at(9),
-          updatedAt: at(9),
-          workerId: null,
-          leaseUntil: null,
-          exitCode: 7,
-          error: 'why',
-          outputCid: 'bafyout',
+    describe('RunRecords', () => {
+      describe('records', () => {
+        it('round-trips every field of a new run', async () => {
+          const input = newRun({ number: null, isPullRequest: false, commentId: null, trigger: 'api' });
+          const created = await store.createRun(input, at(0));
+          const expected = {
+            ...input,
+            state: 'queued',
+            checkRunId: null,
+            exitCode: null,
+            outputCid: null,
+            outputFiles: [],
+            metadata: {},
+            error: null,
+            logTail: null,
+            workerId: null,
+            leaseUntil: null,
+            createdAt: at(0),
+            queuedAt: at(0),
+            startedAt: null,
+            finishedAt: null,
+            updatedAt: at(0),
+          };
+          expect(created).toStrictEqual(expected);
+          const read = await store.getRun(input.id);
+          expect(read).toStrictEqual(expected);
+          expect(read?.createdAt).toBeInstanceOf(Date);
+          expect(read?.repo).toStrictEqual(defaultRepo);
+          expect(read?.params).toStrictEqual({ url: 'https://example.com/?q=1&r=ü', depth: '2' });
         });
-        expect(await store.getRun(input.id)).toStrictEqual(done);
+
+        it('keeps pull request and comment numbers', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          const read = await store.getRun(input.id);
+          expect(read).toMatchObject({ number: 17, isPullRequest: true, commentId: 99001, trigger: 'comment' });
+        });
+
+        it.each([
+          ['user', 'write'],
+          ['service', 'maintain'],
+          ['app', 'admin'],
+        ] as const)('keeps who asked (%s) and the role the request needed (%s)', async (requesterKind, requiredRole) => {
+          const input = newRun({ requesterKind, requiredRole, requestedBy: requesterKind === 'service' ? 'service:0123abcd' : 'mona' });
+          expect(await store.createRun(input, at(0))).toMatchObject({ requesterKind, requiredRole, requestedBy: input.requestedBy });
+          expect(await store.getRun(input.id)).toMatchObject({ requesterKind, requiredRole });
+        });
+
+        it('refuses a second run with the same id', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          await expect(store.createRun(input, at(1))).rejects.toThrow();
+        });
+
+        it('returns null for an unknown id', async () => {
+          expect(await store.getRun(randomUUID())).toBeNull();
+        });
+
+        it('updates the patched fields only, and updatedAt', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          const outputFiles: OutputFile[] = [
+            { name: 'out/index.html', cid: 'bafyfile1', size: 1234, kind: 'file' },
+            { name: 'out', cid: 'bafydir', size: 0, kind: 'directory' },
+            { name: 'out/latest', cid: 'bafylink', size: 0, kind: 'symlink' },
+          ];
+          const updated = await store.updateRun(
+            input.id,
+            { checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, error: 'none', logTail: 'line 1\nline 2' },
+            at(5),
+          );
+          expect(updated).toMatchObject({ checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, error: 'none', logTail: 'line 1\nline 2' });
+          expect(updated.updatedAt).toStrictEqual(at(5));
+          expect(updated.createdAt).toStrictEqual(at(0));
+          expect(updated.state).toBe('queued');
+
+          const again = await store.updateRun(input.id, { exitCode: 3 }, at(6));
+          expect(again).toMatchObject({ checkRunId: 555, exitCode: 3, outputCid: 'bafyroot', outputFiles });
+          expect(await store.getRun(input.id)).toStrictEqual(again);
+        });
+
+        it('can clear a field back to null', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          await store.updateRun(input.id, { error: 'boom' }, at(1));
+          expect((await store.updateRun(input.id, { error: null }, at(2))).error).toBeNull();
+        });
+
+        it('rejects updating an unknown run', async () => {
+          await expect(store.updateRun(randomUUID(), { exitCode: 1 }, at(0))).rejects.toThrow();
+        });
       });
 
-      it('clears the worker even if the patch names one on a final state', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
-        const done = await store.transition(input.id, 'fail', at(2), { workerId: 'w1', leaseUntil: at(60) });
-        expect(done).toMatchObject({ workerId: null, leaseUntil: null });
+      describe('transition', () => {
+        /** A fresh run brought to `state` by the moves a run makes to get there. */
+        const runIn = async (state: RunState): Promise<Run> => {
+          const created = await store.createRun(newRun(), at(0));
+          const path: Record<RunState, RunMove[]> = {
+            queued: [],
+            running: ['claim'],
+            succeeded: ['claim', 'succeed'],
+            failed: ['claim', 'fail'],
+            cancelled: ['cancel'],
+            timed_out: ['claim', 'time_out'],
+          };
+          let run: Run | null = created;
+          for (const move of path[state]) run = await store.transition(created.id, move, at(1), { workerId: 'w1', leaseUntil: at(31) });
+          expect(run?.state).toBe(state);
+          return run!;
+        };
+
+        it.each(Object.keys(runMoves) as RunMove[])('makes the move %s from its from-states only, and to its to-state', async (move) => {
+          for (const state of runStates) {
+            const run = await runIn(state);
+            const moved = await store.transition(run.id, move, at(5));
+            if (canMove(state, move)) {
+              expect(moved, `${move} from ${state}`).toMatchObject({ id: run.id, state: runMoves[move].to, updatedAt: at(5) });
+              expect(await store.getRun(run.id)).toStrictEqual(moved);
+            } else {
+              expect(moved, `${move} from ${state}`).toBeNull();
+              expect(await store.getRun(run.id), `${move} from ${state}`).toStrictEqual(run);
+            }
+          }
+        });
+
+        it('makes a move only for the worker holding the run, when heldBy is given', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
+          expect(await store.transition(input.id, 'succeed', at(2), { exitCode: 0 }, { heldBy: 'w2' })).toBeNull();
+          expect(await store.transition(input.id, 'requeue', at(2), { workerId: null, leaseUntil: null }, { heldBy: 'w2' })).toBeNull();
+          expect(await store.getRun(input.id)).toMatchObject({ state: 'running', workerId: 'w1', exitCode: null, updatedAt: at(1) });
+          expect(await store.transition(input.id, 'succeed', at(3), { exitCode: 0 }, { heldBy: 'w1' })).toMatchObject({ state: 'succeeded', exitCode: 0 });
+        });
+
+        it('keeps a worker that lost its run from ending it after another worker took it', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
+          // w1's lease ran out: the run went back to the queue and w2 took it.
+          await store.transition(input.id, 'requeue', at(40), { workerId: null, leaseUntil: null }, { heldBy: 'w1' });
+          await store.transition(input.id, 'claim', at(41), { workerId: 'w2', leaseUntil: at(71) });
+          expect(await store.transition(input.id, 'fail', at(42), { error: 'late' }, { heldBy: 'w1' })).toBeNull();
+          expect(await store.getRun(input.id)).toMatchObject({ state: 'running', workerId: 'w2', error: null });
+        });
+
+        it('never matches heldBy on a run no worker holds', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          expect(await store.transition(input.id, 'cancel', at(1), {}, { heldBy: 'w1' })).toBeNull();
+          await store.transition(input.id, 'claim', at(2));
+          expect(await store.transition(input.id, 'fail', at(3), {}, { heldBy: 'w1' })).toBeNull();
+          expect((await store.getRun(input.id))?.state).toBe('running');
+        });
+
+        it('moves a run only from one of the move’s states', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          expect(await store.transition(input.id, 'succeed', at(1))).toBeNull();
+          expect((await store.getRun(input.id))?.state).toBe('queued');
+          const running = await store.transition(input.id, 'claim', at(2));
+          expect(running?.state).toBe('running');
+          expect(await store.transition(input.id, 'claim', at(3))).toBeNull();
+        });
+
+        it('returns null for an unknown run', async () => {
+          expect(await store.transition(randomUUID(), 'claim', at(0))).toBeNull();
+        });
+
+        it('lets exactly one of two concurrent takers win', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          const results = await Promise.all([
+            store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) }),
+            store.transition(input.id, 'claim', at(1), { workerId: 'w2', leaseUntil: at(31) }),
+          ]);
+          const winners = results.filter((run) => run !== null);
+          expect(winners).toHaveLength(1);
+          expect((await store.getRun(input.id))?.workerId).toBe(winners[0]?.workerId);
+        });
+
+        it('lets exactly one of many concurrent takers win across many runs', async () => {
+          const runs = Array.from({ length: 10 }, () => newRun());
+          for (const run of runs) await store.createRun(run, at(0));
+          const attempts = runs.flatMap((run) => ['w1', 'w2', 'w3'].map((workerId) => store.transition(run.id, 'claim', at(1), { workerId })));
+          const results = await Promise.all(attempts);
+          for (const run of runs) {
+            expect(results.filter((r) => r?.id === run.id)).toHaveLength(1);
+          }
+        });
+
+        it('sets startedAt, the worker and its lease when a run starts', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          const running = await store.transition(input.id, 'claim', at(2), { workerId: 'w1', leaseUntil: at(32) });
+          expect(running).toMatchObject({ state: 'running', startedAt: at(2), updatedAt: at(2), queuedAt: at(0), finishedAt: null, workerId: 'w1', leaseUntil: at(32) });
+          expect(await store.getRun(input.id)).toStrictEqual(running);
+        });
+
+        it.each(['succeed', 'fail', 'cancel', 'time_out', 'abandon'] as const)('sets finishedAt and clears the worker and lease on %s', async (move) => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          await store.transition(input.id, 'claim', at(2), { workerId: 'w1', leaseUntil: at(32) });
+          const done = await store.transition(input.id, move, at(9), { exitCode: 7, error: 'why', outputCid: 'bafyout' }, { heldBy: 'w1' });
+          expect(done).toMatchObject({
+            state: runMoves[move].to,
+            startedAt: at(2),
+            finishedAt: at(9),
+            updatedAt: at(9),
+            workerId: null,
+            leaseUntil: null,
+            exitCode: 7,
+            error: 'why',
+            outputCid: 'bafyout',
+          });
+          expect(await store.getRun(input.id)).toStrictEqual(done);
+        });
+
+        it('clears the worker even if the patch names one on a final state', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          await store.transition(input.id, 'claim', at(1), { workerId: 'w1', leaseUntil: at(31) });
+          const done = await store.transition(input.id, 'fail', at(2), { workerId: 'w1', leaseUntil: at(60) });
+          expect(done).toMatchObject({ workerId: null, leaseUntil: null });
+        });
+
+        it('resets queuedAt and startedAt when a run is handed back to the queue', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          await store.transition(input.id, 'claim', at(2), { workerId: 'w1', leaseUntil: at(32) });
+          const requeued = await store.transition(input.id, 'requeue', at(5), { workerId: null, leaseUntil: null });
+          expect(requeued).toMatchObject({ state: 'queued', queuedAt: at(5), startedAt: null, finishedAt: null, workerId: null, leaseUntil: null, createdAt: at(0) });
+          const again = await store.transition(input.id, 'claim', at(7), { workerId: 'w2', leaseUntil: at(37) });
+          expect(again).toMatchObject({ startedAt: at(7), workerId: 'w2' });
+        });
+
+        it.each(['cancel', 'skip'] as const)('ends a queued run straight away on %s', async (move) => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          const ended = await store.transition(input.id, move, at(3), { error: 'why' });
+          expect(ended).toMatchObject({ state: 'cancelled', startedAt: null, finishedAt: at(3), error: 'why' });
+        });
       });
 
-      it('resets queuedAt and startedAt when a run is handed back to the queue', async () => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        await store.transition(input.id, 'claim', at(2), { workerId: 'w1', leaseUntil: at(32) });
-        const requeued = await store.transition(input.id, 'requeue', at(5), { workerId: null, leaseUntil: null });
-        expect(requeued).toMatchObject({ state: 'queued', queuedAt: at(5), startedAt: null, finishedAt: null, workerId: null, leaseUntil: null, createdAt: at(0) });
-        const again = await store.transition(input.id, 'claim', at(7), { workerId: 'w2', leaseUntil: at(37) });
-        expect(again).toMatchObject({ startedAt: at(7), workerId: 'w2' });
-      });
+      describe('listing', () => {
+        it('lists runs newest first, filtered by state and repo, up to the limit', async () => {
+          const other: RepoRef = { owner: 'octo-org', name: 'other', installationId: 4242 };
+          const r1 = newRun();
+          const r2 = newRun({ repo: other });
+          const r3 = newRun();
+          const r4 = newRun({ repo: other });
+          await store.createRun(r1, at(1));
+          await store.createRun(r2, at(2));
+          await store.createRun(r3, at(3));
+          await store.createRun(r4, at(4));
+          await store.transition(r3.id, 'claim', at(5));
 
-      it.each(['cancel', 'skip'] as const)('ends a queued run straight away on %s', async (move) => {
-        const input = newRun();
-        await store.createRun(input, at(0));
-        const ended = await store.transition(input.id, move, at(3), { error: 'why' });
-        expect(ended).toMatchObject({ state: 'cancelled', startedAt: null, finishedAt: at(3), error: 'why' });
+          const ids = async (query: Parameters<RunStore['listRuns']>[0]) => (await store.listRuns(query)).map((r) => r.id);
+          expect(await ids({})).toStrictEqual([r4.id, r3.id, r2.id, r1.id]);
+          expect(await ids({ limit: 2 })).toStrictEqual([r4.id, r3.id]);
+          expect(await ids({ state: 'queued' })).toStrictEqual([r4.id, r2.id, r1.id]);
+          expect(await ids({ state: 'running' })).toStrictEqual([r3.id]);
+          expect(await ids({ repo: 'octo-org/archive' })).toStrictEqual([r3.id, r1.id]);
+          expect(await ids({ repo: 'octo-org/other', state: 'queued', limit: 1 })).toStrictEqual([r4.id]);
+          expect(await ids({ repo: 'octo-org/missing' })).toStrictEqual([]);
+          expect(await ids({ state: 'succeeded' })).toStrictEqual([]);
+        });
+
+        it('lists queued runs oldest queuedAt first, up to the limit', async () => {
+          const r1 = newRun();
+          const r2 = newRun();
+          const r3 = newRun();
+          const r4 = newRun();
+          await store.createRun(r1, at(1));
+          await store.createRun(r2, at(2));
+          await store.createRun(r3, at(3));
+          await store.createRun(r4, at(4));
+          // r1 runs and comes back: it joins the end of the line.
+          await store.transition(r1.id, 'claim', at(5));
+          await store.transition(r1.id, 'requeue', at(6));
+          // r3 is taken and stays running.
+          await store.transition(r3.id, 'claim', at(7));
+
+          expect((await store.listQueued(10)).map((r) => r.id)).toStrictEqual([r2.id, r4.id, r1.id]);
+          expect((await store.listQueued(2)).map((r) => r.id)).toStrictEqual([r2.id, r4.id]);
+        });
       });
     });
 
-    describe('leases', () => {
+    describe('RunLeases', () => {
+      it('claims a queued run only while the repository has fewer than the limit running', async () => {
+        const runs = [newRun(), newRun(), newRun(), newRun({ repo: { owner: 'octo-org', name: 'other', installationId: 4242 } })];
+        for (const run of runs) await store.createRun(run, at(0));
+        const claim = { workerId: 'w1', leaseUntil: at(60), maxRunningInRepo: 2 };
+        expect(await store.claimRun(runs[0]!.id, claim, at(1))).toMatchObject({ state: 'running', workerId: 'w1', startedAt: at(1) });
+        expect(await store.claimRun(runs[1]!.id, claim, at(1))).toMatchObject({ state: 'running' });
+        expect(await store.claimRun(runs[2]!.id, claim, at(1))).toBe('busy');
+        expect((await store.getRun(runs[2]!.id))!.state).toBe('queued');
+        expect(await store.claimRun(runs[3]!.id, claim, at(1))).toMatchObject({ state: 'running' });
+        expect(await store.claimRun(runs[0]!.id, claim, at(1))).toBeNull();
+        await store.transition(runs[0]!.id, 'succeed', at(2));
+        expect(await store.claimRun(runs[2]!.id, claim, at(3))).toMatchObject({ state: 'running' });
+        expect(await store.claimRun(randomUUID(), claim, at(3))).toBeNull();
+      });
+
+      it('never lets concurrent claims exceed the limit', async () => {
+        const runs = Array.from({ length: 6 }, () => newRun());
+        for (const run of runs) await store.createRun(run, at(0));
+        const results = await Promise.all(runs.map((run, i) => store.claimRun(run.id, { workerId: `w${i}`, leaseUntil: at(60), maxRunningInRepo: 2 }, at(1))));
+        expect(results.filter((r) => r !== 'busy' && r !== null)).toHaveLength(2);
+        expect(await store.listRuns({ state: 'running' })).toHaveLength(2);
+      });
+
       it('renews the lease for the worker holding the run only', async () => {
         const input = newRun();
         await store.createRun(input, at(0));
@@ -353,51 +424,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
       });
     });
 
-    describe('listing', () => {
-      it('lists runs newest first, filtered by state and repo, up to the limit', async () => {
-        const other: RepoRef = { owner: 'octo-org', name: 'other', installationId: 4242 };
-        const r1 = newRun();
-        const r2 = newRun({ repo: other });
-        const r3 = newRun();
-        const r4 = newRun({ repo: other });
-        await store.createRun(r1, at(1));
-        await store.createRun(r2, at(2));
-        await store.createRun(r3, at(3));
-        await store.createRun(r4, at(4));
-        await store.transition(r3.id, 'claim', at(5));
-
-        const ids = async (query: Parameters<RunStore['listRuns']>[0]) => (await store.listRuns(query)).map((r) => r.id);
-        expect(await ids({})).toStrictEqual([r4.id, r3.id, r2.id, r1.id]);
-        expect(await ids({ limit: 2 })).toStrictEqual([r4.id, r3.id]);
-        expect(await ids({ state: 'queued' })).toStrictEqual([r4.id, r2.id, r1.id]);
-        expect(await ids({ state: 'running' })).toStrictEqual([r3.id]);
-        expect(await ids({ repo: 'octo-org/archive' })).toStrictEqual([r3.id, r1.id]);
-        expect(await ids({ repo: 'octo-org/other', state: 'queued', limit: 1 })).toStrictEqual([r4.id]);
-        expect(await ids({ repo: 'octo-org/missing' })).toStrictEqual([]);
-        expect(await ids({ state: 'succeeded' })).toStrictEqual([]);
-      });
-
-      it('lists queued runs oldest queuedAt first, up to the limit', async () => {
-        const r1 = newRun();
-        const r2 = newRun();
-        const r3 = newRun();
-        const r4 = newRun();
-        await store.createRun(r1, at(1));
-        await store.createRun(r2, at(2));
-        await store.createRun(r3, at(3));
-        await store.createRun(r4, at(4));
-        // r1 runs and comes back: it joins the end of the line.
-        await store.transition(r1.id, 'claim', at(5));
-        await store.transition(r1.id, 'requeue', at(6));
-        // r3 is taken and stays running.
-        await store.transition(r3.id, 'claim', at(7));
-
-        expect((await store.listQueued(10)).map((r) => r.id)).toStrictEqual([r2.id, r4.id, r1.id]);
-        expect((await store.listQueued(2)).map((r) => r.id)).toStrictEqual([r2.id, r4.id]);
-      });
-    });
-
-    describe('deliveries', () => {
+    describe('WebhookInbox', () => {
       it('records a delivery once and reports the redelivery', async () => {
         const delivery = { id: randomUUID(), event: 'issue_comment', payload: { action: 'created', n: 1 }, receivedAt: at(0) };
         expect(await store.recordDelivery(delivery)).toBe(true);
@@ -427,7 +454,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
       });
     });
 
-    describe('audit', () => {
+    describe('AuditLog', () => {
       it('lists a repository’s decisions in the order they were made', async () => {
         const runId = randomUUID();
         const entries: AuditEntry[] = [
@@ -441,9 +468,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         expect(await store.listAudit('octo-org/other')).toStrictEqual([entries[2]]);
         expect(await store.listAudit('octo-org/none')).toStrictEqual([]);
       });
-    });
 
-    describe('limits and approval waits', () => {
       it('counts an actor\'s commands since a time', async () => {
         const entry = (actor: string, action: string, seconds: number): AuditEntry => ({
           at: at(seconds), repo: 'octo-org/archive', number: 1, actor, action, allowed: true, reason: 'r', runId: null,
@@ -453,30 +478,9 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         expect(await store.countAudit({ actor: 'mona', actions: ['run'], since: at(0) })).toBe(2);
         expect(await store.countAudit({ actor: 'nobody', actions: ['run'], since: at(0) })).toBe(0);
       });
+    });
 
-      it('claims a queued run only while the repository has fewer than the limit running', async () => {
-        const runs = [newRun(), newRun(), newRun(), newRun({ repo: { owner: 'octo-org', name: 'other', installationId: 4242 } })];
-        for (const run of runs) await store.createRun(run, at(0));
-        const claim = { workerId: 'w1', leaseUntil: at(60), maxRunningInRepo: 2 };
-        expect(await store.claimRun(runs[0]!.id, claim, at(1))).toMatchObject({ state: 'running', workerId: 'w1', startedAt: at(1) });
-        expect(await store.claimRun(runs[1]!.id, claim, at(1))).toMatchObject({ state: 'running' });
-        expect(await store.claimRun(runs[2]!.id, claim, at(1))).toBe('busy');
-        expect((await store.getRun(runs[2]!.id))!.state).toBe('queued');
-        expect(await store.claimRun(runs[3]!.id, claim, at(1))).toMatchObject({ state: 'running' });
-        expect(await store.claimRun(runs[0]!.id, claim, at(1))).toBeNull();
-        await store.transition(runs[0]!.id, 'succeed', at(2));
-        expect(await store.claimRun(runs[2]!.id, claim, at(3))).toMatchObject({ state: 'running' });
-        expect(await store.claimRun(randomUUID(), claim, at(3))).toBeNull();
-      });
-
-      it('never lets concurrent claims exceed the limit', async () => {
-        const runs = Array.from({ length: 6 }, () => newRun());
-        for (const run of runs) await store.createRun(run, at(0));
-        const results = await Promise.all(runs.map((run, i) => store.claimRun(run.id, { workerId: `w${i}`, leaseUntil: at(60), maxRunningInRepo: 2 }, at(1))));
-        expect(results.filter((r) => r !== 'busy' && r !== null)).toHaveLength(2);
-        expect(await store.listRuns({ state: 'running' })).toHaveLength(2);
-      });
-
+    describe('ApprovalWaits', () => {
       it('keeps approval waits of a pull request until they are taken', async () => {
         const wait = { repo: 'octo-org/archive', installationId: 4242, number: 17, sha: 'b'.repeat(40), task: 'default', checkRunId: 777, requestedBy: 'mona', createdAt: at(1) };
         await store.recordApprovalWait(wait);

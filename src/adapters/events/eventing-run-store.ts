@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Run, RunMove, RunState } from '../../core/runs/run.js';
 import type { EventBus, RunEventName } from '../../ports/event-bus.js';
-import type { NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
+import type { MoveGuard, MovePatch, NewRun, RunStore } from '../../ports/run-store.js';
 import { runToJson } from '../../core/runs/run-json.js';
 
 const eventOf: Record<RunState, RunEventName> = {
@@ -32,7 +32,7 @@ export function withEvents(store: RunStore, bus: EventBus, log: Logger): RunStor
       emit(created);
       return created;
     },
-    async transition(id: string, move: RunMove, now: Date, patch?: RunPatch & { workerId?: string | null; leaseUntil?: Date | null }, guard?: { heldBy?: string }) {
+    async transition(id: string, move: RunMove, now: Date, patch?: MovePatch, guard?: MoveGuard) {
       const moved = await store.transition(id, move, now, patch, guard);
       if (moved) emit(moved);
       return moved;

@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { isFinal, type Run, type RunState } from '../../core/runs/run.js';
-import type { RunStore } from '../../ports/run-store.js';
+import type { AuditLog, RunRecords } from '../../ports/run-store.js';
 import { runToJson } from './api-schemas.js';
 import { ApiError, createAuthenticator, readJson, requestUrl, sendError, sendJson, type UserTokenResolver } from './http-io.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -23,7 +23,7 @@ import { LineSplitter, readFrom, watchRun } from './run-watch.js';
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 export interface ApiHandlerDeps {
-  store: RunStore;
+  store: RunRecords & AuditLog;
   /** Service tokens (API_TOKENS); empty: every authenticated endpoint answers 401. */
   tokens: readonly string[];
   runs: RunUseCases;

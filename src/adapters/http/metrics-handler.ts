@@ -11,7 +11,7 @@
 import type { HttpHandler } from './api-handler.js';
 import { requestUrl } from './http-io.js';
 import { runStates, type Run } from '../../core/runs/run.js';
-import type { RunStore } from '../../ports/run-store.js';
+import type { RunRecords } from '../../ports/run-store.js';
 
 type Labels = Record<string, string>;
 
@@ -173,7 +173,7 @@ export function setRateLimitRemaining(remaining: number): void {
 /** How many runs per state the store reports at most (its cap per query). */
 export const runCountCap = 500;
 
-export function createMetricsHandler(deps: { store: RunStore; registry?: MetricsRegistry }): HttpHandler {
+export function createMetricsHandler(deps: { store: RunRecords; registry?: MetricsRegistry }): HttpHandler {
   const registry = deps.registry ?? metrics;
   return async (req, res) => {
     if (requestUrl(req).pathname !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) return false;

@@ -17,7 +17,7 @@ import { runIdParamsSchema } from './api-schemas.js';
 import type { HttpHandler } from './api-handler.js';
 import { ApiError, createAuthenticator, readBody, requestUrl, sendJson, type ApiActor, type UserTokenResolver } from './http-io.js';
 import { parse, RunOperations, type RunUseCases } from './run-operations.js';
-import type { RunStore } from '../../ports/run-store.js';
+import type { RunRecords } from '../../ports/run-store.js';
 
 export const rpcErrorCodes = {
   parseError: -32700,
@@ -53,7 +53,7 @@ interface RpcError {
 type RpcResponse = { jsonrpc: '2.0'; id: RpcId; result: unknown } | { jsonrpc: '2.0'; id: RpcId; error: RpcError };
 
 export interface RpcHandlerDeps {
-  store: RunStore;
+  store: RunRecords;
   tokens: readonly string[];
   runs: RunUseCases;
   /** Accepts GitHub user tokens too, as that user (unset: service tokens only). */

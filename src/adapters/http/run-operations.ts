@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import type { Run } from '../../core/runs/run.js';
-import type { RunStore } from '../../ports/run-store.js';
+import type { RunRecords } from '../../ports/run-store.js';
 import {
   createRunRequestSchema,
   describeIssues,
@@ -51,7 +51,7 @@ export interface RunUseCases {
 }
 
 export interface RunOperationsDeps {
-  store: RunStore;
+  store: RunRecords;
   runs: RunUseCases;
 }
 

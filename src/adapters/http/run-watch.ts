@@ -6,10 +6,10 @@
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isFinal, type Run } from '../../core/runs/run.js';
-import type { RunStore } from '../../ports/run-store.js';
+import type { RunRecords } from '../../ports/run-store.js';
 
 export interface RunWatch {
-  store: RunStore;
+  store: RunRecords;
   runId: string;
   logPath: string;
   /** Log bytes already handed out. */

@@ -1,17 +1,17 @@
 /**
  * The zero-setup queue: no server, the run store is the backlog. Queued runs are read from the
  * store oldest first, so pending runs survive a restart, and a worker process sharing DATA_DIR
- * finds them by polling. Taking a run is the store's atomic queued → running move, so two
+ * finds them by polling. Taking a run is the store's atomic `claim` move (queued → running), so two
  * dispatchers never run the same run.
  */
 import type { Logger } from 'pino';
 import { DeferredError, RetryableError } from '../../ports/errors.js';
 import type { RunMessage } from '../../core/runs/run.js';
 import type { RunHandler, RunQueue } from '../../ports/run-queue.js';
-import type { RunStore } from '../../ports/run-store.js';
+import type { RunRecords } from '../../ports/run-store.js';
 
 export interface EmbeddedRunQueueOptions {
-  store: RunStore;
+  store: RunRecords;
   log: Logger;
   /** How often to look for runs enqueued by another process. */
   pollIntervalMs?: number;
@@ -20,7 +20,7 @@ export interface EmbeddedRunQueueOptions {
 }
 
 export class EmbeddedRunQueue implements RunQueue {
-  private readonly store: RunStore;
+  private readonly store: RunRecords;
   private readonly log: Logger;
   private readonly pollIntervalMs: number;
   private readonly retryDelayMs: number;

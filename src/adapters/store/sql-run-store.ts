@@ -1,10 +1,10 @@
 /**
- * RunStore over any SQL database Kysely speaks. The SQLite adapter (and later PostgreSQL) only
- * choose the dialect; the queries live here once.
+ * RunStore over any SQL database Kysely speaks: every section of the port over one database. The
+ * SQLite and PostgreSQL adapters only choose the dialect; the queries live here once.
  */
 import { Migrator, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
-import type { ApprovalWait, AuditEntry, InboxDelivery, ListRunsQuery, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
+import type { ApprovalWait, AuditEntry, InboxDelivery, ListRunsQuery, MoveGuard, MovePatch, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
 import type { Database, RunsTable } from './schema.js';
 
@@ -125,8 +125,8 @@ export class SqlRunStore implements RunStore {
     id: string,
     move: RunMove,
     now: Date,
-    patch: RunPatch & { workerId?: string | null; leaseUntil?: Date | null } = {},
-    guard: { heldBy?: string } = {},
+    patch: MovePatch = {},
+    guard: MoveGuard = {},
   ): Promise<Run | null> {
     const { from, to } = runMoves[move];
     const at = now.getTime();

@@ -7,11 +7,11 @@
 import type { Logger } from 'pino';
 import type { CheckReporter } from '../../ports/check-reporter.js';
 import type { RunQueue } from '../../ports/run-queue.js';
-import type { RunStore } from '../../ports/run-store.js';
+import type { AuditLog, RunLeases, RunRecords } from '../../ports/run-store.js';
 import { finishedReport, queuedReport } from './check-text.js';
 
 export interface RecoverDeps {
-  store: RunStore;
+  store: RunRecords & RunLeases & AuditLog;
   queue: RunQueue;
   checks: CheckReporter;
   log: Logger;
