@@ -15,8 +15,10 @@ export class LocalSourceFetcher implements SourceFetcher {
     this.dataDir = resolve(dataDir);
   }
 
-  async fetch(_repo: unknown, _sha: string, destDir: string): Promise<void> {
+  async fetch(_repo: unknown, _sha: string, destDir: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
     for (const name of await readdir(this.root)) {
+      signal.throwIfAborted();
       const source = join(this.root, name);
       if (name === '.git' || name === 'node_modules') continue;
       // The data folder (and anything holding it) would be copied into itself.

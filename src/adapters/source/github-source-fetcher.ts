@@ -24,6 +24,8 @@ export class GithubSourceFetcher implements SourceFetcher {
   ) {}
 
   async fetch(repo: RepoRef, sha: string, destDir: string, signal: AbortSignal): Promise<void> {
+    // Octokit retries a failed request for about 15 s, an aborted one included: do not start one.
+    signal.throwIfAborted();
     if (!/^[0-9a-f]{40}$/.test(sha)) throw new PermanentError(`refusing to fetch "${sha}": only a full commit SHA is ever run`);
     const octokit = await this.deps.octokitFor(repo.installationId);
     let location: string | undefined;
