@@ -226,7 +226,7 @@ describe.skipIf(!dockerReady)('review gate and commands', () => {
     const running = await check(repo, head, (c) => c.status === 'in_progress');
     expect(running.actions.map((a) => a.identifier)).toEqual(['cancel']);
     await gh.clickAction(repo, running.id, 'reader', 'cancel');
-    expect(await reply(repo, number)).toMatch(/@reader nothing was run: @reader has the read role.*cancelling runs needs write/);
+    expect(await reply(repo, number)).toMatch(/@reader nothing was cancelled: @reader has the read role.*cancelling runs needs write/);
     await gh.clickAction(repo, running.id, 'writer', 'cancel');
     const done = await check(repo, head, undefined, 15_000);
     expect(done.conclusion).toBe('cancelled');

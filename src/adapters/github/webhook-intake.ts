@@ -68,9 +68,14 @@ export class WebhookIntake {
     return pending.length;
   }
 
+  /** Resolves once every delivery accepted so far has been handled. */
+  async drained(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()]);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled(this.inFlight.values());
+    await this.drained();
   }
 
   private schedule(delivery: InboxDelivery): void {
