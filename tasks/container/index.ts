@@ -1,6 +1,6 @@
 /**
- * `container`: the repository's Dockerfile, built and run in the sandbox (DESIGN "Container
- * contract"). Outputs of needed tasks are mounted read-only at /in/<task>.
+ * `container`: the repository's Dockerfile, built and run in the sandbox (README "The
+ * sandbox"). Outputs of needed tasks are mounted read-only at /in/<task>.
  */
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 /**
- * A guarded HTTP(S) GET for task types that fetch what a manifest names (DESIGN "Built-in
- * types": they refuse private addresses). Each hop's host is resolved once, every address it
+ * A guarded HTTP(S) GET for task types that fetch what a manifest names (README "Declaring
+ * tasks": they refuse private addresses). Each hop's host is resolved once, every address it
  * resolves to is vetted, and the socket connects to exactly those vetted addresses, so a DNS
  * answer that changes between check and connect (DNS rebinding) cannot reach an internal host.
  */

@@ -1,5 +1,5 @@
 /**
- * `notify/email`: mails the CIDs of the tasks this one `needs` (DESIGN "Built-in types"), as
+ * `notify/email`: mails the CIDs of the tasks this one `needs` (README "Built-in task types"), as
  * plain text and HTML, through the deployment's SMTP server (`SMTP_URL`).
  */
 import { writeFile } from 'node:fs/promises';
