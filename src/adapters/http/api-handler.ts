@@ -1,10 +1,11 @@
 /**
- * The JSON API (DESIGN "JSON API, RPC and events") as a plain node:http handler, so it mounts
- * on Probot's server next to the webhooks (`options.addHandler`): it answers `/api/runs…` and
- * `/api/openapi.json`, and returns false for every other path.
+ * The JSON API (README "JSON API, JSON-RPC, events and metrics") as a plain node:http handler,
+ * so it mounts on Probot's server next to the webhooks (`options.addHandler`): it answers
+ * `/api/runs…` and `/api/openapi.json`, and returns false for every other path.
  *
- * Authentication: only service tokens (API_TOKENS) are accepted, as `Authorization: Bearer`.
- * GitHub user tokens, which DESIGN also allows, are not accepted by this handler.
+ * Authentication, as `Authorization: Bearer`: a service token (API_TOKENS), which has the admin
+ * role, or a GitHub user token (with `resolveUser`), which gets exactly that user's rights through
+ * the same policy as their comments.
  *
  * Logs and events are followed by polling the run store and the log file
  * (`<logDir>/<run id>.log`), so they work whichever process or machine runs the task.
@@ -38,7 +39,7 @@ export interface ApiHandlerDeps {
   heartbeatMs?: number;
 }
 
-/** The event name of a state, as DESIGN names them (and the AMQP routing keys): running is `run.started`. */
+/** The event name of a state, as the README lists them (and the AMQP routing keys): running is `run.started`. */
 export function runEventName(state: RunState): string {
   return state === 'running' ? 'run.started' : `run.${state}`;
 }

@@ -12,7 +12,7 @@ const json = (schema: JsonObject): JsonObject => ({ 'application/json': { schema
 const errorResponse = (description: string): JsonObject => ({ description, content: json(ref('Error')) });
 
 const commonErrors = {
-  '401': errorResponse('No bearer token, or one that is not a service token (code `unauthorized`).'),
+  '401': errorResponse('No bearer token, or one that is neither a service token nor a GitHub user token (code `unauthorized`).'),
   '500': errorResponse('Something failed on the server (code `internal`).'),
 };
 
@@ -51,12 +51,13 @@ export function buildOpenApiDocument(): JsonObject {
       version: '1',
       description:
         'List, create, watch and cancel task runs. Every endpoint but this document and /metrics needs ' +
-        '`Authorization: Bearer <token>` with a service token from `API_TOKENS`. Errors are `{ "error": { "code", "message", "field"? } }` ' +
+        '`Authorization: Bearer <token>` with a service token from `API_TOKENS` (admin role) or a GitHub user token, which gets ' +
+        'exactly the rights that user has through comments. Errors are `{ "error": { "code", "message", "field"? } }` ' +
         'with a stable `code`. The same operations are offered as JSON-RPC 2.0 at `POST /rpc`.',
     },
     components: {
       schemas,
-      securitySchemes: { serviceToken: { type: 'http', scheme: 'bearer', description: 'A service token from API_TOKENS.' } },
+      securitySchemes: { serviceToken: { type: 'http', scheme: 'bearer', description: 'A service token from API_TOKENS, or a GitHub user token.' } },
     },
     security: [{ serviceToken: [] }],
     paths: {
