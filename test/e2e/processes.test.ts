@@ -25,7 +25,8 @@ describe('npm start without APP_ID', () => {
     });
     try {
       let page = '';
-      for (let i = 0; i < 100 && !page; i += 1) {
+      // Up to 30 s: a loaded machine starts Probot's setup flow slowly.
+      for (let i = 0; i < 300 && !page; i += 1) {
         try {
           const response = await fetch(`http://127.0.0.1:${port}/probot`);
           if (response.ok) page = await response.text();

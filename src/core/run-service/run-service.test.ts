@@ -309,6 +309,8 @@ describe('cancel', () => {
     const service: Requester = { kind: 'service', login: 'service:abc' };
     expect(await w.runs.cancel({ requester: service, scope: { kind: 'run', runId: run!.id } })).toMatchObject({ kind: 'cancelled', runs: [{ error: 'cancelled by service:abc through the API' }] });
     expect(await w.runs.cancel({ requester: service, scope: { kind: 'run', runId: run!.id } })).toMatchObject({ kind: 'already_ended', run: { state: 'cancelled' } });
+    // That it has ended is said to anyone, before any role is looked up (the API's 409).
+    expect(await w.runs.cancel({ requester: user('rita'), scope: { kind: 'run', runId: run!.id } })).toMatchObject({ kind: 'already_ended' });
   });
 });
 

@@ -79,6 +79,8 @@ export class RunService {
       if (!input.repo) return { kind: 'refused', code: 'not_found', reason: `there is no run \`${scope.runId}\`${where}.` };
       return this.refuse({ repo: input.repo, number: null, requester }, 'cancel', 'not_found', `there is no run \`${scope.runId}\`${where}.`);
     }
+    // A run that has ended cannot be cancelled by anyone: said before any role is looked up.
+    if (found && found.state !== 'queued' && found.state !== 'running') return { kind: 'already_ended', run: found };
     const number = scope.kind === 'all' ? scope.number : found!.number;
     const asked = { repo: repo!, number, requester };
     const limited = await overCommandLimit(this.deps.store, this.deps.now(), requester, this.deps.commandsPerMinute, '/cancel');
@@ -90,10 +92,6 @@ export class RunService {
 
     let runs: Run[];
     if (found) {
-      if (found.state !== 'queued' && found.state !== 'running') {
-        await record(this.deps.store, this.deps.now(), { ...asked, action: 'cancel', allowed: true, reason: `${decision.reason}; ${found.id} had already ended`, runId: found.id });
-        return { kind: 'already_ended', run: found };
-      }
       runs = [found];
     } else {
       runs = await this.deps.store.listRuns({ repo: fullName(repo!), number: number!, states: ['queued', 'running'] });
