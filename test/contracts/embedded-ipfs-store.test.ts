@@ -1,0 +1,75 @@
+/**
+ * EmbeddedIpfsStore against the IpfsStore contract, in a fresh data folder per test. Reading back
+ * walks the UnixFS DAG in the store's block folder (`<dataDir>/ipfs/blocks`) as `ipfs cat` would,
+ * and pins come from the `pins.jsonl` the store keeps for the unpin job.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as dagPb from '@ipld/dag-pb';
+import { FsBlockstore } from 'blockstore-fs';
+import { UnixFS } from 'ipfs-unixfs';
+import { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
+import { EmbeddedIpfsStore } from '../../src/adapters/ipfs/embedded-ipfs-store.js';
+import { ipfsStoreContract, type PinRecord } from './ipfs-store.contract.js';
+
+/** `ipfs cat` over a blockstore: follows folder links by name, then joins a file's leaves in order. */
+class UnixfsReader {
+  constructor(private readonly blocks: FsBlockstore) {}
+
+  async cat(root: string, path = ''): Promise<Uint8Array> {
+    let cid = CID.parse(root);
+    for (const name of path.split('/').filter(Boolean)) {
+      const node = dagPb.decode(await this.block(cid));
+      const unixfs = UnixFS.unmarshal(node.Data ?? new Uint8Array());
+      if (unixfs.type !== 'directory') throw new Error(`${cid} is a ${unixfs.type}, not a folder`);
+      const link = node.Links.find((candidate) => candidate.Name === name);
+      if (!link) throw new Error(`no ${name} in ${cid}`);
+      cid = link.Hash;
+    }
+    return Buffer.concat(await this.fileParts(cid));
+  }
+
+  private async fileParts(cid: CID): Promise<Uint8Array[]> {
+    const bytes = await this.block(cid);
+    if (cid.code === raw.code) return [bytes];
+    const node = dagPb.decode(bytes);
+    const unixfs = UnixFS.unmarshal(node.Data ?? new Uint8Array());
+    if (unixfs.type !== 'file' && unixfs.type !== 'raw') throw new Error(`${cid} is a ${unixfs.type}, not a file`);
+    const parts: Uint8Array[] = unixfs.data ? [unixfs.data] : [];
+    for (const link of node.Links) parts.push(...(await this.fileParts(link.Hash)));
+    return parts;
+  }
+
+  private async block(cid: CID): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of this.blocks.get(cid)) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+}
+
+ipfsStoreContract('EmbeddedIpfsStore', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'task-mgmt-ipfs-'));
+  const store = new EmbeddedIpfsStore({ dataDir });
+  const blocks = new FsBlockstore(join(dataDir, 'ipfs', 'blocks'));
+  await blocks.open();
+  const reader = new UnixfsReader(blocks);
+  return {
+    store,
+    cat: (cid, path) => reader.cat(cid, path),
+    pins: async () => {
+      const text = await readFile(join(dataDir, 'ipfs', 'pins.jsonl'), 'utf8').catch(() => '');
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { cid: string; expiresAt: string | null })
+        .map((pin): PinRecord => ({ cid: pin.cid, expiresAt: pin.expiresAt === null ? null : new Date(pin.expiresAt) }));
+    },
+    cleanup: async () => {
+      await store.close();
+      await blocks.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+});
