@@ -1,6 +1,6 @@
 /**
  * The one place that reads process.env. Parsed once at start-up; an invalid value stops the
- * process with a message that names the variable (DESIGN "Configuration").
+ * process with a message that names the variable (README "Configuration").
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';

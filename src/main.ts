@@ -1,4 +1,4 @@
-/** Entry point: picks serve | worker | add from argv. No logic lives here. */
+/** Entry point: picks serve | worker | add | validate | run | schema from argv. No logic lives here. */
 import { ConfigError, loadConfig } from './config.js';
 import { serve } from './cli/serve.js';
 import { worker } from './cli/worker.js';

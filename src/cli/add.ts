@@ -1,6 +1,6 @@
 /**
  * `task-mgmt add`: add a file or folder to the configured IPFS store and print its CID the way
- * Kubo's `ipfs add` prints it (DESIGN "Processes and commands").
+ * Kubo's `ipfs add` prints it (README "Outputs on IPFS").
  */
 import { lstat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';

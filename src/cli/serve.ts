@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import { createHttpApi } from '../adapters/http/http-api.js';
 import { countGithubRequest, observeWebhook, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
 import { instrumentOctokit } from '../adapters/github/octokit.js';
-import { ApiRunUseCases, githubUserResolver } from '../adapters/github/api-run-use-cases.js';
+import { githubUserResolver } from '../adapters/github/user-tokens.js';
+import { installationResolver } from '../adapters/github/installations.js';
+import { RunRequests } from '../adapters/http/run-requests.js';
 import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { RunService } from '../core/run-service/run-service.js';
 import type { RepoRef } from '../core/runs/run.js';
@@ -73,7 +75,7 @@ export async function serve(config: Config): Promise<number> {
       createHttpApi({
         store: services.store,
         tokens: config.API_TOKENS,
-        runs: new ApiRunUseCases({ probot: app, runs }),
+        runs: new RunRequests({ runs, installationOf: installationResolver(app) }),
         resolveUser: githubUserResolver(config.githubApiUrl),
         logDir: join(config.DATA_DIR, 'logs'),
         log: log.child({ name: 'api' }),

@@ -1,5 +1,5 @@
 /**
- * Tells other services what happened to runs (DESIGN.md, "JSON API, RPC and events"). Each event
+ * Tells other services what happened to runs (README "JSON API, JSON-RPC, events and metrics"). Each event
  * carries the run record as JSON; publishing must not lose an event the caller saw succeed.
  */
 export type RunEventName =

@@ -1,4 +1,4 @@
-/** Builds and runs one task container in the sandbox DESIGN's "Container contract" describes. */
+/** Builds and runs one task container in the sandbox README's "The sandbox" describes. */
 
 export interface SandboxLimits {
   /** Memory limit in bytes. */

@@ -1,6 +1,6 @@
 /** Where task outputs go: a content-addressed store that computes CIDs exactly as Kubo's `ipfs add -r`. */
 
-/** Import settings named after Kubo's `--profile` values (see DESIGN "IPFS"). */
+/** Import settings named after Kubo's `--profile` values (see README "Outputs on IPFS"). */
 export type CidProfile = 'unixfs-v0-2015' | 'unixfs-v1-2025';
 
 export interface AddedEntry {

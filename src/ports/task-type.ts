@@ -1,5 +1,5 @@
 /**
- * The task-type interface (DESIGN "The task-type interface"): a name, a zod schema for its
+ * The task-type interface (README "Writing a new task type"): a name, a zod schema for its
  * parameters, and `run(ctx, params)`. Built-in types live in the top-level `tasks/` folder, one
  * folder each, registered with one line in `tasks/index.ts`. The container tasks (`container`,
  * `procfile`) are task types like any other.

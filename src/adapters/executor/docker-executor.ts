@@ -1,6 +1,6 @@
 /**
  * Executor on a Docker engine: builds the task image with the classic builder and runs it in
- * the sandbox DESIGN's "Container contract" describes. Everything it creates carries the
+ * the sandbox README's "The sandbox" describes. Everything it creates carries the
  * label `task-mgmt.run=<runId>` and is removed before `execute` returns.
  */
 import { createHash } from 'node:crypto';

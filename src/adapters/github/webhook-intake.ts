@@ -8,8 +8,7 @@
 import type { Logger } from 'pino';
 import { parseComment } from '../../core/comment-commands/parse-comment.js';
 import { errorMessage, RetryableError } from '../../ports/errors.js';
-import type { RunService, RunTarget } from '../../core/run-service/run-service.js';
-import type { AuditAction } from '../../core/run-service/audit.js';
+import type { AuditAction, RunService, RunTarget } from '../../core/run-service/run-service.js';
 import type { RepoRef, Requester } from '../../core/runs/run.js';
 import type { InboxDelivery, RunStore } from '../../ports/run-store.js';
 import { cancelAnswer, helpReply, requestAnswer, undecidedReply, type Answer } from './command-replies.js';

@@ -36,7 +36,7 @@ export const runStateSchema = coreRunStateSchema.register(apiSchemaRegistry, {
   description: 'queued → running → succeeded | failed | cancelled | timed_out',
 });
 export const outputFileJsonSchema = coreOutputFileJsonSchema.register(apiSchemaRegistry, { id: 'OutputFile' });
-export const runJsonSchema = coreRunJsonSchema.register(apiSchemaRegistry, { id: 'Run', description: 'A run record (DESIGN "Run record and states").' });
+export const runJsonSchema = coreRunJsonSchema.register(apiSchemaRegistry, { id: 'Run', description: 'A run record: one task run at one pinned commit.' });
 export { runToJson, type RunJson } from '../../core/runs/run-json.js';
 
 const repoName = z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be `owner/name`');

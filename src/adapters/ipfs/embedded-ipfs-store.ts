@@ -1,6 +1,6 @@
 /**
  * The zero-setup IPFS backend: UnixFS DAGs built in-process and kept as files under
- * `<dataDir>/ipfs/blocks`. Offline by design: no libp2p, no peer is ever dialed (DESIGN "IPFS").
+ * `<dataDir>/ipfs/blocks`. Offline by design: no libp2p, no peer is ever dialed (README "Outputs on IPFS").
  *
  * CIDs equal Kubo's `ipfs add -r` for the same tree and profile: same chunking and layout
  * (import-profile.ts), names in Go's byte order, symlinks stored as UnixFS symlink nodes,
@@ -204,7 +204,7 @@ export class EmbeddedIpfsStore implements IpfsStore {
     }
   }
 
-  /** Keeps `{cid, expiresAt}` so a later job can unpin expired outputs (DESIGN "IPFS"). */
+  /** Keeps `{cid, expiresAt}` so a later job can unpin expired outputs (README "Outputs on IPFS"). */
   private async recordPin(cid: string, pinUntil: Date | undefined): Promise<void> {
     const record = { cid, expiresAt: pinUntil === undefined ? null : pinUntil.toISOString() };
     await mkdir(this.ipfsDir, { recursive: true });

@@ -31,7 +31,7 @@ cancel_on_push: false
 `;
 
 describe('parseManifest', () => {
-  it('reads the DESIGN example: order, types, limits, and what needs review', () => {
+  it('reads the README example: order, types, limits, and what needs review', () => {
     const result = parseManifest(pipeline, catalog);
     expect(result.ok).toBe(true);
     if (!result.ok) return;

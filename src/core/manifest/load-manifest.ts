@@ -1,6 +1,6 @@
 /**
  * Reads a commit's task definition: `task-mgmt.yml`, else a `Dockerfile`, else a `Procfile`
- * (DESIGN "Task manifests"). Errors name the file, the line and column, and the field, so they
+ * (README "Declaring tasks"). Errors name the file, the line and column, and the field, so they
  * can be shown as a check run annotation on the offending line.
  */
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';

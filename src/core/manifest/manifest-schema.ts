@@ -1,5 +1,5 @@
 /**
- * The `task-mgmt.yml` schema (DESIGN "Task manifests"), one zod schema with a doc comment per
+ * The `task-mgmt.yml` schema (README "Declaring tasks"), one zod schema with a doc comment per
  * field. `npm run schema` writes it as JSON Schema to `task-mgmt.schema.json` for editors.
  */
 import { z } from 'zod';

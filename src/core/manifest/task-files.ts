@@ -1,6 +1,6 @@
 /**
  * Which files define a task, so a pull request that changes them can be held for review
- * (DESIGN "Authorization policy": the manifest, the Dockerfile or Procfile, and the files they
+ * (README "Security model": the manifest, the Dockerfile or Procfile, and the files they
  * name). For a Dockerfile, the files it names are the sources of its COPY and ADD instructions:
  * `COPY . /app` names the whole repository.
  */

@@ -1,6 +1,6 @@
 /**
  * The authorization decision for one request to run, as a pure function of what GitHub told us
- * (DESIGN "Authorization policy"). Callers fetch the facts; this decides and explains. Every
+ * (README "Security model"). Callers fetch the facts; this decides and explains. Every
  * refusal says exactly what is missing, and `kind` tells the caller how to show it: a `role`
  * refusal is a reply, an `approval` refusal is a check run completed `action_required`.
  *

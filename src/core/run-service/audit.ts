@@ -3,7 +3,7 @@
  * the run service takes, allowed or refused, is recorded with its reason, and the limit counts
  * those records.
  */
-import type { AuditEntry, RunStore } from '../../ports/run-store.js';
+import type { AuditEntry, AuditLog } from '../../ports/run-store.js';
 import type { RepoRef, Requester } from '../runs/run.js';
 
 /** Audit actions that count toward `COMMANDS_PER_MINUTE` (refusals included). */
@@ -33,7 +33,7 @@ export function auditEntry(at: Date, facts: AuditFacts): AuditEntry {
   };
 }
 
-export async function record(store: Pick<RunStore, 'audit'>, at: Date, facts: AuditFacts): Promise<void> {
+export async function record(store: Pick<AuditLog, 'audit'>, at: Date, facts: AuditFacts): Promise<void> {
   await store.audit(auditEntry(at, facts));
 }
 
@@ -42,7 +42,7 @@ export async function record(store: Pick<RunStore, 'audit'>, at: Date, facts: Au
  * (schedules) are bounded by the org policy, not by this limit.
  */
 export async function overCommandLimit(
-  store: Pick<RunStore, 'countAudit'>,
+  store: Pick<AuditLog, 'countAudit'>,
   now: Date,
   requester: Requester,
   perMinute: number,

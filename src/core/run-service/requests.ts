@@ -6,7 +6,7 @@ import type { TaskTypeCatalog } from '../manifest/load-manifest.js';
 import type { CheckReporter } from '../../ports/check-reporter.js';
 import type { CollaboratorPermission, RepoHost } from '../../ports/repo-host.js';
 import type { RunQueue } from '../../ports/run-queue.js';
-import type { RunStore } from '../../ports/run-store.js';
+import type { ApprovalWaits, AuditLog, RunRecords } from '../../ports/run-store.js';
 import type { IdGenerator } from '../runs/ids.js';
 import type { RepoRef, Requester, Trigger } from '../runs/run.js';
 
@@ -37,7 +37,8 @@ export interface RunRequest {
 export type CancelScope = { kind: 'run'; runId: string } | { kind: 'all'; number: number };
 
 export interface RunServiceDeps {
-  store: RunStore;
+  /** The runs, the audit log (which also counts commands for the limit) and approval waits. */
+  store: RunRecords & AuditLog & ApprovalWaits;
   queue: RunQueue;
   checks: CheckReporter;
   /** Reads from the code host, for one repository. */

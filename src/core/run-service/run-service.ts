@@ -17,6 +17,7 @@ import { requestRuns } from './request-runs.js';
 import { fullName, headOf, numberOf, permissionOf, type CancelScope, type RunRequest, type RunServiceDeps, type RunTarget } from './requests.js';
 
 export * from './requests.js';
+export type { AuditAction } from './audit.js';
 
 export type * from './outcomes.js';
 

@@ -1,4 +1,4 @@
-/** The run record: one task run at one pinned commit (DESIGN "Run record and states"). */
+/** The run record: one task run at one pinned commit. */
 import { z } from 'zod';
 
 export const runStates = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
