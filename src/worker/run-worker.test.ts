@@ -447,6 +447,8 @@ describe('failures', () => {
     expect(w.seen.ran).toEqual([]);
     expect(w.finished).toEqual([]);
     expect(await w.log(queued.id)).toContain('task-mgmt: GitHub answered 502; the run will be tried again');
+    // Its check run is queued again too, not left saying it runs.
+    expect(statuses(w.reports(await w.run(queued.id)))).toEqual(['queued', 'in_progress', 'queued']);
 
     // Taken again later, it runs.
     await w.handle(queued.id);

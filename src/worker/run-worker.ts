@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DeferredError, errorMessage, RetryableError } from '../ports/errors.js';
 import { checkBeforeStart } from '../core/run-service/run-service.js';
-import { finishedReport, progressReport, startedReport } from '../core/runs/check-text.js';
+import { finishedReport, progressReport, queuedReport, startedReport } from '../core/runs/check-text.js';
 import { finishMove, type RepoRef, type Run } from '../core/runs/run.js';
 import { formatDuration } from '../core/runs/units.js';
 import type { CheckReport, CheckReporter } from '../ports/check-reporter.js';
@@ -111,7 +111,9 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       if (error instanceof RetryableError && !controller.signal.aborted) {
         log.warn({ err: error }, 'run handed back to the queue');
         sink.line(`task-mgmt: ${error.message}; the run will be tried again`);
-        await deps.store.transition(runId, 'requeue', now(), { workerId: null, leaseUntil: null }, { heldBy: deps.workerId });
+        const back = await deps.store.transition(runId, 'requeue', now(), { workerId: null, leaseUntil: null }, { heldBy: deps.workerId });
+        // The check run said "running": it goes back to queued with the run.
+        if (back) await report(deps, log, back, queuedReport(back));
         throw error;
       }
       const refused = error instanceof NoLongerAllowedError;
