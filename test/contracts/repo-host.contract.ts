@@ -133,6 +133,11 @@ export function repoHostContract(name: string, open: () => Promise<OpenedRepoHos
         expect(answer.permission).toBe('none');
         expect(roleFromPermission(answer)).toBe('none');
       });
+
+      it('gives none to a login the host has never seen (a deleted account)', async () => {
+        const answer = await host.getPermission(`never-seen-${Date.now()}`);
+        expect(roleFromPermission(answer)).toBe('none');
+      });
     });
 
     describe('pull requests', () => {

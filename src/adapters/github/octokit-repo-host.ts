@@ -45,9 +45,16 @@ export class OctokitRepoHost implements RepoHost {
   ) {}
 
   async getPermission(username: string): Promise<CollaboratorPermission> {
-    const response = await this.call('read the role of @' + username, () =>
-      this.octokit.rest.repos.getCollaboratorPermissionLevel({ owner: this.repo.owner, repo: this.repo.name, username }),
-    );
+    let response;
+    try {
+      response = await this.call('read the role of @' + username, () =>
+        this.octokit.rest.repos.getCollaboratorPermissionLevel({ owner: this.repo.owner, repo: this.repo.name, username }),
+      );
+    } catch (error) {
+      // GitHub answers 404 for a login it does not know (a deleted account, "ghost"): no role.
+      if (httpStatus(error) === 404) return { permission: 'none', roleName: null, flags: null };
+      throw error;
+    }
     const data = permissionResponse.parse(response.data);
     return { permission: data.permission, roleName: data.role_name ?? null, flags: data.user?.permissions ?? null };
   }
