@@ -11,8 +11,9 @@ import { ipfsAdd } from './ipfs-add.js';
 import { queueThroughput } from './queue-throughput.js';
 import { formatCell, formatTable, type Benchmark, type BenchmarkResult } from './report.js';
 import { storeOps } from './store-ops.js';
+import { webhookPath } from './webhook-path.js';
 
-const benchmarks: Benchmark[] = [queueThroughput, ipfsAdd, storeOps];
+const benchmarks: Benchmark[] = [queueThroughput, ipfsAdd, storeOps, webhookPath];
 
 const resultsFile = join(dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 

@@ -368,6 +368,30 @@ describe('recording and faults', () => {
     expect(gh.openapiViolations).toEqual([]);
   });
 
+  it('delays every request by the latency set, and records when each started and ended', async () => {
+    gh.setLatency(60);
+    try {
+      const sent = performance.timeOrigin + performance.now();
+      const [a, b] = await Promise.all([
+        octokit.rest.repos.get({ owner: repo.owner, repo: repo.name }),
+        octokit.rest.pulls.get({ owner: repo.owner, repo: repo.name, pull_number: 1 }).catch((error: { status: number }) => error),
+      ]);
+      expect(a.status).toBe(200);
+      expect(b.status).toBeDefined();
+      expect(performance.timeOrigin + performance.now() - sent).toBeGreaterThanOrEqual(60);
+      const [first, second] = gh.requests.slice(-2);
+      for (const r of [first!, second!]) {
+        expect(r.startedAt).toBeGreaterThanOrEqual(sent - 1);
+        expect(r.endedAt! - r.startedAt).toBeGreaterThanOrEqual(59);
+      }
+      // Sent together, so they overlap: neither waited for the other.
+      expect(second!.startedAt).toBeLessThan(first!.endedAt!);
+    } finally {
+      gh.setLatency(0);
+    }
+    expect(() => gh.setLatency(-1)).toThrow('latency');
+  });
+
   it('waitFor polls until the predicate holds, or fails with the message', async () => {
     let n = 0;
     await expect(gh.waitFor(() => ++n >= 3, { timeoutMs: 1000 })).resolves.toBe(true);

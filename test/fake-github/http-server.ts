@@ -13,6 +13,18 @@ export interface RecordedRequest {
   body: unknown;
   headers: Record<string, string | string[] | undefined>;
   timestamp: number;
+  /** When the request arrived, in `preciseNow()` milliseconds. */
+  startedAt: number;
+  /** When the response was sent (preciseNow() ms); undefined while the request is being answered. */
+  endedAt?: number;
+}
+
+/**
+ * Milliseconds since the epoch with sub-millisecond precision, on the monotonic clock: the clock
+ * of `startedAt` / `endedAt` here and of a webhook delivery's `startedAt`.
+ */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 export interface FaultRule {
@@ -39,6 +51,8 @@ export class FakeHttpServer {
   readonly openapiViolations: OpenApiViolation[] = [];
   private readonly faults: Array<FaultRule & { remaining: number }> = [];
   private server: Server | undefined;
+  /** Milliseconds every request waits before it is handled, like the round trip to a distant GitHub. */
+  latencyMs = 0;
 
   constructor(
     private readonly router: Router,
@@ -70,6 +84,7 @@ export class FakeHttpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startedAt = preciseNow();
     const url = new URL(req.url ?? '/', 'http://fake.invalid');
     const method = (req.method ?? 'GET').toUpperCase();
     const rawBody = await readBody(req);
@@ -89,8 +104,15 @@ export class FakeHttpServer {
       body,
       headers: req.headers,
       timestamp: Date.now(),
+      startedAt,
     };
     this.requests.push(record);
+    const ended = () => {
+      record.endedAt ??= preciseNow();
+    };
+    res.once('finish', ended);
+    res.once('close', ended);
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
 
     const fault = this.faults.find((f) => f.remaining > 0 && (!f.method || f.method.toUpperCase() === method) && f.path.test(url.pathname));
     if (fault) {

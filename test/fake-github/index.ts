@@ -24,6 +24,8 @@ export interface FakeGitHubOptions {
   webhookTarget?: string;
   /** The account the app is installed on. */
   installationAccount?: string;
+  /** Milliseconds every request to the fake waits before it is answered (default 0); see setLatency. */
+  latencyMs?: number;
 }
 
 /** A codeload link lives five minutes, like GitHub's for private repositories. */
@@ -94,6 +96,7 @@ export class FakeGitHub {
     const sender = new WebhookSender(appId, webhookSecret, options.webhookTarget);
     const fake = new FakeGitHub(state, auth, http, sender, reps, installation, tempDir, port, { appSlug, webhookSecret });
     holder.fake = fake;
+    if (options.latencyMs !== undefined) fake.setLatency(options.latencyMs);
     return fake;
   }
 
@@ -147,6 +150,15 @@ export class FakeGitHub {
 
   failNext(rule: FaultRule): void {
     this.http.failNext(rule);
+  }
+
+  /**
+   * Every request to the fake (REST and codeload) then waits `ms` before it is handled, as if
+   * GitHub were that far away. Webhook deliveries, which the fake sends, are not delayed.
+   */
+  setLatency(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new Error(`latency must be a number of milliseconds ≥ 0, got ${ms}`);
+    this.http.latencyMs = ms;
   }
 
   async close(): Promise<void> {

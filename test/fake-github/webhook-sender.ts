@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { preciseNow } from './http-server.js';
 
 export interface DeliveryOptions {
   /** Reuse a delivery id, as GitHub does when a delivery is redelivered. */
@@ -22,6 +23,8 @@ export interface SentDelivery extends DeliveryResult {
   payload: unknown;
   headers: Record<string, string>;
   at: number;
+  /** When the POST was sent, on the clock of the recorded requests' `startedAt` (preciseNow()). */
+  startedAt: number;
 }
 
 export function signatures(secret: string, rawBody: string): { sha256: string; sha1: string } {
@@ -65,11 +68,12 @@ export class WebhookSender {
       headers['x-hub-signature'] = sig.sha1;
       headers['x-hub-signature-256'] = sig.sha256;
     }
+    const startedAt = preciseNow();
     // GitHub gives up after 10 seconds.
     const response = await fetch(this.target, { method: 'POST', headers, body: rawBody, signal: AbortSignal.timeout(10_000) });
     const body = await response.text();
     const result = { status: response.status, body, deliveryId, event };
-    this.sent.push({ ...result, payload, headers, at: Date.now() });
+    this.sent.push({ ...result, payload, headers, at: Date.now(), startedAt });
     return result;
   }
 }

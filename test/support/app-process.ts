@@ -66,26 +66,33 @@ export async function startApp(
 
   const deadline = Date.now() + 20_000;
   const ready = command[0] === 'worker' ? 'worker is taking runs' : 'task-mgmt is ready';
-  for (;;) {
-    if (command[0] === 'worker') break;
-    if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode} before it was ready:\n${output}`);
-    try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.ok) break;
-    } catch {
-      // not listening yet
+  try {
+    for (;;) {
+      if (command[0] === 'worker') break;
+      if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode} before it was ready:\n${output}`);
+      try {
+        const response = await fetch(`${url}/healthz`);
+        if (response.ok) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`the app did not answer /healthz within 20 s:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
     }
-    if (Date.now() > deadline) {
+    // Ready means the worker is consuming too: the log line comes after the queue starts.
+    while (!output.includes(ready)) {
+      if (child.exitCode !== null) throw new Error(`the process exited with ${child.exitCode} before it was ready:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`the process did not log "${ready}" within 20 s:\n${output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } catch (error) {
+    // Leave nothing behind: the process, and the data folder made here.
+    if (child.exitCode === null) {
       child.kill('SIGKILL');
-      throw new Error(`the app did not answer /healthz within 20 s:\n${output}`);
+      await exited;
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  // Ready means the worker is consuming too: the log line comes after the queue starts.
-  while (!output.includes(ready)) {
-    if (child.exitCode !== null) throw new Error(`the process exited with ${child.exitCode} before it was ready:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`the process did not log "${ready}" within 20 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
+    if (!env.DATA_DIR) await rm(dataDir, { recursive: true, force: true });
+    throw error;
   }
 
   return {
