@@ -5,10 +5,11 @@
  * fake's records.
  */
 import { randomUUID } from 'node:crypto';
-import { Probot, ProbotOctokit } from 'probot';
+import type { Probot } from 'probot';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { GithubCheckReporter } from '../../src/adapters/github/github-check-reporter.js';
 import type { Octokit } from '../../src/adapters/github/octokit.js';
+import { probotFor } from '../support/fake-github-probot.js';
 import { FakeGitHub, type Repo } from '../fake-github/index.js';
 import { checkReporterContract } from './check-reporter.contract.js';
 
@@ -18,15 +19,7 @@ let repo: Repo;
 
 beforeAll(async () => {
   gh = await FakeGitHub.start();
-  probot = new Probot({
-    appId: gh.appId,
-    privateKey: gh.privateKey,
-    secret: gh.webhookSecret,
-    baseUrl: `${gh.url}/api/v3`,
-    logLevel: 'warn',
-    // Octokit spaces writes a second apart to spare github.com; the fake needs no sparing.
-    Octokit: ProbotOctokit.defaults((options: object & { throttle?: object }) => ({ ...options, throttle: { ...options.throttle, enabled: false } })),
-  });
+  probot = probotFor(gh);
   repo = await gh.createRepo({ owner: 'octo-org', name: `checks-${randomUUID().slice(0, 8)}`, files: { Dockerfile: 'FROM busybox\n' } });
 });
 

@@ -4,10 +4,11 @@
  * share one repository; each commit goes on its default branch and replaces the whole tree.
  */
 import { randomUUID } from 'node:crypto';
-import { Probot, ProbotOctokit } from 'probot';
+import type { Probot } from 'probot';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Octokit } from '../../src/adapters/github/octokit.js';
 import { GithubSourceFetcher } from '../../src/adapters/source/github-source-fetcher.js';
+import { probotFor } from '../support/fake-github-probot.js';
 import { FakeGitHub, type Repo } from '../fake-github/index.js';
 import { sourceFetcherContract } from './source-fetcher.contract.js';
 
@@ -19,15 +20,7 @@ let tree: Record<string, string> = {};
 
 beforeAll(async () => {
   gh = await FakeGitHub.start();
-  probot = new Probot({
-    appId: gh.appId,
-    privateKey: gh.privateKey,
-    secret: gh.webhookSecret,
-    baseUrl: `${gh.url}/api/v3`,
-    logLevel: 'warn',
-    // Octokit spaces writes a second apart to spare github.com; the fake needs no sparing.
-    Octokit: ProbotOctokit.defaults((options: object & { throttle?: object }) => ({ ...options, throttle: { ...options.throttle, enabled: false } })),
-  });
+  probot = probotFor(gh);
 });
 
 afterAll(async () => {

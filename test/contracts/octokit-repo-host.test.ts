@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Probot, ProbotOctokit } from 'probot';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { Octokit } from '../../src/adapters/github/octokit.js';
 import { OctokitRepoHost } from '../../src/adapters/github/octokit-repo-host.js';
+import { probotFor } from '../support/fake-github-probot.js';
 import { FakeGitHub, type Repo } from '../fake-github/index.js';
 import { baseTree, repoHostContract } from './repo-host.contract.js';
 
@@ -27,15 +27,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => webhooks.listen(0, '127.0.0.1', resolve));
   gh.setWebhookTarget(`http://127.0.0.1:${(webhooks.address() as AddressInfo).port}/api/github/webhooks`);
-  const probot = new Probot({
-    appId: gh.appId,
-    privateKey: gh.privateKey,
-    secret: gh.webhookSecret,
-    baseUrl: `${gh.url}/api/v3`,
-    logLevel: 'warn',
-    // Octokit spaces writes a second apart to spare github.com; the fake needs no sparing.
-    Octokit: ProbotOctokit.defaults((options: object & { throttle?: object }) => ({ ...options, throttle: { ...options.throttle, enabled: false } })),
-  });
+  const probot = probotFor(gh);
   octokit = (await probot.auth(gh.installationId)) as Octokit;
   repo = await gh.createRepo({ owner: 'octo-org', name: `host-${randomUUID().slice(0, 8)}`, files: baseTree, private: true });
 });

@@ -8,9 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { createNodeMiddleware, Probot } from 'probot';
+import { createNodeMiddleware } from 'probot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub, type Repo } from '../../../test/fake-github/index.js';
+import { probotFor } from '../../../test/support/fake-github-probot.js';
 import { EmbeddedRunQueue } from '../queue/embedded-run-queue.js';
 import { SqliteRunStore } from '../store/sqlite-run-store.js';
 import { RunService } from '../../core/run-service/run-service.js';
@@ -33,7 +34,7 @@ beforeAll(async () => {
   const log = pino({ level: 'silent' });
   store = await SqliteRunStore.open(':memory:');
   queue = new EmbeddedRunQueue({ store, log });
-  const probot = new Probot({ appId: gh.appId, privateKey: gh.privateKey, secret: gh.webhookSecret, baseUrl: `${gh.url}/api/v3`, log });
+  const probot = probotFor(gh, { log });
   const octokitFor = (installationId: number) => probot.auth(installationId);
   const runs = new RunService({
     store,
