@@ -18,7 +18,7 @@ import { preciseNow } from '../test/fake-github/http-server.js';
 import { projectRoot, startApp, type AppProcess } from '../test/support/app-process.js';
 import { ratio, type Benchmark, type BenchmarkResult } from './report.js';
 
-/** What every request to the fake GitHub waits before it is answered. */
+/** The least time the fake GitHub takes to answer any request (its own work runs meanwhile). */
 const LATENCY_MS = 50;
 /** Uncounted webhooks per side first: the token exchange, and warm code on both sides. */
 const WARM_UPS = 2;
@@ -328,9 +328,9 @@ function report(
     calls: s.common ? s.common.rounds.flat().length : null,
   });
   const notes = [
-    `Each side: ${ITERATIONS} webhooks after ${WARM_UPS} uncounted warm-ups, alternating sides, one at a time. Every request to the fake GitHub waits ${LATENCY_MS} ms before it is handled.`,
+    `Each side: ${ITERATIONS} webhooks after ${WARM_UPS} uncounted warm-ups, alternating sides, one at a time. The fake GitHub answers no request sooner than ${LATENCY_MS} ms after it arrived.`,
     'ms = from sending the signed issue_comment.created webhook (`/run`) until the fake receives POST /repos/{owner}/{repo}/check-runs (`task-mgmt / default`, queued). p90 is the nearest rank.',
-    `net ms = ms less the fake's own work beyond the ${LATENCY_MS} ms on the chain of calls the POST waited for: the time had GitHub answered each of those calls in ${LATENCY_MS} ms. The fake reads git through the git CLI, so on a busy machine its contents and files answers take far longer than ${LATENCY_MS} ms.`,
+    `net ms = ms less the time beyond ${LATENCY_MS} ms the fake took to answer the chain of calls the POST waited for: the time had GitHub answered each of those calls in ${LATENCY_MS} ms. The fake reads repositories with the git CLI, so on a busy machine its contents and files answers can take far longer.`,
     'ratio = ms ÷ the baseline\'s ms, medians: LOWER is better (1 = as fast as the baseline). The summary lists the inverse (baseline ÷ task-mgmt), as for the throughput ratios, so its "x slower" is this ratio.',
     'Each side has a repository (octo-org, a root Dockerfile with no COPY). Each webhook: a fresh pull request by a fresh writer adding a file under docs/, `/run` from another fresh writer: no review needed, and nothing about the pull request, its head or the people known from an earlier webhook.',
     'baseline: a bare Probot app in this process (GET the pull request, then POST the check run). task-mgmt: `bin/task-mgmt.js serve` as a child process (WORKERS=0, embedded queue, SQLite in a temp folder).',

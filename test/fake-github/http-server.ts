@@ -51,7 +51,7 @@ export class FakeHttpServer {
   readonly openapiViolations: OpenApiViolation[] = [];
   private readonly faults: Array<FaultRule & { remaining: number }> = [];
   private server: Server | undefined;
-  /** Milliseconds every request waits before it is handled, like the round trip to a distant GitHub. */
+  /** Least milliseconds between a request's arrival and its answer, like the round trip to a distant GitHub. */
   latencyMs = 0;
 
   constructor(
@@ -112,24 +112,30 @@ export class FakeHttpServer {
     };
     res.once('finish', ended);
     res.once('close', ended);
-    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    // No answer leaves before the latency is over; the fake's own work runs meanwhile.
+    const due = this.latencyMs > 0 ? new Promise((resolve) => setTimeout(resolve, this.latencyMs)) : undefined;
+    const reply = async (response: RouteResponse) => {
+      await due;
+      send(res, response);
+    };
 
     const fault = this.faults.find((f) => f.remaining > 0 && (!f.method || f.method.toUpperCase() === method) && f.path.test(url.pathname));
     if (fault) {
       fault.remaining -= 1;
       record.status = fault.status;
-      send(res, { status: fault.status, headers: fault.headers, body: fault.body ?? { message: `Injected failure ${fault.status}`, documentation_url: 'https://docs.github.com/rest' } });
+      await reply({ status: fault.status, headers: fault.headers, body: fault.body ?? { message: `Injected failure ${fault.status}`, documentation_url: 'https://docs.github.com/rest' } });
       return;
     }
 
     if (!url.pathname.startsWith('/api/v3/')) {
+      await due;
       if (await this.raw(url, res)) {
         record.status = res.statusCode;
         return;
       }
       this.unhandled.push(record);
       record.status = 404;
-      send(res, githubError(404, 'Not Found'));
+      await reply(githubError(404, 'Not Found'));
       return;
     }
 
@@ -139,7 +145,7 @@ export class FakeHttpServer {
     if (!matched) {
       this.unhandled.push(record);
       record.status = 404;
-      send(res, githubError(404, 'Not Found'));
+      await reply(githubError(404, 'Not Found'));
       return;
     }
 
@@ -151,21 +157,21 @@ export class FakeHttpServer {
       const message = auth.kind === 'none' ? auth.message : needed === 'app' ? 'A JSON web token could not be decoded' : 'Bad credentials';
       const response = githubError(401, message);
       record.status = 401;
-      send(res, response);
+      await reply(response);
       return;
     }
 
     if (!bodyIsJson) {
       this.openapiViolations.push({ operation: matched.route.template, method, path, error: 'request body is not JSON' });
       record.status = 400;
-      send(res, githubError(400, 'Problems parsing JSON'));
+      await reply(githubError(400, 'Problems parsing JSON'));
       return;
     }
     this.openapiViolations.push(...this.validator.check(method, path, body, rawBody.length > 0));
 
     const response = await matched.route.handler({ method, path, params: matched.params, query: url.searchParams, body, auth });
     record.status = response.status;
-    send(res, response);
+    await reply(response);
   }
 }
 

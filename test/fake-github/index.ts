@@ -24,7 +24,7 @@ export interface FakeGitHubOptions {
   webhookTarget?: string;
   /** The account the app is installed on. */
   installationAccount?: string;
-  /** Milliseconds every request to the fake waits before it is answered (default 0); see setLatency. */
+  /** Least milliseconds between a request's arrival and its answer (default 0); see setLatency. */
   latencyMs?: number;
 }
 
@@ -153,8 +153,9 @@ export class FakeGitHub {
   }
 
   /**
-   * Every request to the fake (REST and codeload) then waits `ms` before it is handled, as if
-   * GitHub were that far away. Webhook deliveries, which the fake sends, are not delayed.
+   * Every request to the fake (REST and codeload) is then answered no sooner than `ms` after it
+   * arrived, as if GitHub were that far away; the fake's own work runs meanwhile. Webhook
+   * deliveries, which the fake sends, are not delayed.
    */
   setLatency(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) throw new Error(`latency must be a number of milliseconds ≥ 0, got ${ms}`);
