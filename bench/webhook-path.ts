@@ -27,6 +27,8 @@ const ITERATIONS = 15;
 const CHECK_RUN_TIMEOUT_MS = 15_000;
 /** Between webhooks: no request to the fake in flight or answered for this long, so one webhook's calls do not mix with the next's. */
 const QUIET_MS = 400;
+/** Octokit's throttling keeps writes at least a second apart; a little more, to be clear of it. */
+const WRITE_SPACING_MS = 1100;
 /** Longest wait for that quiet; an iteration that never got it is counted in the notes. */
 const QUIET_CAP_MS = 10_000;
 /** Bound on all iterations; the sides keep what they measured until then (`capped`). */
@@ -52,6 +54,9 @@ interface Sample {
   fakeMs: number;
   /** GitHub calls between the two (the token exchange left out), grouped into sequential rounds. */
   rounds: string[][];
+  /** The app's own time: delivery sent → its first GitHub call, and its last answer → the POST, ms. */
+  beforeFirstMs: number;
+  afterLastMs: number;
 }
 
 /** The names that stand in for one iteration's values in the paths listed. */
@@ -157,7 +162,12 @@ async function oneWebhook(gh: FakeGitHub, side: Side, label: string, app: AppPro
     .filter((r) => r.startedAt >= sent.startedAt && r.startedAt < post.startedAt && !isTokenExchange(r) && !otherRepository(r));
   const names: Placeholders = { repo, number, commenter, author, commentId };
   const rounds = sequentialRounds(window).map((round) => round.map((r) => describe(r, names)).sort());
-  return { sample: { ms: post.startedAt - sent.startedAt, fakeMs: fakeWorkOnPath(window, post.startedAt), rounds }, quiet };
+  const firstStart = Math.min(...window.map((r) => r.startedAt), post.startedAt);
+  const lastEnd = Math.max(...window.map((r) => r.endedAt ?? r.startedAt), sent.startedAt);
+  return {
+    sample: { ms: post.startedAt - sent.startedAt, fakeMs: fakeWorkOnPath(window, post.startedAt), rounds, beforeFirstMs: firstStart - sent.startedAt, afterLastMs: post.startedAt - lastEnd },
+    quiet,
+  };
 }
 
 /**
@@ -237,17 +247,25 @@ function describe(request: RecordedRequest, names: Placeholders): string {
   return `${request.method} ${shown}${query.length > 0 ? `?${query.join('&')}` : ''}${status}`;
 }
 
-/** Waits until no request to the fake is in flight and none started for QUIET_MS; false if it never came. */
+/**
+ * Waits until no request to the fake is in flight, none ended for QUIET_MS, and no write (POST,
+ * PATCH, PUT, DELETE) for WRITE_SPACING_MS; false if that never came. Octokit's throttling spaces
+ * an installation's writes a second apart (GitHub's guidance for writes), so a webhook sent
+ * sooner after the previous one's reaction would measure that spacing, not its own path.
+ */
 async function quietFake(gh: FakeGitHub): Promise<boolean> {
   const deadline = performance.now() + QUIET_CAP_MS;
   for (;;) {
     let last = 0;
+    let lastWrite = 0;
     let inFlight = false;
     for (const request of gh.requests) {
       if (request.endedAt === undefined) inFlight = true;
       else last = Math.max(last, request.endedAt);
+      if (request.method !== 'GET' && request.method !== 'HEAD') lastWrite = Math.max(lastWrite, request.startedAt);
     }
-    if (!inFlight && preciseNow() - last >= QUIET_MS) return true;
+    const now = preciseNow();
+    if (!inFlight && now - last >= QUIET_MS && now - lastWrite >= WRITE_SPACING_MS) return true;
     if (performance.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -334,6 +352,10 @@ function report(
     'ratio = ms ÷ the baseline\'s ms, medians: LOWER is better (1 = as fast as the baseline). The summary lists the inverse (baseline ÷ task-mgmt), as for the throughput ratios, so its "x slower" is this ratio.',
     'Each side has a repository (octo-org, a root Dockerfile with no COPY). Each webhook: a fresh pull request by a fresh writer adding a file under docs/, `/run` from another fresh writer: no review needed, and nothing about the pull request, its head or the people known from an earlier webhook.',
     'baseline: a bare Probot app in this process (GET the pull request, then POST the check run). task-mgmt: `bin/task-mgmt.js serve` as a child process (WORKERS=0, embedded queue, SQLite in a temp folder).',
+    ...sides.map((side) => {
+      const median = (pick: (s: Sample) => number) => quantile(side.samples.map(pick).sort((x, y) => x - y), 0.5)?.toFixed(1) ?? '?';
+      return `${side.key}: its own time, medians: ${median((s) => s.beforeFirstMs)} ms from the delivery to its first GitHub call, ${median((s) => s.afterLastMs)} ms from its last answer to the POST.`;
+    }),
     `rounds = sequential GitHub calls before the check-run POST: a call is one round after every call that ended before it started; calls that overlap share a round. The token exchange is left out. Each round costs at least ${LATENCY_MS} ms.`,
   ];
   for (const s of [b, a]) {

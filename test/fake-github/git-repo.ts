@@ -34,7 +34,24 @@ export interface DiffEntry {
  * exactly what git (and therefore GitHub) would produce for the same content.
  */
 export class GitRepo {
+  /**
+   * Answers about full SHAs never change (a commit's tree, a blob's bytes, the diff of two
+   * commits), so they are kept: GitHub answers them from its caches in milliseconds, and a fake
+   * that spawned git for each would make every caller look slow.
+   */
+  private readonly immutable = new Map<string, Promise<unknown>>();
+
   private constructor(readonly dir: string) {}
+
+  private remember<T>(key: string, immutable: boolean, compute: () => Promise<T>): Promise<T> {
+    if (!immutable) return compute();
+    const known = this.immutable.get(key);
+    if (known) return known as Promise<T>;
+    const answer = compute();
+    this.immutable.set(key, answer);
+    answer.catch(() => this.immutable.delete(key));
+    return answer;
+  }
 
   static async init(dir: string, defaultBranch: string): Promise<GitRepo> {
     await mkdir(dir, { recursive: true });
@@ -93,6 +110,15 @@ export class GitRepo {
   /** Resolves a branch name or (abbreviated) SHA to a commit SHA, or undefined. */
   async resolve(ref: string): Promise<string | undefined> {
     if (ref.startsWith('-') || ref.length === 0) return undefined;
+    // A commit, once made, stays; a branch name or short SHA is asked of git each time.
+    if (!/^[0-9a-f]{40}$/.test(ref)) return this.resolveNow(ref);
+    const known = await this.remember(`resolve\0${ref}`, true, () => this.resolveNow(ref));
+    // Only a commit that exists is remembered: one asked for before it was made may come later.
+    if (known === undefined) this.immutable.delete(`resolve\0${ref}`);
+    return known;
+  }
+
+  private async resolveNow(ref: string): Promise<string | undefined> {
     try {
       return (await this.git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).trim();
     } catch {
@@ -106,11 +132,17 @@ export class GitRepo {
 
   /** The object at `path` in `commit`: a blob, a tree, or undefined. */
   async objectAt(commit: string, path: string): Promise<{ type: 'blob' | 'tree'; sha: string } | undefined> {
-    const spec = path === '' ? `${commit}^{tree}` : `${commit}:${path}`;
+    return this.remember(`object\0${commit}\0${path}`, /^[0-9a-f]{40}$/.test(commit), () => this.objectAtNow(commit, path));
+  }
+
+  private async objectAtNow(commit: string, path: string): Promise<{ type: 'blob' | 'tree'; sha: string } | undefined> {
     try {
-      const sha = (await this.git(['rev-parse', '--verify', '--quiet', spec])).trim();
-      const type = (await this.git(['cat-file', '-t', sha])).trim();
-      if (type !== 'blob' && type !== 'tree') return undefined;
+      if (path === '') return { type: 'tree', sha: (await this.git(['rev-parse', '--verify', '--quiet', `${commit}^{tree}`])).trim() };
+      // One git call: ls-tree names the entry itself (mode, type, object id) without listing into it.
+      const line = (await this.git(['ls-tree', '-z', commit, '--', path])).split('\0')[0] ?? '';
+      const [meta = '', name] = line.split('\t');
+      const [, type, sha] = meta.split(' ');
+      if (name !== path || (type !== 'blob' && type !== 'tree') || !sha) return undefined;
       return { type, sha };
     } catch {
       return undefined;
@@ -118,7 +150,7 @@ export class GitRepo {
   }
 
   async readBlob(sha: string): Promise<Buffer> {
-    return this.gitBuffer(['cat-file', 'blob', sha]);
+    return this.remember(`blob\0${sha}`, /^[0-9a-f]{40}$/.test(sha), () => this.gitBuffer(['cat-file', 'blob', sha]));
   }
 
   /** Direct children of the tree at `path` in `commit`. */
@@ -142,11 +174,17 @@ export class GitRepo {
   }
 
   async mergeBase(a: string, b: string): Promise<string> {
-    return (await this.git(['merge-base', a, b])).trim();
+    const full = /^[0-9a-f]{40}$/.test(a) && /^[0-9a-f]{40}$/.test(b);
+    return this.remember(`merge-base\0${a}\0${b}`, full, async () => (await this.git(['merge-base', a, b])).trim());
   }
 
   /** Files changed between `base` and `head`, as GitHub's PR files list reports them. */
   async diff(base: string, head: string): Promise<DiffEntry[]> {
+    const full = /^[0-9a-f]{40}$/.test(base) && /^[0-9a-f]{40}$/.test(head);
+    return (await this.remember(`diff\0${base}\0${head}`, full, () => this.diffNow(base, head))).map((entry) => ({ ...entry }));
+  }
+
+  private async diffNow(base: string, head: string): Promise<DiffEntry[]> {
     const out = await this.git(['diff', '--name-status', '-z', '-M', base, head]);
     const parts = out.split('\0').filter((p) => p !== '');
     const entries: DiffEntry[] = [];
