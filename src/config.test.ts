@@ -41,6 +41,7 @@ describe('loadConfig', () => {
     [{ TASK_MEMORY: 'lots' }, /TASK_MEMORY.*not a size/],
     [{ TASK_CPUS: '0' }, /TASK_CPUS must be a number of CPUs above 0/],
     [{ GHE_PROTOCOL: 'ftp' }, /GHE_PROTOCOL/],
+    [{ WORKER_LEASE: '1s' }, /WORKER_LEASE must be at least 3s/],
     [{ PRIVATE_KEY_PATH: '/nonexistent/key.pem' }, /PRIVATE_KEY_PATH cannot be read/],
   ])('%j stops start-up naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

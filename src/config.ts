@@ -107,8 +107,14 @@ const envSchema = z
     }),
     /** Least time between two progress updates of a check run (each is a GitHub write). */
     PROGRESS_INTERVAL: optionalString.transform((v) => v ?? '10s').pipe(durationSchema),
-    /** How long a run stays a worker's without a heartbeat; a run whose lease ran out is queued again. */
-    WORKER_LEASE: optionalString.transform((v) => v ?? '30s').pipe(durationSchema),
+    /**
+     * How long a run stays a worker's without a heartbeat; a run whose lease ran out is queued again.
+     * Workers renew at most once a second, so a lease under 3 s could run out between renewals.
+     */
+    WORKER_LEASE: optionalString
+      .transform((v) => v ?? '30s')
+      .pipe(durationSchema)
+      .refine((ms) => ms >= 3000, 'must be at least 3s: workers renew their lease at most once a second, every third of it'),
     /** Runs of one repository that may run at once; more wait queued. */
     REPO_CONCURRENCY: integer(2, 1, 1000),
     /** Commands one person may give per minute (run, retry, re-run, cancel). */
