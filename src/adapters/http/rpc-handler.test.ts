@@ -123,6 +123,16 @@ describe('JSON-RPC at /rpc', () => {
     expect(answer.error.code).toBe(code);
   });
 
+  it('answers a batch of more than 50 calls with one -32600 error, and calls none of them', async () => {
+    const create = (i: number) => ({ jsonrpc: '2.0', id: i, method: 'runs.create', params: { repo: 'octo-org/archive' } });
+    const answer = await call(Array.from({ length: 51 }, (_, i) => create(i)));
+    expect(answer).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600, message: expect.stringContaining('at most 50') } });
+    expect(createCalls).toBe(0);
+    const fifty = (await (await rpc(JSON.stringify(Array.from({ length: 50 }, (_, i) => create(i))))).json()) as unknown[];
+    expect(fifty).toHaveLength(50);
+    expect(createCalls).toBe(50);
+  });
+
   it('answers invalid params with -32602 naming the field', async () => {
     const answer = await call({ jsonrpc: '2.0', id: 9, method: 'runs.create', params: { repo: 'octo-org/archive', params: { lang: 3 } } });
     expect(answer).toMatchObject({ id: 9, error: { code: -32602, data: { code: 'invalid_request', field: 'params.lang' } } });

@@ -4,7 +4,7 @@
  * `runs.list` (the list query: state, repo, limit, cursor), `runs.get` ({ id }), `runs.create`
  * (the create body), `runs.cancel` ({ id }); results are the JSON API's response bodies.
  * Params are named (an object). Batches and notifications (no `id`: executed, never answered)
- * are supported. Same bearer token as the JSON API; without a valid one the whole HTTP request
+ * are supported, up to 50 calls a batch. Same bearer token as the JSON API; without a valid one the whole HTTP request
  * is answered 401 with error -32001.
  *
  * Application errors carry the JSON API's error code in `error.data.code`:
@@ -41,6 +41,12 @@ const codeOf: Record<ErrorCode, number> = {
   refused: rpcErrorCodes.refused,
   internal: rpcErrorCodes.internal,
 };
+
+/**
+ * Most calls one batch may hold. Each call may ask GitHub and write to the store, and the calls
+ * of a batch run at once: without a bound, one HTTP request could start thousands of them.
+ */
+export const maxBatchCalls = 50;
 
 type RpcId = string | number | null;
 
@@ -126,6 +132,9 @@ export function createRpcHandler(deps: RpcHandlerDeps): HttpHandler {
     }
     if (Array.isArray(message)) {
       if (message.length === 0) return sendJson(res, 200, failure(null, rpcErrorCodes.invalidRequest, 'a batch must hold at least one request'));
+      if (message.length > maxBatchCalls) {
+        return sendJson(res, 200, failure(null, rpcErrorCodes.invalidRequest, `a batch holds at most ${maxBatchCalls} calls; this one has ${message.length}`));
+      }
       const answers = (await Promise.all(message.map((item) => call(item, actor)))).filter((item) => item !== undefined);
       if (answers.length === 0) return noContent(res);
       return sendJson(res, 200, answers);
