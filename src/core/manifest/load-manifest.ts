@@ -47,6 +47,8 @@ export interface LoadedManifest {
   pinTtlMs?: number;
   /** Paths whose change needs a review: the manifest, the files it names, and `review:`. */
   reviewPaths: string[];
+  /** The manifest's own `review:` globs; when given, they replace "every file" for tasks that read the whole repository. */
+  review?: string[];
   cancelOnPush: boolean;
 }
 
@@ -164,6 +166,7 @@ function loaded(manifest: Manifest, tasks: ResolvedTask[]): LoadedManifest {
     permission: manifest.permission ?? 'write',
     ...(manifest.pin ? { pinTtlMs: manifest.pin.ttl } : {}),
     reviewPaths: [...named],
+    ...(manifest.review && manifest.review.length > 0 ? { review: manifest.review } : {}),
     cancelOnPush: manifest.cancel_on_push ?? true,
   };
 }

@@ -9,6 +9,7 @@ import {
   procfileManifest,
   type LoadedManifest,
   type ManifestError,
+  type ResolvedTask,
   type TaskTypeCatalog,
 } from './load-manifest.js';
 
@@ -51,8 +52,8 @@ export async function readManifest(host: RepoHost, sha: string, catalog: TaskTyp
 
   const named = new Set<string>();
   for (const task of manifest.tasks) {
-    if (task.type === 'container' && task.dockerfile) named.add(task.dockerfile);
-    if (task.procfile) named.add(task.procfile);
+    const file = dockerfileOf(task) ?? procfileOf(task);
+    if (file !== undefined) named.add(file);
   }
   const missing = [...named].filter((path) => !texts.has(path));
   const read = await Promise.all(missing.map((path) => host.readFile(path, sha)));
@@ -60,18 +61,41 @@ export async function readManifest(host: RepoHost, sha: string, catalog: TaskTyp
     if (read[i] !== null) texts.set(path, read[i]!);
   });
 
+  // A task that reads the whole repository (a Procfile's commands, a Dockerfile copying its whole
+  // context) makes every file a task file, unless the manifest's `review:` says which ones matter.
+  const narrowed = manifest.review !== undefined && manifest.review.length > 0;
   const taskPaths = new Set(manifest.reviewPaths);
   for (const task of manifest.tasks) {
-    if (task.type !== 'container' || !task.dockerfile) continue;
-    const text = texts.get(task.dockerfile);
-    if (text === undefined) {
-      return { ok: false, errors: [{ file: manifest.source, line: 1, column: 1, field: `tasks.${task.name}.dockerfile`, message: `\`${task.dockerfile}\` does not exist at ${at}` }] };
+    const procfile = procfileOf(task);
+    if (procfile !== undefined) {
+      taskPaths.add(procfile);
+      if (!narrowed) taskPaths.add('');
     }
-    const context = task.context === '.' ? '' : `${task.context.replace(/\/+$/, '')}/`;
-    for (const copied of dockerfileSources(text)) taskPaths.add(`${context}${copied}`.replace(/\/$/, '') || '');
+    const dockerfile = dockerfileOf(task);
+    if (dockerfile === undefined) continue;
+    const text = texts.get(dockerfile);
+    if (text === undefined) {
+      return { ok: false, errors: [{ file: manifest.source, line: 1, column: 1, field: `tasks.${task.name}.dockerfile`, message: `\`${dockerfile}\` does not exist at ${at}` }] };
+    }
+    taskPaths.add(dockerfile);
+    const context = task.context.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+    for (const copied of dockerfileSources(text)) {
+      if (copied === '' && narrowed) continue;
+      taskPaths.add([context === '.' ? '' : context, copied].filter(Boolean).join('/'));
+    }
   }
   const hash = createHash('sha256');
   for (const [path, text] of [...texts.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(`${path}\0${text}\0`);
   if (source === 'Dockerfile') hash.update(`Dockerfile\0${texts.get('Dockerfile') ?? ''}\0`);
   return { ok: true, manifest, taskPaths: [...taskPaths], digest: `sha256:${hash.digest('hex')}` };
+}
+
+/** The Dockerfile a container task builds: `dockerfile:`, or the root one (`uses: container` without it). */
+function dockerfileOf(task: ResolvedTask): string | undefined {
+  return task.type === 'container' ? (task.dockerfile ?? 'Dockerfile') : undefined;
+}
+
+/** The Procfile whose command a procfile task runs. */
+function procfileOf(task: ResolvedTask): string | undefined {
+  return task.type === 'procfile' ? (task.procfile ?? 'Procfile') : undefined;
 }

@@ -1,32 +1,66 @@
 /**
  * Which files define a task, so a pull request that changes them can be held for review
  * (README "Security model": the manifest, the Dockerfile or Procfile, and the files they
- * name). For a Dockerfile, the files it names are the sources of its COPY and ADD instructions:
- * `COPY . /app` names the whole repository.
+ * name). For a Dockerfile, the files it names are what its build can read from the context:
+ * the sources of COPY and ADD, and the context bound by `RUN --mount`; `COPY . /app` names the
+ * whole context.
  */
 import { createHash } from 'node:crypto';
+import picomatch from 'picomatch';
+import { parseDockerfile, type DockerfileFlag } from './parse-dockerfile.js';
 
-/** Paths (relative to the repository root, no leading `./`) that COPY/ADD take from the context. */
+/**
+ * GitHub lists at most 3,000 files of a pull request, so a list that long may leave out a task
+ * file: it counts as changing every one.
+ * https://docs.github.com/en/rest/pulls/pulls#list-pull-requests-files
+ */
+export const listedFilesLimit = 3000;
+
+/** ADD can fetch a URL or a Git repository: those are not files of the repository. */
+const remoteSource = /^(?:[a-z][a-z0-9+.-]*:\/\/|git@)/i;
+
+/**
+ * Paths (relative to the build context, no leading `./`) that the build reads from the context;
+ * `''` is the whole context. A source the gate cannot read literally (a variable) counts as the
+ * whole context, since it could name any file.
+ */
 export function dockerfileSources(text: string): string[] {
+  const { escape, instructions } = parseDockerfile(text);
   const sources: string[] = [];
-  for (const instruction of logicalLines(text)) {
-    const match = /^(copy|add)\s+(.*)$/i.exec(instruction);
-    if (!match) continue;
-    const words = splitArguments(match[2]!);
-    // Flags come first; COPY --from=<stage> copies from another image, not from the repository.
-    const flags = words.filter((word) => word.startsWith('--'));
-    if (flags.some((flag) => /^--from=/i.test(flag))) continue;
-    const paths = words.filter((word) => !word.startsWith('--'));
-    for (const source of paths.slice(0, -1)) sources.push(normalize(source));
+  for (const instruction of instructions) {
+    if (instruction.keyword === 'COPY' || instruction.keyword === 'ADD') {
+      // `--from=<stage or image>` copies from another image, not from the repository.
+      if (instruction.flags.some((flag) => flag.name === 'from')) continue;
+      // A heredoc (`COPY <<EOF /etc/motd`) is content written inline, not a path.
+      const args = instruction.json ? instruction.args : instruction.args.filter((arg) => !/^<<-?/.test(arg));
+      for (const source of args.slice(0, -1)) {
+        if (remoteSource.test(source)) continue;
+        sources.push(instruction.json ? normalize(source) : shellWord(source, escape));
+      }
+    } else if (instruction.keyword === 'RUN') {
+      for (const flag of instruction.flags) {
+        const bound = contextBind(flag);
+        if (bound !== null) sources.push(shellWord(bound, escape));
+      }
+    }
   }
   return sources;
 }
 
-/** The files of `changed` that define the task: the definition files themselves or anything they copy in. */
-export function changedTaskFiles(changed: readonly string[], definitionFiles: readonly string[], namedSources: readonly string[]): string[] {
-  const exact = new Set(definitionFiles.map(normalize));
-  const patterns = namedSources.map(sourceMatcher);
-  return changed.filter((file) => exact.has(normalize(file)) || patterns.some((matches) => matches(normalize(file))));
+/**
+ * The files of `changed` that define the task: those matching a task path. A task path is a
+ * picomatch glob (`**` spans folders, `{a,b}` either) or a literal path, and names a file or
+ * everything in a folder; `''` is every file. A list as long as GitHub's limit changes every task
+ * path, and they are returned.
+ */
+export function changedTaskFiles(changed: readonly string[], taskPaths: readonly string[]): string[] {
+  if (changed.length >= listedFilesLimit) return [...taskPaths];
+  const matchers = taskPaths.map(pathMatcher);
+  return changed.filter((file) => {
+    const path = normalize(file);
+    const prefixes = folders(path);
+    return matchers.some((matches) => prefixes.some(matches));
+  });
 }
 
 /** A digest of the task's definition at a commit, from the git object ids of its files. */
@@ -41,52 +75,38 @@ function normalize(path: string): string {
   return result;
 }
 
-function sourceMatcher(source: string): (file: string) => boolean {
-  if (source === '') return () => true;
-  if (!/[*?[]/.test(source)) return (file) => file === source || file.startsWith(`${source}/`);
-  const pattern = source
-    .split('')
-    .map((char) => (char === '*' ? '[^/]*' : char === '?' ? '[^/]' : /[.+^${}()|\\]/.test(char) ? `\\${char}` : char))
-    .join('');
-  const regex = new RegExp(`^${pattern}(/.*)?$`);
-  return (file) => regex.test(file);
+/** `a/b/c` → `a/b/c`, `a/b`, `a`: a task path naming a folder names what is inside it. */
+function folders(path: string): string[] {
+  const parts = path.split('/');
+  return parts.map((_, i) => parts.slice(0, parts.length - i).join('/'));
 }
 
-/** Joins continuation lines and drops comments, as Docker's parser does (default escape `\`). */
-function logicalLines(text: string): string[] {
-  const lines: string[] = [];
-  let current = '';
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line.startsWith('#')) continue;
-    if (line.endsWith('\\')) {
-      current += `${line.slice(0, -1)} `;
-      continue;
-    }
-    current += line;
-    if (current.trim() !== '') lines.push(current.trim());
-    current = '';
-  }
-  if (current.trim() !== '') lines.push(current.trim());
-  return lines;
+function pathMatcher(taskPath: string): (path: string) => boolean {
+  const literal = normalize(taskPath);
+  if (literal === '') return () => true;
+  // dot: a pattern's `*` also matches `.github` and `.env`, as the builder's does.
+  const glob = picomatch(literal, { dot: true });
+  return (path) => path === literal || glob(path);
 }
 
-/** Shell form splits on spaces; JSON form is an array of strings. */
-function splitArguments(rest: string): string[] {
-  const trimmed = rest.trim();
-  const flags: string[] = [];
-  let remainder = trimmed;
-  for (let match = /^(--\S+)\s+/.exec(remainder); match; match = /^(--\S+)\s+/.exec(remainder)) {
-    flags.push(match[1]!);
-    remainder = remainder.slice(match[0].length);
-  }
-  if (remainder.startsWith('[')) {
-    try {
-      const parsed: unknown = JSON.parse(remainder);
-      if (Array.isArray(parsed) && parsed.every((item) => typeof item === 'string')) return [...flags, ...parsed];
-    } catch {
-      // not JSON after all: fall back to the shell form
-    }
-  }
-  return [...flags, ...remainder.split(/\s+/).filter(Boolean)];
+/**
+ * A shell-form word as the builder's word processing sees it: quotes removed. A word still holding
+ * a variable or an escape could name any file once expanded, so it stands for the whole context.
+ */
+function shellWord(word: string, escape: string): string {
+  const unquoted = word.replace(/["']/g, '');
+  if (unquoted.includes('$') || unquoted.includes(escape)) return '';
+  return normalize(unquoted);
+}
+
+/**
+ * `RUN --mount=type=bind,source=x` makes `x` of the context readable during the build; bind is the
+ * default type and the context's root the default source. With `from=` it binds another image.
+ * https://docs.docker.com/reference/dockerfile/#run---mounttypebind
+ */
+function contextBind(flag: DockerfileFlag): string | null {
+  if (flag.name !== 'mount') return null;
+  const type = flag.options.get('type') ?? 'bind';
+  if (type !== 'bind' || flag.options.has('from')) return null;
+  return flag.options.get('source') ?? flag.options.get('src') ?? '.';
 }

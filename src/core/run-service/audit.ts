@@ -7,7 +7,7 @@ import type { AuditEntry, AuditLog } from '../../ports/run-store.js';
 import type { RepoRef, Requester } from '../runs/run.js';
 
 /** Audit actions that count toward `COMMANDS_PER_MINUTE` (refusals included). */
-export type AuditAction = 'run' | 'rerun' | 'retry' | 'cancel' | 'push';
+export type AuditAction = 'run' | 'rerun' | 'retry' | 'cancel' | 'push' | 'close';
 const limitedActions: readonly AuditAction[] = ['run', 'rerun', 'retry', 'cancel'];
 
 export interface AuditFacts {

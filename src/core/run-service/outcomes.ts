@@ -60,4 +60,11 @@ export interface PushOutcome {
   stale: number;
 }
 
+export interface ClosedOutcome {
+  /** Queued and running runs of the pull request that were cancelled. */
+  cancelled: string[];
+  /** Requests of the pull request that were waiting for an approval, now ended. */
+  ended: number;
+}
+
 export type BeforeStartOutcome = { allowed: true; note: string } | { allowed: false; reason: string };

@@ -74,7 +74,7 @@ export async function requestRuns(deps: Deps, request: RunRequest): Promise<Requ
           headSha: sha,
           author: pull.author,
           authorPermission: people.author,
-          changedTaskFiles: changedTaskFiles(changed, [], read.taskPaths),
+          changedTaskFiles: changedTaskFiles(changed, read.taskPaths),
           reviews,
           reviewerPermissions: people.reviewers,
         }

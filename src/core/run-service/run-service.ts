@@ -8,10 +8,10 @@
 import { authorize } from '../policy/authorize.js';
 import { readManifest } from '../manifest/read-manifest.js';
 import type { RepoHost } from '../../ports/repo-host.js';
-import { finishedReport, staleApprovalReport } from '../runs/check-text.js';
+import { closedApprovalReport, finishedReport, staleApprovalReport } from '../runs/check-text.js';
 import type { RepoRef, Requester, Run } from '../runs/run.js';
 import { overCommandLimit, record, type AuditAction } from './audit.js';
-import type { BeforeStartOutcome, CancelOutcome, HelpOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome } from './outcomes.js';
+import type { BeforeStartOutcome, CancelOutcome, ClosedOutcome, HelpOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome } from './outcomes.js';
 import { askOnce } from './request-host.js';
 import { requestRuns } from './request-runs.js';
 import { fullName, headOf, numberOf, permissionOf, type CancelScope, type RunRequest, type RunServiceDeps, type RunTarget } from './requests.js';
@@ -142,6 +142,33 @@ export class RunService {
       });
     }
     return { cancelled, stale: stale.length };
+  }
+
+  /**
+   * A pull request closed or merged: nothing of it runs any more. Its queued and running runs are
+   * cancelled with the reason, and its requests waiting for an approval are ended.
+   */
+  async closed(input: { repo: RepoRef; number: number; merged: boolean }): Promise<ClosedOutcome> {
+    const why = `pull request #${input.number} was ${input.merged ? 'merged' : 'closed'}`;
+    const cancelled: string[] = [];
+    for (const run of await this.deps.store.listRuns({ repo: fullName(input.repo), number: input.number, states: ['queued', 'running'] })) {
+      if (await this.end(run, why)) cancelled.push(run.id);
+    }
+    const waits = await this.deps.store.takeApprovalWaits(fullName(input.repo), input.number);
+    for (const wait of waits) await this.deps.checks.update({ repo: input.repo, checkRunId: wait.checkRunId }, closedApprovalReport(wait.sha, why));
+    if (cancelled.length > 0 || waits.length > 0) {
+      const what = cancelled.length > 0 ? cancelled.join(', ') : 'nothing';
+      await record(this.deps.store, this.deps.now(), {
+        repo: input.repo,
+        number: input.number,
+        requester: { kind: 'app', login: 'close' },
+        action: 'close',
+        allowed: true,
+        reason: `${why}; cancelled ${what}; ${waits.length} approval request(s) ended`,
+        runId: cancelled[0] ?? null,
+      });
+    }
+    return { cancelled, ended: waits.length };
   }
 
   /** `/help`: the tasks at the head a `/run` here would run. */

@@ -89,6 +89,17 @@ export function staleApprovalReport(sha: string, newHead: string): CheckReport {
   };
 }
 
+/** A request waiting for an approval of a pull request that was then closed or merged. */
+export function closedApprovalReport(sha: string, why: string): CheckReport {
+  return {
+    status: 'completed',
+    conclusion: 'cancelled',
+    title: `Ended: ${why}`,
+    summary: truncateEnd(`This request to run \`${sha}\` ended without running: ${why}. Nothing runs for a closed pull request; reopen it and comment \`/run\` to ask again.`),
+    actions: [],
+  };
+}
+
 function approvedBy(run: Pick<Run, 'approvals'>): string {
   return run.approvals.length > 0 ? ` (approving reviews ${run.approvals.map((id) => `#${id}`).join(', ')})` : '';
 }
