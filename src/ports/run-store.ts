@@ -136,9 +136,37 @@ export interface AuditLog {
   audit(entry: AuditEntry): Promise<void>;
   /** A repository's entries (`owner/name`), in the order they were recorded. */
   listAudit(repo: string): Promise<AuditEntry[]>;
-  /** Entries by `actor` for `action`s since a time: the per-user rate limit counts them. */
+  /** Entries by `actor` for `action`s since a time. */
   countAudit(query: { actor: string; actions: readonly string[]; since: Date }): Promise<number>;
+  /**
+   * The per-user command limit, decided and recorded in one transaction, so concurrent commands
+   * cannot all see room for one more: counts `actor`'s entries for `actions` since `since`, and
+   * records `entry` when there are fewer than `limit`, else `refusal`.
+   */
+  admitCommand(command: CommandAdmission): Promise<AdmissionOutcome>;
 }
+
+export interface CommandAdmission {
+  actor: string;
+  /** The actions that count (both `entry` and `refusal` should be one of them). */
+  actions: readonly string[];
+  since: Date;
+  limit: number;
+  entry: AuditEntry;
+  refusal: AuditEntry;
+}
+
+export type AdmissionOutcome =
+  | { admitted: true }
+  | {
+      admitted: false;
+      /** Counted entries since `since`, before this refusal. */
+      count: number;
+      /** How many of them were refused (`allowed: false`). */
+      refused: number;
+      /** When the newest `limit` of them were recorded, newest first. */
+      newest: Date[];
+    };
 
 // ─── Approval waits ─────────────────────────────────────────────────────────────────────────
 

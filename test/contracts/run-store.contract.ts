@@ -478,6 +478,36 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         expect(await store.countAudit({ actor: 'mona', actions: ['run'], since: at(0) })).toBe(2);
         expect(await store.countAudit({ actor: 'nobody', actions: ['run'], since: at(0) })).toBe(0);
       });
+
+      it('admits a command only while the actor is under the limit, counting and recording in one step', async () => {
+        const entry = (actor: string, seconds: number, allowed = true): AuditEntry => ({
+          at: at(seconds), repo: 'octo-org/archive', number: 1, actor, action: 'command', allowed, reason: allowed ? 'admitted' : 'over the limit', runId: null,
+        });
+        const admit = (actor: string, seconds: number, limit = 2) =>
+          store.admitCommand({ actor, actions: ['command'], since: at(seconds - 60), limit, entry: entry(actor, seconds), refusal: entry(actor, seconds, false) });
+        expect(await admit('mona', 1)).toStrictEqual({ admitted: true });
+        expect(await admit('mona', 2)).toStrictEqual({ admitted: true });
+        expect(await admit('eve', 3)).toStrictEqual({ admitted: true });
+        // Past the limit: refused, the refusal recorded, and when the oldest counted entries were made.
+        expect(await admit('mona', 3)).toStrictEqual({ admitted: false, count: 2, refused: 0, newest: [at(2), at(1)] });
+        expect(await admit('mona', 4)).toStrictEqual({ admitted: false, count: 3, refused: 1, newest: [at(3), at(2)] });
+        expect(await admit('mona', 63)).toStrictEqual({ admitted: false, count: 2, refused: 2, newest: [at(4), at(3)] });
+        expect(await admit('mona', 65)).toStrictEqual({ admitted: true });
+        const mine = (await store.listAudit('octo-org/archive')).filter((e) => e.actor === 'mona');
+        expect(mine.map((e) => e.allowed)).toStrictEqual([true, true, false, false, false, true]);
+      });
+
+      it('admits exactly the limit of 20 concurrent commands', async () => {
+        const actor = `racer-${randomUUID().slice(0, 8)}`;
+        const entry = (allowed: boolean): AuditEntry => ({ at: at(10), repo: 'octo-org/race', number: 1, actor, action: 'command', allowed, reason: 'r', runId: null });
+        const outcomes = await Promise.all(
+          Array.from({ length: 20 }, () => store.admitCommand({ actor, actions: ['command'], since: at(0), limit: 5, entry: entry(true), refusal: entry(false) })),
+        );
+        expect(outcomes.filter((o) => o.admitted)).toHaveLength(5);
+        const recorded = (await store.listAudit('octo-org/race')).filter((e) => e.actor === actor);
+        expect(recorded.filter((e) => e.allowed)).toHaveLength(5);
+        expect(recorded.filter((e) => !e.allowed)).toHaveLength(15);
+      });
     });
 
     describe('ApprovalWaits', () => {

@@ -2,9 +2,9 @@
  * RunStore over any SQL database Kysely speaks: every section of the port over one database. The
  * SQLite and PostgreSQL adapters only choose the dialect; the queries live here once.
  */
-import { Migrator, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
-import type { ApprovalWait, AuditEntry, InboxDelivery, ListRunsQuery, MoveGuard, MovePatch, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
+import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, MoveGuard, MovePatch, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
 import type { Database, RunsTable } from './schema.js';
 
@@ -245,6 +245,40 @@ export class SqlRunStore implements RunStore {
     return Number(row.n);
   }
 
+  async admitCommand(command: CommandAdmission): Promise<AdmissionOutcome> {
+    return this.db.transaction().execute(async (trx) => {
+      await this.lockActor(trx, command.actor);
+      const counted = trx
+        .selectFrom('audit')
+        .where('actor', '=', command.actor)
+        .where('action', 'in', [...command.actions])
+        .where('at', '>=', command.since.getTime());
+      const totals = await counted
+        .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>(eb.case().when('allowed', '=', 0).then(1).else(0).end()).as('refused')])
+        .executeTakeFirstOrThrow();
+      const count = Number(totals.n);
+      if (count < command.limit) {
+        await trx.insertInto('audit').values(auditRow(command.entry)).execute();
+        return { admitted: true };
+      }
+      const newest = await counted.select('at').orderBy('at', 'desc').orderBy('id', 'desc').limit(command.limit).execute();
+      await trx.insertInto('audit').values(auditRow(command.refusal)).execute();
+      return { admitted: false, count, refused: Number(totals.refused ?? 0), newest: newest.map((row) => new Date(Number(row.at))) };
+    });
+  }
+
+  /**
+   * Serializes one actor's admissions inside a transaction. PostgreSQL: a transaction-scoped
+   * advisory lock on the actor (READ COMMITTED alone lets two transactions count the same rows).
+   * SQLite: one connection runs one transaction at a time in this process, and a write that
+   * changes nothing takes the database's write lock before the count (waiting for another
+   * process's writer up to busy_timeout), so that process cannot insert between count and insert.
+   */
+  private async lockActor(trx: Transaction<Database>, actor: string): Promise<void> {
+    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext(${`task-mgmt:commands:${actor}`}))`.execute(trx);
+    else await sql`delete from audit where 0`.execute(trx);
+  }
+
   async recordApprovalWait(wait: ApprovalWait): Promise<void> {
     await this.db
       .insertInto('approval_waits')
@@ -287,19 +321,7 @@ export class SqlRunStore implements RunStore {
   }
 
   async audit(entry: AuditEntry): Promise<void> {
-    await this.db
-      .insertInto('audit')
-      .values({
-        at: entry.at.getTime(),
-        repo: entry.repo,
-        number: entry.number,
-        actor: entry.actor,
-        action: entry.action,
-        allowed: entry.allowed ? 1 : 0,
-        reason: entry.reason,
-        run_id: entry.runId,
-      })
-      .execute();
+    await this.db.insertInto('audit').values(auditRow(entry)).execute();
   }
 
   async listAudit(repo: string): Promise<AuditEntry[]> {
@@ -325,6 +347,19 @@ export class SqlRunStore implements RunStore {
     if (!run) throw new RunNotFoundError(id);
     return run;
   }
+}
+
+function auditRow(entry: AuditEntry) {
+  return {
+    at: entry.at.getTime(),
+    repo: entry.repo,
+    number: entry.number,
+    actor: entry.actor,
+    action: entry.action,
+    allowed: entry.allowed ? 1 : 0,
+    reason: entry.reason,
+    run_id: entry.runId,
+  };
 }
 
 function patchColumns(patch: RunPatch): Partial<RunsTable> {
