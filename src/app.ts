@@ -18,6 +18,7 @@ import { PostgresRunStore } from './adapters/store/postgres-run-store.js';
 import { EmbeddedIpfsStore } from './adapters/ipfs/embedded-ipfs-store.js';
 import { DockerExecutor } from './adapters/executor/docker-executor.js';
 import { GithubCheckReporter } from './adapters/github/github-check-reporter.js';
+import { secretRedactor, type Redact } from './adapters/github/redact-secrets.js';
 import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js';
 import type { OctokitForInstallation } from './adapters/github/octokit.js';
 import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
@@ -107,12 +108,16 @@ export async function startWorker(
     store: services.store,
     hostFor: async (repo) => new OctokitRepoHost(await octokitFor(repo.installationId), repo),
     maxRunningPerRepo: config.REPO_CONCURRENCY,
-    checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL }),
+    checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact: githubRedactor(config) }),
     source: new GithubSourceFetcher({
       octokitFor,
       onSkipped: (report) => log.info({ skipped: report.skipped.slice(0, 20) }, 'source entries left out (links and special files)'),
     }),
-    executor: new DockerExecutor({ logger: log.child({ name: 'executor' }) }),
+    executor: new DockerExecutor({
+      logger: log.child({ name: 'executor' }),
+      buildTimeoutMs: config.BUILD_TIMEOUT,
+      allowedRegistries: config.ALLOWED_REGISTRIES,
+    }),
     ipfs: services.ipfs,
     taskTypes: builtInTaskTypes,
     settings: taskSettings(config),
@@ -127,6 +132,16 @@ export async function startWorker(
     onRunFinished: observeRunFinished,
   });
   await services.queue.consume(handler, { concurrency });
+}
+
+/** What every text bound for GitHub passes through: the deployment's secrets never show there. */
+export function githubRedactor(config: Config): Redact {
+  return secretRedactor({
+    apiTokens: config.API_TOKENS,
+    webhookSecret: config.WEBHOOK_SECRET,
+    clientSecret: config.GITHUB_CLIENT_SECRET,
+    privateKey: config.privateKey,
+  });
 }
 
 /** Which queue adapter the configuration selects, for log lines. */

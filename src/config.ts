@@ -53,6 +53,8 @@ const envSchema = z
     PRIVATE_KEY_PATH: optionalString,
     /** Secret GitHub signs webhooks with; required whenever APP_ID is set. */
     WEBHOOK_SECRET: optionalString,
+    /** OAuth client secret of the App (dashboard sign-in); never shown on GitHub. */
+    GITHUB_CLIENT_SECRET: optionalString,
     WEBHOOK_PATH: optionalString.transform((v) => v ?? '/api/github/webhooks'),
     /** GitHub Enterprise (or any GitHub-compatible API) host; the API is at <protocol>://<host>/api/v3. */
     GHE_HOST: optionalString,
@@ -89,6 +91,22 @@ const envSchema = z
       return cpus;
     }),
     TASK_PIDS: integer(256, 16, 65536),
+    /** Longest an image build may take; past it the build is stopped and the run fails. */
+    BUILD_TIMEOUT: optionalString.transform((v) => v ?? '30m').pipe(durationSchema),
+    /**
+     * Registries builds may pull base images from, comma-separated host names (`ghcr.io`,
+     * `docker.io`, `registry.example:5000`); unset: any public registry. Images already on the
+     * Docker host are used without a pull whatever their registry.
+     */
+    ALLOWED_REGISTRIES: optionalString.transform((v, ctx) => {
+      const registries = (v ?? '').split(',').map((r) => r.trim().toLowerCase()).filter(Boolean);
+      const bad = registries.find((r) => !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/.test(r));
+      if (bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `must be registry host names separated by commas, got "${bad}"` });
+        return z.NEVER;
+      }
+      return registries;
+    }),
     /** Base image for Procfile tasks that name none; it must already be on the Docker host. */
     PROCFILE_IMAGE: optionalString.transform((v) => v ?? 'busybox:latest'),
     /** SMTP server for notify/email, e.g. smtp://user:pass@mail.example:587. */

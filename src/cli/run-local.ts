@@ -65,7 +65,7 @@ export async function runLocal(config: Config, argv: string[], out: (line: strin
       maxRunningPerRepo: 1,
       checks,
       source: new LocalSourceFetcher(dir, config.DATA_DIR),
-      executor: new DockerExecutor({ logger: log.child({ name: 'executor' }) }),
+      executor: new DockerExecutor({ logger: log.child({ name: 'executor' }), buildTimeoutMs: config.BUILD_TIMEOUT, allowedRegistries: config.ALLOWED_REGISTRIES }),
       ipfs: services.ipfs,
       taskTypes: builtInTaskTypes,
       settings: taskSettings(config),

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Probot, Server, run as runProbotSetup } from 'probot';
 import type { Config } from '../config.js';
-import { createLogger, openServices, queueKind, startWorker } from '../app.js';
+import { createLogger, githubRedactor, openServices, queueKind, startWorker } from '../app.js';
 import { WebhookIntake } from '../adapters/github/webhook-intake.js';
 import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js';
 import { createProbotApp } from '../adapters/github/probot-app.js';
@@ -34,6 +34,7 @@ export async function serve(config: Config): Promise<number> {
   }
 
   const services = await openServices(config, log);
+  const redact = githubRedactor(config);
   let intake: WebhookIntake | undefined;
   const server = new Server({
     Probot: Probot.defaults({
@@ -53,7 +54,7 @@ export async function serve(config: Config): Promise<number> {
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
       instrumentOctokit(await app.auth(installationId), { request: countGithubRequest, rateLimitRemaining: setRateLimitRemaining });
-    const checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL });
+    const checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact });
     const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor!(repo.installationId), repo);
     // One run service behind every way in: comments, buttons, the JSON API and JSON-RPC.
     const runs = new RunService({
@@ -68,7 +69,7 @@ export async function serve(config: Config): Promise<number> {
       taskTypes: builtInTaskTypes,
       defaultImage: config.PROCFILE_IMAGE,
     });
-    intake = new WebhookIntake({ store: services.store, runs, octokitFor, log: log.child({ name: 'intake' }) });
+    intake = new WebhookIntake({ store: services.store, runs, octokitFor, redact, log: log.child({ name: 'intake' }) });
     createProbotApp({ intake, observe: observeWebhook })(app, options);
     options.addHandler(healthHandler(services.store));
     options.addHandler(
@@ -91,7 +92,7 @@ export async function serve(config: Config): Promise<number> {
     recoverAbandonedRuns({
       store: services.store,
       queue: services.queue,
-      checks: new GithubCheckReporter({ octokitFor: octokitFor!, publicUrl: config.PUBLIC_URL }),
+      checks: new GithubCheckReporter({ octokitFor: octokitFor!, publicUrl: config.PUBLIC_URL, redact }),
       log: log.child({ name: 'recovery' }),
       now: () => new Date(),
       gatewayUrl: config.IPFS_GATEWAY_URL,

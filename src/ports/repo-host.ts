@@ -33,8 +33,17 @@ export interface ReviewInfo {
   commitId: string | null;
 }
 
+/**
+ * Who may see a repository: anyone (`public`), its collaborators (`private`), or the members of
+ * its enterprise (`internal`).
+ * https://docs.github.com/en/repositories/creating-and-managing-repositories/about-repositories#about-repository-visibility
+ */
+export type RepoVisibility = 'public' | 'private' | 'internal';
+
 export interface RepoHost {
   getPermission(username: string): Promise<CollaboratorPermission>;
+  /** The repository's visibility, as GitHub reports it now. */
+  getVisibility(): Promise<RepoVisibility>;
   getPullRequest(number: number): Promise<PullRequestInfo>;
   /**
    * SHA of the default branch's HEAD. `branch`, when the caller already knows the default

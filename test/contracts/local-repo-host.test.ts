@@ -21,6 +21,7 @@ repoHostContract(
     return {
       host,
       head: await host.getDefaultBranchHead(),
+      visibility: 'public',
       setRole: null,
       pullRequests: null,
       cleanup: () => rm(root, { recursive: true, force: true }),

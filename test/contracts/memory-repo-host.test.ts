@@ -23,7 +23,7 @@ function applyChanges(tree: Tree, changes: Record<string, string | null>, rename
 repoHostContract(
   'MemoryRepoHost',
   async () => {
-    const host = new MemoryRepoHost();
+    const host = new MemoryRepoHost().setVisibility('public');
     const base = host.commit(baseTree);
     host.setDefaultHead(base);
     const heads = new Map<number, { tree: Tree; changedFiles: string[] }>();
@@ -31,6 +31,7 @@ repoHostContract(
     return {
       host,
       head: { branch: host.defaultBranch, sha: base },
+      visibility: 'public',
       setRole: async (login, role) => {
         if (role !== null) host.setRole(login, role);
       },

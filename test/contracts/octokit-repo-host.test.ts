@@ -45,6 +45,7 @@ repoHostContract(
     return {
       host: new OctokitRepoHost(octokit, { owner: repo.owner, name: repo.name }),
       head: { branch: repo.defaultBranch, sha: gh.headOf(repo, repo.defaultBranch) },
+      visibility: 'private',
       setRole: async (login, role) => {
         // A login GitHub knows (the fake learns it from a token) but with no role here.
         if (role === null) gh.userToken(login);

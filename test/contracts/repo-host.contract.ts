@@ -1,8 +1,8 @@
 /**
- * What every RepoHost adapter must answer (src/ports/repo-host.ts): who has which role, a pull
- * request's head and author, the default branch's head, the root and files of a commit, a pull
- * request's reviews (oldest first, state upper-case, with the commit each was on) and the paths it
- * changes (both sides of a rename).
+ * What every RepoHost adapter must answer (src/ports/repo-host.ts): the repository's visibility,
+ * who has which role, a pull request's head and author, the default branch's head, the root and
+ * files of a commit, a pull request's reviews (oldest first, state upper-case, with the commit each
+ * was on) and the paths it changes (both sides of a rename).
  *
  * Each adapter brings a repository whose default branch holds `baseTree`, and the means to set
  * roles and open pull requests where it has them. A local folder has neither: its person at the
@@ -11,7 +11,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { roleFromPermission } from '../../src/core/policy/roles.js';
-import type { RepoHost, RepoPermission } from '../../src/ports/repo-host.js';
+import type { RepoHost, RepoPermission, RepoVisibility } from '../../src/ports/repo-host.js';
 
 /** The files of the default branch's head in every adapter's repository. */
 export const baseTree: Record<string, string> = {
@@ -43,6 +43,8 @@ export interface OpenedRepoHost {
   host: RepoHost;
   /** The default branch's name and its head, whose tree is `baseTree`. */
   head: { branch: string; sha: string };
+  /** What the adapter's repository is: who may see it. */
+  visibility: RepoVisibility;
   /**
    * Gives a login a role in the repository; `null` makes the login a user the host knows who has
    * no role here. Null as a whole when the adapter has no roles (everyone is admin).
@@ -100,6 +102,12 @@ export function repoHostContract(name: string, open: () => Promise<OpenedRepoHos
         expect(await host.readFile('no/such/folder/file', opened.head.sha)).toBeNull();
         expect(await host.readFile('docs', opened.head.sha)).toBeNull();
         expect(await host.readFile('src/deep', opened.head.sha)).toBeNull();
+      });
+    });
+
+    describe('visibility', () => {
+      it('says who may see the repository', async () => {
+        expect(await host.getVisibility()).toBe(opened.visibility);
       });
     });
 

@@ -131,4 +131,47 @@ describe.skipIf(!dockerReady)('JSON API and RPC', () => {
     ]);
     expect((await api(`/api/audit?repo=${repo.fullName}`, {}, gh.userToken('maintainer'))).status).toBe(403);
   });
+
+  it('a stranger\'s user token does not see a private repository\'s run anywhere; its reader and anyone for a public repository do', async () => {
+    const secret = await gh.createRepo({ owner: 'octo-org', name: `api-secret-${randomUUID().slice(0, 8)}`, private: true, files: { Dockerfile: 'FROM busybox\nCMD echo secret-output\n' } });
+    const open = await newRepo('FROM busybox\nCMD echo open-output\n');
+    gh.setRole(secret, 'insider', 'read');
+    const runIn = async (repo: Repo) => {
+      const created = await api('/api/runs', { method: 'POST', body: JSON.stringify({ repo: repo.fullName }) });
+      expect(created.status).toBe(201);
+      return ((await created.json()) as { runs: { id: string }[] }).runs[0]!.id;
+    };
+    const secretRun = await runIn(secret);
+    const openRun = await runIn(open);
+    await gh.waitFor(() => gh.checkRuns(secret).find((c) => c.status === 'completed'), { timeoutMs: 30_000 });
+    await gh.waitFor(() => gh.checkRuns(open).find((c) => c.status === 'completed'), { timeoutMs: 30_000 });
+
+    const stranger = gh.userToken('stranger');
+    const readPaths = (id: string) => [`/api/runs/${id}`, `/api/runs/${id}/logs`, `/api/runs/${id}/logs?follow=1`, `/api/runs/${id}/events`];
+    const statuses = async (id: string, token: string) => Object.fromEntries(await Promise.all(readPaths(id).map(async (path) => [path.replace(id, ':id'), (await api(path, {}, token)).status])));
+    const listed = async (token: string, query = '') => ((await (await api(`/api/runs?limit=100${query}`, {}, token)).json()) as { runs: { id: string }[] }).runs.map((r) => r.id);
+    const rpcGet = async (id: string, token: string) =>
+      (await (await api('/rpc', { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'runs.get', params: { id } }) }, token)).json()) as { result?: { id: string }; error?: { code: number; message: string } };
+    const rpcList = async (token: string) =>
+      ((await (await api('/rpc', { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'runs.list', params: { limit: 100 } }) }, token)).json()) as { result: { runs: { id: string }[] } }).result.runs.map((r) => r.id);
+
+    const notFound = { '/api/runs/:id': 404, '/api/runs/:id/logs': 404, '/api/runs/:id/logs?follow=1': 404, '/api/runs/:id/events': 404 };
+    const found = { '/api/runs/:id': 200, '/api/runs/:id/logs': 200, '/api/runs/:id/logs?follow=1': 200, '/api/runs/:id/events': 200 };
+    expect(await statuses(secretRun, stranger)).toStrictEqual(notFound);
+    expect(await listed(stranger)).not.toContain(secretRun);
+    expect(await listed(stranger, `&repo=${secret.fullName}`)).toStrictEqual([]);
+    expect(await rpcList(stranger)).not.toContain(secretRun);
+    expect((await rpcGet(secretRun, stranger)).error).toStrictEqual({ code: -32004, message: `there is no run \`${secretRun}\``, data: { code: 'not_found' } });
+
+    expect(await statuses(secretRun, gh.userToken('insider'))).toStrictEqual(found);
+    expect(await (await api(`/api/runs/${secretRun}/logs`, {}, gh.userToken('insider'))).text()).toContain('secret-output');
+    expect(await listed(gh.userToken('insider'))).toContain(secretRun);
+    expect((await rpcGet(secretRun, gh.userToken('insider'))).result?.id).toBe(secretRun);
+
+    expect(await statuses(openRun, stranger)).toStrictEqual(found);
+    expect(await listed(stranger)).toContain(openRun);
+    expect(await rpcList(stranger)).toContain(openRun);
+    expect(await statuses(secretRun, token)).toStrictEqual(found);
+    expect(await listed(token)).toEqual(expect.arrayContaining([secretRun, openRun]));
+  });
 });

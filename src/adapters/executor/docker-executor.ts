@@ -14,7 +14,10 @@ import {
   type ExecuteResult,
   type Executor,
 } from '../../ports/executor.js';
-import { DEFAULT_TMPFS_BYTES } from './sandbox-defaults.js';
+import { DEFAULT_BUILD_TIMEOUT_MS, DEFAULT_TMPFS_BYTES } from './sandbox-defaults.js';
+import { imagesToPull } from './dockerfile-images.js';
+import { InvalidImageReferenceError, normaliseImageReference } from './image-reference.js';
+import { RegistryPolicy, type ResolveHost } from './registry-policy.js';
 
 export interface ExecutorLogger {
   info(obj: object, msg?: string): void;
@@ -29,6 +32,12 @@ export interface DockerExecutorOptions {
   logger?: ExecutorLogger;
   /** Size of the writable tmpfs at /tmp (it counts against the memory limit). */
   tmpfsBytes?: number;
+  /** BUILD_TIMEOUT: longest a build may take before it is stopped and the run fails. */
+  buildTimeoutMs?: number;
+  /** ALLOWED_REGISTRIES: registries a build may pull from; empty or unset: any public one. */
+  allowedRegistries?: readonly string[] | undefined;
+  /** DNS resolution of registry hosts; the system resolver by default. */
+  resolveHost?: ResolveHost;
 }
 
 export const RUN_LABEL = 'task-mgmt.run';
@@ -42,7 +51,10 @@ const KILL_GRACE_MS = 5000;
 /** How long to wait for the last log bytes after the container exited. */
 const LOG_DRAIN_MS = 2000;
 
-type StopReason = 'timeout' | 'cancel';
+type StopReason = 'timeout' | 'cancel' | 'build-timeout';
+
+/** CFS period for the build's CPU quota (Docker's default, 100 ms). */
+const CPU_PERIOD_US = 100_000;
 
 const silentLogger: ExecutorLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -50,6 +62,8 @@ export class DockerExecutor implements Executor {
   readonly #docker: Dockerode;
   readonly #log: ExecutorLogger;
   readonly #tmpfsBytes: number;
+  readonly #buildTimeoutMs: number;
+  readonly #registries: RegistryPolicy;
 
   constructor(options: DockerExecutorOptions = {}) {
     this.#docker = options.docker ?? new Dockerode();
@@ -58,6 +72,14 @@ export class DockerExecutor implements Executor {
     if (!Number.isSafeInteger(this.#tmpfsBytes) || this.#tmpfsBytes <= 0) {
       throw new TypeError(`DockerExecutor: tmpfsBytes must be a positive integer, got ${options.tmpfsBytes}`);
     }
+    this.#buildTimeoutMs = options.buildTimeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS;
+    if (!Number.isSafeInteger(this.#buildTimeoutMs) || this.#buildTimeoutMs <= 0) {
+      throw new TypeError(`DockerExecutor: buildTimeoutMs must be a positive integer, got ${options.buildTimeoutMs}`);
+    }
+    this.#registries = new RegistryPolicy({
+      allowedRegistries: options.allowedRegistries,
+      ...(options.resolveHost ? { resolveHost: options.resolveHost } : {}),
+    });
   }
 
   async execute(request: ExecuteRequest): Promise<ExecuteResult> {
@@ -91,7 +113,13 @@ export class DockerExecutor implements Executor {
       await this.#removeLeftovers(runId);
       if (!stopReason) {
         log.info({ runId, tag }, 'building task image');
-        imageId = await this.#build(request, tag, stop.signal, buildContainers);
+        // A RUN step may not hang the worker for the whole task timeout.
+        const buildTimer = setTimeout(() => halt('build-timeout'), this.#buildTimeoutMs);
+        try {
+          imageId = await this.#build(request, tag, stop.signal, buildContainers);
+        } finally {
+          clearTimeout(buildTimer);
+        }
         imageBuilt = imageId !== '';
       }
       if (!stopReason && request.beforeStart) await request.beforeStart();
@@ -136,6 +164,10 @@ export class DockerExecutor implements Executor {
       await this.#cleanUp(runId, tag, container, buildContainers, imageBuilt);
     }
 
+    if (stopReason === 'build-timeout') {
+      log.info({ runId, buildTimeoutMs: this.#buildTimeoutMs }, 'build stopped at BUILD_TIMEOUT');
+      throw new BuildFailedError(`the build ran longer than BUILD_TIMEOUT (${formatDuration(this.#buildTimeoutMs)}) and was stopped`);
+    }
     const timedOut = stopReason === 'timeout';
     const cancelled = stopReason === 'cancel';
     // A killed container's 137 says nothing about the task; report that it never finished.
@@ -156,6 +188,8 @@ export class DockerExecutor implements Executor {
     const dockerfileText = await readFile(join(contextDir, dockerfile), 'utf8');
     const refusal = findForbiddenDockerfileFeature(dockerfileText);
     if (refusal) throw new BuildFailedError(`${request.dockerfile}: ${refusal}`);
+    await this.#vetImages(request.dockerfile, dockerfileText);
+    if (signal.aborted) return '';
 
     // dockerode packs `src` with tar-fs, which stores symlinks as links (it does not follow
     // them), so nothing outside contextDir can enter the build context.
@@ -176,6 +210,12 @@ export class DockerExecutor implements Executor {
           rm: true,
           forcerm: true,
           labels: { [RUN_LABEL]: request.runId },
+          // RUN steps get the task's memory (no swap) and CPU limits; the engine applies them to
+          // each step container (Engine API, POST /build).
+          memory: request.limits.memoryBytes,
+          memswap: request.limits.memoryBytes,
+          cpuperiod: CPU_PERIOD_US,
+          cpuquota: Math.max(1000, Math.round((request.limits.nanoCpus / 1e9) * CPU_PERIOD_US)),
           abortSignal: signal,
         },
       );
@@ -214,6 +254,43 @@ export class DockerExecutor implements Executor {
     if (failure !== undefined) throw new BuildFailedError(failure);
     if (!imageId) imageId = (await this.#docker.getImage(tag).inspect()).Id;
     return imageId;
+  }
+
+  /**
+   * Refuses the build before it starts when an image it would pull comes from a registry the
+   * deployment does not allow (README "Security model"); images already on the engine are not
+   * pulled, so only the address rules apply to them.
+   */
+  async #vetImages(dockerfile: string, text: string): Promise<void> {
+    let images;
+    try {
+      images = imagesToPull(text);
+    } catch (error) {
+      throw new BuildFailedError(`${dockerfile}: ${(error as Error).message}`, { cause: error });
+    }
+    for (const image of images) {
+      const where = `${dockerfile} line ${image.line}: ${image.instruction}${image.instruction === 'FROM' ? ' ' : '='}${image.written}`;
+      const expanded = image.written === image.reference ? '' : ` (${image.reference})`;
+      let reference;
+      try {
+        reference = normaliseImageReference(image.reference);
+      } catch (error) {
+        if (error instanceof InvalidImageReferenceError) throw new BuildFailedError(`${where}${expanded} is refused: ${error.message}`);
+        throw error;
+      }
+      const present = await this.#docker
+        .getImage(reference.canonical)
+        .inspect()
+        .then(
+          () => true,
+          (error: unknown) => {
+            if (isStatus(error, 404)) return false;
+            throw error;
+          },
+        );
+      const rule = await this.#registries.refusal(reference, present);
+      if (rule) throw new BuildFailedError(`${where}${expanded} is refused: ${rule}`);
+    }
   }
 
   async #run(
@@ -522,6 +599,14 @@ function asBuildError(error: unknown): unknown {
     return new BuildFailedError(String(message), { cause: error });
   }
   return error;
+}
+
+/** `30m`, `2s`, `1500ms`: as BUILD_TIMEOUT would be written. */
+function formatDuration(ms: number): string {
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 function isStatus(error: unknown, ...codes: number[]): boolean {

@@ -15,6 +15,9 @@ export const DEFAULT_SANDBOX_LIMITS: Readonly<SandboxLimits> = Object.freeze({
   timeoutMs: 60 * 60 * 1000,
 });
 
+/** BUILD_TIMEOUT unset: a build that takes longer is stopped and its run fails. */
+export const DEFAULT_BUILD_TIMEOUT_MS = 30 * 60 * 1000;
+
 /** Size of the writable tmpfs at /tmp; it counts against the container's memory limit. */
 export const DEFAULT_TMPFS_BYTES = 256 * MiB;
 

@@ -3,6 +3,7 @@ import type { CheckReport, CheckReporter, CheckTarget } from '../../ports/check-
 import { checkRunName, truncateEnd, truncateStart } from '../../core/runs/check-text.js';
 import type { RepoRef } from '../../core/runs/run.js';
 import type { OctokitForInstallation } from './octokit.js';
+import type { Redact } from './redact-secrets.js';
 
 export class GithubCheckReporter implements CheckReporter {
   constructor(
@@ -11,6 +12,8 @@ export class GithubCheckReporter implements CheckReporter {
       /** Base URL of the dashboard, for details_url; checks carry none without it. */
       publicUrl?: string | undefined;
       now?: () => Date;
+      /** Applied to every text of a check run: logs reach it, and check runs are public. */
+      redact?: Redact;
     },
   ) {}
 
@@ -45,20 +48,22 @@ export class GithubCheckReporter implements CheckReporter {
 
   private body(report: CheckReport) {
     const now = (this.deps.now ?? (() => new Date()))().toISOString();
+    // Redacted before any cut, so that no secret is cut into a piece the redactor misses.
+    const redact = this.deps.redact ?? ((text: string) => text);
     // GitHub takes at most 50 annotations per request.
     const annotations = (report.annotations ?? []).slice(0, 50).map((a) => ({
       path: a.path,
       start_line: a.line,
       end_line: a.line,
       annotation_level: 'failure' as const,
-      title: a.title.slice(0, 255),
-      message: a.message.slice(0, 64 * 1024),
+      title: redact(a.title).slice(0, 255),
+      message: redact(a.message).slice(0, 64 * 1024),
     }));
     const output = {
-      title: report.title,
+      title: redact(report.title),
       // GitHub rejects a summary or text over 65,535 characters; cut them as check-text.ts does.
-      summary: truncateEnd(report.summary),
-      ...(report.text ? { text: truncateStart(report.text) } : {}),
+      summary: truncateEnd(redact(report.summary)),
+      ...(report.text ? { text: truncateStart(redact(report.text)) } : {}),
       ...(annotations.length > 0 ? { annotations } : {}),
     };
     const actions = report.actions ? { actions: report.actions } : {};

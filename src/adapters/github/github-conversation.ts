@@ -3,6 +3,7 @@
  * on the comment that gave the command. The run service never writes here; it returns outcomes.
  */
 import type { Octokit } from './octokit.js';
+import type { Redact } from './redact-secrets.js';
 
 export type Reaction = '+1' | 'rocket' | 'eyes' | 'confused';
 
@@ -10,6 +11,8 @@ export class GithubConversation {
   constructor(
     private readonly octokit: Octokit,
     private readonly repo: { owner: string; name: string },
+    /** Replies quote what people and runs wrote; they are public, so secrets go first. */
+    private readonly redact: Redact = (text) => text,
   ) {}
 
   async react(commentId: number, content: Reaction): Promise<void> {
@@ -17,6 +20,6 @@ export class GithubConversation {
   }
 
   async reply(number: number, body: string): Promise<void> {
-    await this.octokit.rest.issues.createComment({ owner: this.repo.owner, repo: this.repo.name, issue_number: number, body });
+    await this.octokit.rest.issues.createComment({ owner: this.repo.owner, repo: this.repo.name, issue_number: number, body: this.redact(body) });
   }
 }

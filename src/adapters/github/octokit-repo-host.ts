@@ -1,7 +1,7 @@
 /** RepoHost over GitHub's REST API, for one repository and installation. */
 import { z } from 'zod';
 import { RetryableError } from '../../ports/errors.js';
-import type { CollaboratorPermission, PullRequestInfo, RepoHost, ReviewInfo, TreeEntry } from '../../ports/repo-host.js';
+import type { CollaboratorPermission, PullRequestInfo, RepoHost, RepoVisibility, ReviewInfo, TreeEntry } from '../../ports/repo-host.js';
 import { httpStatus, type Octokit } from './octokit.js';
 
 const permissionResponse = z.object({
@@ -20,6 +20,12 @@ const permissionResponse = z.object({
         .nullish(),
     })
     .nullish(),
+});
+
+/** `visibility` is newer than `private` and absent from some GitHub Enterprise Server answers. */
+const repositoryResponse = z.object({
+  private: z.boolean(),
+  visibility: z.enum(['public', 'private', 'internal']).optional(),
 });
 
 const pullResponse = z.object({
@@ -57,6 +63,12 @@ export class OctokitRepoHost implements RepoHost {
     }
     const data = permissionResponse.parse(response.data);
     return { permission: data.permission, roleName: data.role_name ?? null, flags: data.user?.permissions ?? null };
+  }
+
+  async getVisibility(): Promise<RepoVisibility> {
+    const response = await this.call('read the repository', () => this.octokit.rest.repos.get({ owner: this.repo.owner, repo: this.repo.name }));
+    const data = repositoryResponse.parse(response.data);
+    return data.visibility ?? (data.private ? 'private' : 'public');
   }
 
   async getPullRequest(number: number): Promise<PullRequestInfo> {

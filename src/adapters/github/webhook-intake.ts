@@ -14,6 +14,7 @@ import type { InboxDelivery, RunStore } from '../../ports/run-store.js';
 import { cancelAnswer, helpReply, requestAnswer, undecidedReply, type Answer } from './command-replies.js';
 import { GithubConversation } from './github-conversation.js';
 import type { OctokitForInstallation } from './octokit.js';
+import type { Redact } from './redact-secrets.js';
 import { checkRunActionSchema, isBot, issueCommentCreatedSchema, pullRequestSynchronizeSchema } from './webhook-payloads.js';
 
 export interface WebhookIntakeDeps {
@@ -21,6 +22,8 @@ export interface WebhookIntakeDeps {
   store: Pick<RunStore, 'recordDelivery' | 'markDeliveryHandled' | 'pendingDeliveries' | 'getRun'>;
   runs: RunService;
   octokitFor: OctokitForInstallation;
+  /** Removes the deployment's secrets from every reply (README "Security model"). */
+  redact?: Redact;
   log: Logger;
   now?: () => Date;
   /** Longest wait for a rate limit to reset before giving up and telling the user. */
@@ -239,7 +242,7 @@ export class WebhookIntake {
   }
 
   private async talkFor(repo: RepoRef): Promise<GithubConversation> {
-    return new GithubConversation(await this.deps.octokitFor(repo.installationId), repo);
+    return new GithubConversation(await this.deps.octokitFor(repo.installationId), repo, this.deps.redact);
   }
 
   private malformed(error: { issues: unknown[] }, log: Logger): void {

@@ -9,7 +9,9 @@ import addFormatsModule from 'ajv-formats';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, newRun } from '../../../test/contracts/run-store.contract.js';
+import { MemoryRepoHost } from '../local/memory-repo-host.js';
 import { SqliteRunStore } from '../store/sqlite-run-store.js';
+import { ReadAccess } from '../../core/run-service/run-service.js';
 import type { RepoRef } from '../../core/runs/run.js';
 import { createApiHandler } from './api-handler.js';
 import type { CreateRunRequest } from './api-schemas.js';
@@ -56,7 +58,7 @@ describe('JSON API', () => {
     store = await SqliteRunStore.open(':memory:');
     logDir = await mkdtemp(join(tmpdir(), 'task-mgmt-api-logs-'));
     runs = fakeRuns(store);
-    const handler = createApiHandler({ store, tokens: ['another-token', token], runs, logDir, log: pino({ level: 'silent' }), pollMs: 20, heartbeatMs: 50 });
+    const handler = createApiHandler({ store, tokens: ['another-token', token], runs, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), logDir, log: pino({ level: 'silent' }), pollMs: 20, heartbeatMs: 50 });
     server = createServer((req, res) => {
       void handler(req, res).then((handled) => {
         if (!handled) res.writeHead(404, { 'content-type': 'text/plain' }).end('not the API');

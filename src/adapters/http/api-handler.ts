@@ -5,7 +5,8 @@
  *
  * Authentication, as `Authorization: Bearer`: a service token (API_TOKENS), which has the admin
  * role, or a GitHub user token (with `resolveUser`), which gets exactly that user's rights through
- * the same policy as their comments.
+ * the same policy as their comments, and sees only the runs of repositories that user can read:
+ * any other run is answered 404, exactly like a missing one.
  *
  * Logs and events are followed by polling the run store and the log file
  * (`<logDir>/<run id>.log`), so they work whichever process or machine runs the task.
@@ -18,7 +19,7 @@ import type { AuditLog, RunRecords } from '../../ports/run-store.js';
 import { runToJson } from './api-schemas.js';
 import { ApiError, createAuthenticator, readJson, requestUrl, sendError, sendJson, type UserTokenResolver } from './http-io.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { RunOperations, type RunUseCases } from './run-operations.js';
+import { RunOperations, type RunReads, type RunUseCases } from './run-operations.js';
 import { LineSplitter, readFrom, watchRun } from './run-watch.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
@@ -28,6 +29,8 @@ export interface ApiHandlerDeps {
   /** Service tokens (API_TOKENS); empty: every authenticated endpoint answers 401. */
   tokens: readonly string[];
   runs: RunUseCases;
+  /** Which runs a caller may see (the run service). */
+  reads: RunReads;
   /** Accepts GitHub user tokens too, as that user (unset: service tokens only). */
   resolveUser?: UserTokenResolver;
   /** Where run logs are: `DATA_DIR/logs`. */
@@ -45,7 +48,7 @@ export function runEventName(state: RunState): string {
 }
 
 export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
-  const operations = new RunOperations({ store: deps.store, runs: deps.runs });
+  const operations = new RunOperations({ store: deps.store, runs: deps.runs, reads: deps.reads });
   const authenticate = createAuthenticator(deps.tokens, deps.resolveUser);
   const pollMs = deps.pollMs ?? 500;
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
@@ -77,13 +80,13 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
     if (rest.length > 0) throw notFoundPath(url);
     if (id === undefined) {
       allow(method, ['GET', 'POST']);
-      if (method === 'GET') return sendJson(res, 200, await operations.list(queryObject(url)));
+      if (method === 'GET') return sendJson(res, 200, await operations.list(queryObject(url), actor));
       const created = await operations.create(await readJson(req), actor);
       return sendJson(res, created.status, created.body);
     }
     if (action === undefined) {
       allow(method, ['GET']);
-      return sendJson(res, 200, await operations.get(id));
+      return sendJson(res, 200, await operations.get(id, actor));
     }
     switch (action) {
       case 'cancel':
@@ -91,10 +94,10 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
         return sendJson(res, 200, await operations.cancel(id, actor));
       case 'logs':
         allow(method, ['GET']);
-        return serveLog(res, await operations.find(id), url.searchParams.get('follow') === '1');
+        return serveLog(res, await operations.find(id, actor), url.searchParams.get('follow') === '1');
       case 'events':
         allow(method, ['GET']);
-        return serveEvents(res, await operations.find(id));
+        return serveEvents(res, await operations.find(id, actor));
       default:
         throw notFoundPath(url);
     }

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, newRun } from '../../../test/contracts/run-store.contract.js';
+import { MemoryRepoHost } from '../local/memory-repo-host.js';
 import { SqliteRunStore } from '../store/sqlite-run-store.js';
+import { ReadAccess } from '../../core/run-service/run-service.js';
 import { createHttpApi } from './http-api.js';
 import { Counter, countGithubRequest, Histogram, MetricsRegistry, observeRunFinished, observeWebhook, setRateLimitRemaining } from './metrics-handler.js';
 
@@ -23,7 +25,7 @@ describe('GET /metrics', () => {
     const unused = async (): Promise<never> => {
       throw new Error('not called by /metrics');
     };
-    const handler = createHttpApi({ store, tokens: ['t'], runs: { create: unused, cancel: unused }, logDir, log: pino({ level: 'silent' }) });
+    const handler = createHttpApi({ store, tokens: ['t'], runs: { create: unused, cancel: unused }, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), logDir, log: pino({ level: 'silent' }) });
     server = createServer((req, res) => {
       void handler(req, res).then((handled) => {
         if (!handled) res.writeHead(404).end();

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, newRun } from '../../../test/contracts/run-store.contract.js';
+import { MemoryRepoHost } from '../local/memory-repo-host.js';
 import { SqliteRunStore } from '../store/sqlite-run-store.js';
+import { ReadAccess } from '../../core/run-service/run-service.js';
 import { createHttpApi } from './http-api.js';
 import type { CancelOutcome, CreateOutcome, RunUseCases } from './run-operations.js';
 
@@ -37,7 +39,7 @@ describe('JSON-RPC at /rpc', () => {
         return cancelled ? { kind: 'cancelled', run: cancelled } : { kind: 'already_final', run };
       },
     };
-    const handler = createHttpApi({ store, tokens: [token], runs, logDir, log: pino({ level: 'silent' }) });
+    const handler = createHttpApi({ store, tokens: [token], runs, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), logDir, log: pino({ level: 'silent' }) });
     server = createServer((req, res) => {
       void handler(req, res).then((handled) => {
         if (!handled) res.writeHead(404).end();

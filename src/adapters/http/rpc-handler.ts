@@ -16,7 +16,7 @@ import type { ErrorCode } from './api-schemas.js';
 import { runIdParamsSchema } from './api-schemas.js';
 import type { HttpHandler } from './api-handler.js';
 import { ApiError, createAuthenticator, readBody, requestUrl, sendJson, type ApiActor, type UserTokenResolver } from './http-io.js';
-import { parse, RunOperations, type RunUseCases } from './run-operations.js';
+import { parse, RunOperations, type RunReads, type RunUseCases } from './run-operations.js';
 import type { RunRecords } from '../../ports/run-store.js';
 
 export const rpcErrorCodes = {
@@ -62,6 +62,8 @@ export interface RpcHandlerDeps {
   store: RunRecords;
   tokens: readonly string[];
   runs: RunUseCases;
+  /** Which runs a caller may see (the run service): `runs.list` leaves out, `runs.get` answers not found. */
+  reads: RunReads;
   /** Accepts GitHub user tokens too, as that user (unset: service tokens only). */
   resolveUser?: UserTokenResolver;
   log: Pick<Logger, 'error'>;
@@ -70,11 +72,11 @@ export interface RpcHandlerDeps {
 type Method = (params: Record<string, unknown>, actor: ApiActor) => Promise<unknown>;
 
 export function createRpcHandler(deps: RpcHandlerDeps): HttpHandler {
-  const operations = new RunOperations({ store: deps.store, runs: deps.runs });
+  const operations = new RunOperations({ store: deps.store, runs: deps.runs, reads: deps.reads });
   const authenticate = createAuthenticator(deps.tokens, deps.resolveUser);
   const methods: Record<string, Method> = {
-    'runs.list': (params) => operations.list(params),
-    'runs.get': (params) => operations.get(parse(runIdParamsSchema, params).id),
+    'runs.list': (params, actor) => operations.list(params, actor),
+    'runs.get': (params, actor) => operations.get(parse(runIdParamsSchema, params).id, actor),
     'runs.create': async (params, actor) => (await operations.create(params, actor)).body,
     'runs.cancel': (params, actor) => operations.cancel(parse(runIdParamsSchema, params).id, actor),
   };

@@ -8,9 +8,14 @@
  * most 500 runs per query and has no "older than" filter, so the pages are cut from the newest
  * 500 runs that match `state` and `repo`; a cursor past them is refused with a message that says
  * to narrow the query.
+ *
+ * Reads follow GitHub: a user token sees only the runs of repositories that user can read (the
+ * run service decides). A listing leaves the others out before it cuts pages, so pages stay full
+ * and cursors stay valid; a run the caller may not see is answered exactly as a missing one.
  */
 import { z } from 'zod';
-import type { Run } from '../../core/runs/run.js';
+import type { RunService } from '../../core/run-service/run-service.js';
+import type { Requester, Run } from '../../core/runs/run.js';
 import type { RunRecords } from '../../ports/run-store.js';
 import {
   createRunRequestSchema,
@@ -50,9 +55,18 @@ export interface RunUseCases {
   cancel(runId: string, actor: ApiActor): Promise<CancelOutcome>;
 }
 
+/** Which runs a caller may see: the run service's reads. */
+export type RunReads = Pick<RunService, 'canRead' | 'readable'>;
+
 export interface RunOperationsDeps {
   store: RunRecords;
   runs: RunUseCases;
+  reads: RunReads;
+}
+
+/** The API's caller as the run service's requester. */
+export function requesterOf(actor: ApiActor): Requester {
+  return { kind: actor.kind, login: actor.name };
 }
 
 /** How many runs a listing looks at, at most (the run store's own cap per query). */
@@ -63,18 +77,21 @@ export type CreateResult = { status: 201 | 202; body: CreateRunResponseJson };
 export class RunOperations {
   constructor(private readonly deps: RunOperationsDeps) {}
 
-  async list(input: unknown): Promise<RunListJson> {
+  async list(input: unknown, actor: ApiActor): Promise<RunListJson> {
     const query = parse(listRunsQuerySchema, input);
     const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-    const window = await this.deps.store.listRuns({
+    const matching = await this.deps.store.listRuns({
       ...(query.state ? { state: query.state } : {}),
       ...(query.repo ? { repo: query.repo } : {}),
       limit: listWindow,
     });
+    /** The store may hold more matching runs than it gave. */
+    const full = matching.length >= listWindow;
+    const window = await this.deps.reads.readable(requesterOf(actor), matching);
     let start = 0;
     if (after) {
       start = window.findIndex((run) => isOlder(run, after));
-      if (start === -1 && window.length >= listWindow) {
+      if (start === -1 && full) {
         throw new ApiError('invalid_request', `paging reaches only the newest ${listWindow} matching runs; narrow the listing with \`state\` or \`repo\``, {
           field: 'cursor',
         });
@@ -83,17 +100,18 @@ export class RunOperations {
     }
     const page = window.slice(start, start + query.limit);
     const last = page.at(-1);
-    const more = last !== undefined && (start + page.length < window.length || window.length >= listWindow);
+    const more = last !== undefined && (start + page.length < window.length || full);
     return { runs: page.map(runToJson), next_cursor: more ? encodeCursor(last) : null };
   }
 
-  async get(id: string): Promise<RunJson> {
-    return runToJson(await this.find(id));
+  async get(id: string, actor: ApiActor): Promise<RunJson> {
+    return runToJson(await this.find(id, actor));
   }
 
-  async find(id: string): Promise<Run> {
+  /** The run, if it exists and the caller may see it; the same 404 either way (as GitHub does). */
+  async find(id: string, actor: ApiActor): Promise<Run> {
     const run = await this.deps.store.getRun(id);
-    if (!run) throw new ApiError('not_found', `there is no run \`${id}\``);
+    if (!run || !(await this.deps.reads.canRead(requesterOf(actor), run.repo))) throw new ApiError('not_found', `there is no run \`${id}\``);
     return run;
   }
 

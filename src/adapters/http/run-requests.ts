@@ -4,19 +4,14 @@
  * back in the response; nothing is posted on GitHub for an API caller.
  */
 import type { RunService, RunTarget } from '../../core/run-service/run-service.js';
-import type { Requester } from '../../core/runs/run.js';
 import type { CreateRunRequest } from './api-schemas.js';
 import type { ApiActor } from './http-io.js';
-import type { CancelOutcome, CreateOutcome, RunUseCases } from './run-operations.js';
+import { requesterOf, type CancelOutcome, type CreateOutcome, type RunUseCases } from './run-operations.js';
 
 export interface RunRequestsDeps {
   runs: RunService;
   /** The App's installation on a repository; null when it is not installed there. */
   installationOf: (repo: { owner: string; name: string }) => Promise<number | null>;
-}
-
-function requesterOf(actor: ApiActor): Requester {
-  return { kind: actor.kind, login: actor.name };
 }
 
 export class RunRequests implements RunUseCases {

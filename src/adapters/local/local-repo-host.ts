@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import type { CollaboratorPermission, PullRequestInfo, RepoHost, ReviewInfo, TreeEntry } from '../../ports/repo-host.js';
+import type { CollaboratorPermission, PullRequestInfo, RepoHost, RepoVisibility, ReviewInfo, TreeEntry } from '../../ports/repo-host.js';
 
 export class LocalRepoHost implements RepoHost {
   private readonly root: string;
@@ -16,6 +16,11 @@ export class LocalRepoHost implements RepoHost {
 
   async getPermission(): Promise<CollaboratorPermission> {
     return { permission: 'admin', roleName: 'admin', flags: { admin: true, maintain: true, push: true, triage: true, pull: true } };
+  }
+
+  /** A folder is read by whoever sits at this machine: nobody else asks. */
+  async getVisibility(): Promise<RepoVisibility> {
+    return 'public';
   }
 
   async getPullRequest(number: number): Promise<PullRequestInfo> {

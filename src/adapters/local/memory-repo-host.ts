@@ -5,7 +5,7 @@
  * logged with when it started and ended, so a caller can see which ones waited on which.
  */
 import { createHash } from 'node:crypto';
-import type { CollaboratorPermission, PullRequestInfo, RepoHost, RepoPermission, ReviewInfo, TreeEntry } from '../../ports/repo-host.js';
+import type { CollaboratorPermission, PullRequestInfo, RepoHost, RepoPermission, RepoVisibility, ReviewInfo, TreeEntry } from '../../ports/repo-host.js';
 
 export interface MemoryPullRequest {
   number: number;
@@ -36,6 +36,8 @@ const flagsFor: Record<RepoPermission, CollaboratorPermission> = {
 export class MemoryRepoHost implements RepoHost {
   readonly calls: HostCall[] = [];
   defaultBranch = 'main';
+  /** Private unless set otherwise: only those given a role may read it. */
+  private visibility: RepoVisibility = 'private';
   private readonly roles = new Map<string, RepoPermission>();
   private readonly pulls = new Map<number, MemoryPullRequest>();
   private readonly commits = new Map<string, Map<string, string>>();
@@ -49,6 +51,11 @@ export class MemoryRepoHost implements RepoHost {
 
   setRole(login: string, role: RepoPermission): this {
     this.roles.set(login.toLowerCase(), role);
+    return this;
+  }
+
+  setVisibility(visibility: RepoVisibility): this {
+    this.visibility = visibility;
     return this;
   }
 
@@ -82,12 +89,16 @@ export class MemoryRepoHost implements RepoHost {
     return review;
   }
 
-  failNext(what: 'getPermission' | 'getPullRequest' | 'getDefaultBranchHead' | 'readFile' | 'listReviews' | 'listChangedFiles', error: Error): void {
+  failNext(what: 'getPermission' | 'getVisibility' | 'getPullRequest' | 'getDefaultBranchHead' | 'readFile' | 'listReviews' | 'listChangedFiles', error: Error): void {
     this.failures.set(what, error);
   }
 
   async getPermission(username: string): Promise<CollaboratorPermission> {
     return this.answer(`getPermission ${username}`, () => flagsFor[this.roles.get(username.toLowerCase()) ?? 'none']);
+  }
+
+  async getVisibility(): Promise<RepoVisibility> {
+    return this.answer('getVisibility', () => this.visibility);
   }
 
   async getPullRequest(number: number): Promise<PullRequestInfo> {

@@ -17,6 +17,7 @@ export function askOnce(host: RepoHost): RepoHost {
   };
   return {
     getPermission: (user) => once(`permission\0${user.toLowerCase()}`, () => host.getPermission(user)),
+    getVisibility: () => once('visibility', () => host.getVisibility()),
     getPullRequest: (number) => once(`pull\0${number}`, () => host.getPullRequest(number)),
     getDefaultBranchHead: (branch) => once(`head\0${branch ?? ''}`, () => host.getDefaultBranchHead(branch)),
     listRoot: (sha) => once(`root\0${sha}`, () => host.listRoot(sha)),

@@ -12,17 +12,33 @@ import { closedApprovalReport, finishedReport, staleApprovalReport } from '../ru
 import type { RepoRef, Requester, Run } from '../runs/run.js';
 import { overCommandLimit, record, type AuditAction } from './audit.js';
 import type { BeforeStartOutcome, CancelOutcome, ClosedOutcome, HelpOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome } from './outcomes.js';
+import { ReadAccess } from './read-access.js';
 import { askOnce } from './request-host.js';
 import { requestRuns } from './request-runs.js';
 import { fullName, headOf, numberOf, permissionOf, type CancelScope, type RunRequest, type RunServiceDeps, type RunTarget } from './requests.js';
 
 export * from './requests.js';
 export type { AuditAction } from './audit.js';
+export { ReadAccess } from './read-access.js';
 
 export type * from './outcomes.js';
 
 export class RunService {
-  constructor(private readonly deps: RunServiceDeps) {}
+  private readonly reads: ReadAccess;
+
+  constructor(private readonly deps: RunServiceDeps) {
+    this.reads = new ReadAccess(deps);
+  }
+
+  /** Whether the requester may see the runs of `repo` (reads follow GitHub; see read-access.ts). */
+  canRead(requester: Requester, repo: RepoRef): Promise<boolean> {
+    return this.reads.canRead(requester, repo);
+  }
+
+  /** The runs the requester may see, in their order: what listings show. */
+  readable(requester: Requester, runs: readonly Run[]): Promise<Run[]> {
+    return this.reads.readable(requester, runs);
+  }
 
   /** `/run`, `POST /api/runs`, `runs.create`, `task-mgmt run`, a schedule. */
   async request(request: RunRequest): Promise<RequestOutcome> {
