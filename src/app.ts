@@ -30,6 +30,7 @@ import type { TaskSettings } from './ports/task-type.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
 import { createRunHandler } from './worker/run-worker.js';
+import type { OutputLimits } from './worker/output-limits.js';
 import { builtInTaskTypes } from '../tasks/index.js';
 
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
@@ -126,6 +127,7 @@ export async function startWorker(
     dataDir: config.DATA_DIR,
     gatewayUrl: config.IPFS_GATEWAY_URL,
     limits: defaultLimits(config),
+    outputLimits: outputLimits(config),
     workerId: workerId(),
     leaseMs: config.WORKER_LEASE,
     progressIntervalMs: config.PROGRESS_INTERVAL,
@@ -158,6 +160,11 @@ export function taskSettings(config: Config): TaskSettings {
     ...(config.SMTP_URL ? { smtpUrl: config.SMTP_URL } : {}),
     ...(config.MAIL_FROM ? { mailFrom: config.MAIL_FROM } : {}),
   };
+}
+
+/** Caps on what one run may leave in its output folder. */
+export function outputLimits(config: Config): OutputLimits {
+  return { maxBytes: config.OUTPUT_MAX_BYTES, maxFiles: config.OUTPUT_MAX_FILES };
 }
 
 /** The deployment's default sandbox limits, for tasks whose manifest sets none. */

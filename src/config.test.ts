@@ -17,6 +17,8 @@ describe('loadConfig', () => {
       TASK_TIMEOUT: 3_600_000,
       TASK_MEMORY: 1024 ** 3,
       TASK_CPUS: 1,
+      OUTPUT_MAX_BYTES: 20 * 1024 ** 3,
+      OUTPUT_MAX_FILES: 1_000_000,
       githubApiUrl: 'https://api.github.com',
     });
   });
@@ -39,6 +41,8 @@ describe('loadConfig', () => {
     [{ IPFS_CID_PROFILE: 'v2' }, /IPFS_CID_PROFILE/],
     [{ TASK_TIMEOUT: 'forever' }, /TASK_TIMEOUT.*not a duration/],
     [{ TASK_MEMORY: 'lots' }, /TASK_MEMORY.*not a size/],
+    [{ OUTPUT_MAX_BYTES: 'lots' }, /OUTPUT_MAX_BYTES.*not a size/],
+    [{ OUTPUT_MAX_FILES: '0' }, /OUTPUT_MAX_FILES must be a whole number from 1/],
     [{ TASK_CPUS: '0' }, /TASK_CPUS must be a number of CPUs above 0/],
     [{ GHE_PROTOCOL: 'ftp' }, /GHE_PROTOCOL/],
     [{ WORKER_LEASE: '1s' }, /WORKER_LEASE must be at least 3s/],
@@ -46,6 +50,10 @@ describe('loadConfig', () => {
   ])('%j stops start-up naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('reads output caps with units, as TASK_MEMORY', () => {
+    expect(loadConfig({ OUTPUT_MAX_BYTES: '1t', OUTPUT_MAX_FILES: '5000' })).toMatchObject({ OUTPUT_MAX_BYTES: 1024 ** 4, OUTPUT_MAX_FILES: 5000 });
   });
 
   it('never echoes a password from a URL', () => {

@@ -91,6 +91,13 @@ const envSchema = z
       return cpus;
     }),
     TASK_PIDS: integer(256, 16, 65536),
+    /**
+     * Most bytes a task may leave in /out, by apparent size (a sparse 1 TiB file counts as 1 TiB):
+     * checked every few seconds while it runs and before the add to IPFS; past it the task is stopped.
+     */
+    OUTPUT_MAX_BYTES: optionalString.transform((v): string | number => v ?? '20g').pipe(sizeSchema),
+    /** Most files and folders a task may leave in /out, checked as OUTPUT_MAX_BYTES is. */
+    OUTPUT_MAX_FILES: integer(1_000_000, 1),
     /** Longest an image build may take; past it the build is stopped and the run fails. */
     BUILD_TIMEOUT: optionalString.transform((v) => v ?? '30m').pipe(durationSchema),
     /**

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config.js';
-import { createLogger, defaultLimits, openServices, taskSettings, workerId } from '../app.js';
+import { createLogger, defaultLimits, openServices, outputLimits, taskSettings, workerId } from '../app.js';
 import { ConsoleCheckReporter } from '../adapters/local/console-check-reporter.js';
 import { LocalRepoHost } from '../adapters/local/local-repo-host.js';
 import { LocalSourceFetcher } from '../adapters/local/local-source-fetcher.js';
@@ -73,6 +73,7 @@ export async function runLocal(config: Config, argv: string[], out: (line: strin
       dataDir: config.DATA_DIR,
       gatewayUrl: config.IPFS_GATEWAY_URL,
       limits: defaultLimits(config),
+      outputLimits: outputLimits(config),
       workerId: workerId(),
       progressIntervalMs: 2000,
     });

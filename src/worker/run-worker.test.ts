@@ -4,7 +4,11 @@
  * written here. Claiming, the re-check before start, needed tasks, retries, failures, cancels,
  * timeouts, the repository limit and progress, in a few seconds with no Docker, Redis or network.
  */
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { constants, closeSync, openSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -98,6 +102,25 @@ function testTaskTypes(seen: Seen): Map<string, AnyTaskType> {
         { once: true },
       );
     });
+  /** Waits until aborted (then returns, as a killed container does) or until `ms` passed. */
+  const waitOrAbort = (ctx: TaskContext, ms: number) =>
+    new Promise<void>((resolve) => {
+      if (ctx.signal.aborted) {
+        seen.abortReasons.push(ctx.signal.reason);
+        resolve();
+        return;
+      }
+      const timer = setTimeout(resolve, ms);
+      ctx.signal.addEventListener(
+        'abort',
+        () => {
+          seen.abortReasons.push(ctx.signal.reason);
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
   return new Map([
     type('test/write', async (ctx) => {
       ctx.log('writing two files');
@@ -135,6 +158,24 @@ function testTaskTypes(seen: Seen): Map<string, AnyTaskType> {
       await sleep(Number(params.waitMs));
       return {};
     }),
+    // A hostile container: its progress file is a FIFO nobody ever writes to.
+    type('test/progress-fifo', async (ctx, params) => {
+      execFileSync('mkfifo', [join(ctx.outDir, '.progress.json')]);
+      await sleep(Number(params.waitMs));
+      return {};
+    }),
+    // A sparse file: almost no disk, but `bytes` of apparent size to read and hash.
+    type('test/sparse', async (ctx, params) => {
+      await writeFile(join(ctx.outDir, 'visible.txt'), 'a little\n');
+      await truncate(join(ctx.outDir, 'visible.txt'), Number(params.bytes));
+      if (params.then === 'wait') await waitOrAbort(ctx, Number(params.waitMs));
+      return {};
+    }),
+    type('test/many-files', async (ctx, params) => {
+      for (let i = 0; i < Number(params.files); i += 1) await writeFile(join(ctx.outDir, `f${i}.txt`), `${i}\n`);
+      if (params.then === 'wait') await waitOrAbort(ctx, Number(params.waitMs));
+      return {};
+    }),
     type('test/list-inputs', async (ctx) => {
       await writeFile(join(ctx.outDir, 'inputs.json'), JSON.stringify(Object.keys(ctx.inputs)));
       return {};
@@ -142,7 +183,7 @@ function testTaskTypes(seen: Seen): Map<string, AnyTaskType> {
   ]);
 }
 
-async function world(options: { maxRunningPerRepo?: number; progressIntervalMs?: number } = {}) {
+async function world(options: { maxRunningPerRepo?: number; progressIntervalMs?: number; outputLimits?: { maxBytes: number; maxFiles: number } } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'task-mgmt-worker-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const dataDir = join(dir, 'data');
@@ -184,6 +225,7 @@ async function world(options: { maxRunningPerRepo?: number; progressIntervalMs?:
     now,
     leaseMs: 300,
     progressIntervalMs: options.progressIntervalMs ?? 50,
+    ...(options.outputLimits ? { outputLimits: options.outputLimits, outputCheckIntervalMs: 50 } : {}),
     onRunFinished: (run) => finished.push(run),
   };
   const handler = createRunHandler(deps);
@@ -582,5 +624,92 @@ describe('progress', () => {
     const run = await w.run(queued.id);
     expect(progressReports(w.reports(run)).at(-1)!.summary).toContain('**Progress:** 3 of 4 (75%) — page 3');
     expect(run.outputFiles).toEqual([]);
+  });
+});
+
+describe('what a task leaves in its output folder', () => {
+  /** How long one fs.stat and one DNS lookup of localhost take (both run on libuv's pool); null when they hang. */
+  async function poolProbe(dir: string, timeoutMs: number): Promise<number | null> {
+    const began = performance.now();
+    const probe = Promise.all([stat(dir), lookup('localhost')]).then(() => performance.now() - began);
+    return Promise.race([probe, sleep(timeoutMs).then(() => null)]);
+  }
+
+  it('a FIFO as .progress.json is not opened: the event loop and the thread pool keep going, and the log says so once', async () => {
+    const w = await world({ progressIntervalMs: 20 });
+    const queued = await w.queue({ taskType: 'test/progress-fifo', spec: { with: { waitMs: 1500 }, network: false } });
+    const fifo = join(outputDir(w.dataDir, queued.id), '.progress.json');
+    // Whatever happens, let blocked readers go: opening the FIFO for writing releases them.
+    cleanups.push(async () => {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {
+        // no reader waiting (ENXIO), or no FIFO: nothing to release
+      }
+    });
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    const handling = w.handle(queued.id);
+    await until(() => w.seen.contexts.has(queued.id), 'the task started');
+    await sleep(400); // about twenty polls of the progress file
+
+    const probes: (number | null)[] = [];
+    for (let i = 0; i < 3; i += 1) probes.push(await poolProbe(w.dataDir, 2000));
+    const finished = await Promise.race([handling.then(() => true), sleep(5000).then(() => false)]);
+    loop.disable();
+    const blockMs = loop.max / 1e6;
+    console.log(`FIFO as .progress.json: longest event-loop block ${blockMs.toFixed(0)} ms; fs.stat + dns.lookup took ${probes.map((ms) => (ms === null ? 'frozen (over 2 s)' : `${ms.toFixed(1)} ms`)).join(', ')}; run finished: ${finished}`);
+
+    expect(probes).not.toContain(null);
+    expect(blockMs).toBeLessThan(1000);
+    expect(finished).toBe(true);
+    const run = await w.run(queued.id);
+    expect(run.state).toBe('succeeded');
+    const log = await w.log(queued.id);
+    expect(log.match(/\.progress\.json .*not read/g)).toEqual([expect.stringContaining('FIFO (named pipe)')]);
+  }, 15_000);
+
+  it('a sparse file past OUTPUT_MAX_BYTES stops the task while it runs, and the run fails naming the cap and the size', async () => {
+    const w = await world({ outputLimits: { maxBytes: 1024 ** 2, maxFiles: 1000 } });
+    const queued = await w.queue({ taskType: 'test/sparse', spec: { with: { bytes: 1024 ** 4, then: 'wait', waitMs: 5000 }, network: false } });
+    const began = Date.now();
+    await Promise.race([w.handle(queued.id), sleep(8000).then(() => Promise.reject(new Error('the run did not end within 8 s')))]);
+
+    expect(Date.now() - began).toBeLessThan(3000);
+    expect(w.seen.abortReasons).toHaveLength(1);
+    const run = await w.run(queued.id);
+    expect(run).toMatchObject({ state: 'failed', outputCid: null });
+    expect(run.error).toBe('the outputs are larger than OUTPUT_MAX_BYTES (1.0 MiB): at least 1.0 TiB (1099511627776 bytes; a sparse file counts at its full size) found');
+    expect(statuses(w.reports(run))).toEqual(['queued', 'in_progress', 'completed:failure']);
+  }, 15_000);
+
+  it('a sparse file past OUTPUT_MAX_BYTES written just before the task ends is refused before the IPFS add', async () => {
+    const w = await world({ outputLimits: { maxBytes: 1024 ** 2, maxFiles: 1000 } });
+    const queued = await w.queue({ taskType: 'test/sparse', spec: { with: { bytes: 1024 ** 4 }, network: false } });
+    await Promise.race([w.handle(queued.id), sleep(8000).then(() => Promise.reject(new Error('the run did not end within 8 s')))]);
+    const run = await w.run(queued.id);
+    expect(run).toMatchObject({ state: 'failed', outputCid: null });
+    expect(run.error).toMatch(/^the outputs are larger than OUTPUT_MAX_BYTES \(1\.0 MiB\): at least 1\.0 TiB/);
+  }, 15_000);
+
+  it('more files than OUTPUT_MAX_FILES stop the task, and the run fails naming the cap and the count', async () => {
+    const w = await world({ outputLimits: { maxBytes: 1024 ** 3, maxFiles: 20 } });
+    const queued = await w.queue({ taskType: 'test/many-files', spec: { with: { files: 50, then: 'wait', waitMs: 5000 }, network: false } });
+    const began = Date.now();
+    await Promise.race([w.handle(queued.id), sleep(8000).then(() => Promise.reject(new Error('the run did not end within 8 s')))]);
+
+    expect(Date.now() - began).toBeLessThan(3000);
+    const run = await w.run(queued.id);
+    expect(run).toMatchObject({ state: 'failed', outputCid: null });
+    expect(run.error).toMatch(/^the outputs hold more than OUTPUT_MAX_FILES \(20\) files and folders: at least \d+ found$/);
+  }, 15_000);
+
+  it('outputs within both caps are added as before', async () => {
+    const w = await world({ outputLimits: { maxBytes: 1024 ** 2, maxFiles: 50 } });
+    const queued = await w.queue({ taskType: 'test/many-files', spec: { with: { files: 50 }, network: false } });
+    await w.handle(queued.id);
+    const run = await w.run(queued.id);
+    expect(run.state).toBe('succeeded');
+    expect(run.outputFiles).toHaveLength(50);
   });
 });

@@ -4,7 +4,7 @@
  * add its outputs to IPFS → record and report. Retryable failures (GitHub or the network
  * hiccuping before the task starts) give the run back to the queue; everything else ends it.
  */
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DeferredError, errorMessage, RetryableError } from '../ports/errors.js';
@@ -23,6 +23,8 @@ import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../port
 import { LogSink } from './log-sink.js';
 import { runToJson } from '../core/runs/run-json.js';
 import type { EventBus } from '../ports/event-bus.js';
+import { NotRegularFileError, readSmallFile } from '../ports/untrusted-file.js';
+import { checkOutputLimits, DEFAULT_OUTPUT_LIMITS, OutputLimitError, type OutputLimits } from './output-limits.js';
 
 export interface WorkerDeps {
   store: RunRecords & RunLeases;
@@ -49,6 +51,10 @@ export interface WorkerDeps {
   leaseMs?: number;
   /** Least time between two progress updates of a check run (GitHub spaces writes a second apart). */
   progressIntervalMs?: number;
+  /** Caps on a run's outputs (OUTPUT_MAX_BYTES, OUTPUT_MAX_FILES); 20 GiB and a million entries by default. */
+  outputLimits?: OutputLimits;
+  /** Time between two checks of a running task's outputs against the caps. */
+  outputCheckIntervalMs?: number;
   /** Told about each run this worker ended, once it is recorded (the metrics count them). */
   onRunFinished?: (run: Run) => void;
 }
@@ -204,7 +210,13 @@ async function execute(
   const forward = () => taskController.abort(signal.reason);
   signal.addEventListener('abort', forward, { once: true });
   const timer = type.startsContainer ? undefined : setTimeout(() => taskController.abort(new TaskTimeout()), limits.timeoutMs);
-  const progressFile = setInterval(() => void readProgressFile(outDir).then((p) => p && progress.update(p)), Math.min(5000, deps.progressIntervalMs ?? 5000));
+  const progressFile = new ProgressFileReader(outDir, (why) => {
+    sink.line(`task-mgmt: ${why}`);
+    deps.log.warn({ runId: run.id }, why);
+  });
+  const progressPoll = setInterval(() => void progressFile.read().then((p) => p && progress.update(p)), Math.min(5000, deps.progressIntervalMs ?? 5000));
+  const outputLimits = deps.outputLimits ?? DEFAULT_OUTPUT_LIMITS;
+  const stopWatching = watchOutputs(outDir, outputLimits, deps.outputCheckIntervalMs ?? 3000, (error) => taskController.abort(error));
   const beforeStart = () => checkStillAllowed(deps, run, sink);
   const started = Date.now();
   try {
@@ -228,12 +240,15 @@ async function execute(
       },
       params.data,
     );
+    if (taskController.signal.reason instanceof OutputLimitError) throw taskController.signal.reason;
     const timedOut = taskController.signal.reason instanceof TaskTimeout;
     let state: FinalState = timedOut ? 'timed_out' : (result.state ?? 'succeeded');
     if (signal.aborted) state = 'cancelled';
     sink.line(`task-mgmt: ${run.task} ended ${state.replace('_', ' ')} after ${formatDuration(Date.now() - started)}${result.exitCode != null ? ` (exit code ${result.exitCode})` : ''}`);
     if (state === 'cancelled') return { state, patch: { exitCode: result.exitCode ?? null, error: result.error ?? 'the run was cancelled' } };
 
+    stopWatching();
+    await checkOutputLimits(outDir, outputLimits, signal);
     const pinUntil = run.spec.pinTtlMs !== undefined ? new Date(Date.now() + run.spec.pinTtlMs) : undefined;
     const added = await deps.ipfs.addPath(outDir, { signal, ...(pinUntil ? { pinUntil } : {}) });
     const patch: RunPatch = { exitCode: result.exitCode ?? null, outputCid: added.cid, outputFiles: added.entries, metadata: result.metadata ?? {} };
@@ -241,13 +256,20 @@ async function execute(
     if (state === 'failed') return { state, patch: { ...patch, error: result.error ?? 'the task failed' } };
     return { state, patch };
   } catch (error) {
+    const overLimit = error instanceof OutputLimitError ? error : taskController.signal.reason instanceof OutputLimitError ? taskController.signal.reason : undefined;
+    if (overLimit) {
+      // Nothing of it is added; what it wrote goes now rather than filling the disk until cleanup.
+      await rm(outDir, { recursive: true, force: true }).catch(() => undefined);
+      return { state: 'failed', patch: { error: overLimit.message } };
+    }
     if (taskController.signal.reason instanceof TaskTimeout) {
       return { state: 'timed_out', patch: { error: `the task ran longer than its ${formatDuration(limits.timeoutMs)} timeout and was stopped` } };
     }
     throw error;
   } finally {
     if (timer) clearTimeout(timer);
-    clearInterval(progressFile);
+    clearInterval(progressPoll);
+    stopWatching();
     signal.removeEventListener('abort', forward);
   }
 }
@@ -269,17 +291,69 @@ async function neededOutputs(deps: WorkerDeps, run: Run): Promise<Record<string,
   return inputs;
 }
 
-/** A container reports progress by writing `{"done": n, "total": m}` to /out/.progress.json. */
-async function readProgressFile(outDir: string): Promise<TaskProgress | null> {
-  try {
-    const parsed = JSON.parse(await readFile(join(outDir, '.progress.json'), 'utf8')) as { done?: unknown; total?: unknown; message?: unknown };
-    if (typeof parsed.done !== 'number') return null;
-    return {
-      done: parsed.done,
-      ...(typeof parsed.total === 'number' ? { total: parsed.total } : {}),
-      ...(typeof parsed.message === 'string' ? { message: parsed.message.slice(0, 200) } : {}),
-    };
-  } catch {
+/**
+ * Checks a running task's outputs against the caps every `intervalMs`, one walk at a time, and
+ * calls `exceeded` once when they pass one (the worker then aborts the task, which kills its
+ * container). Returns the function that stops the checks.
+ */
+function watchOutputs(outDir: string, limits: OutputLimits, intervalMs: number, exceeded: (error: OutputLimitError) => void): () => void {
+  const stop = new AbortController();
+  void (async () => {
+    while (!stop.signal.aborted) {
+      await new Promise((resolve) => setTimeout(resolve, intervalMs).unref());
+      if (stop.signal.aborted) return;
+      try {
+        await checkOutputLimits(outDir, limits, stop.signal);
+      } catch (error) {
+        if (error instanceof OutputLimitError) {
+          exceeded(error);
+          return;
+        }
+        // Stopped, or the folder changed under the walk: the next round or the check before the add decides.
+      }
+    }
+  })();
+  return () => stop.abort();
+}
+
+/**
+ * A container reports progress by writing `{"done": n, "total": m}` to /out/.progress.json. The
+ * file is opened only if it is a regular file and read up to 64 KiB (README "Limits on untrusted
+ * input"); anything else there is ignored, and said once per run. One read at a time.
+ */
+class ProgressFileReader {
+  private reading = false;
+  private told = false;
+
+  constructor(
+    private readonly outDir: string,
+    private readonly ignored: (why: string) => void,
+  ) {}
+
+  async read(): Promise<TaskProgress | null> {
+    if (this.reading) return null;
+    this.reading = true;
+    try {
+      const { bytes, complete } = await readSmallFile(join(this.outDir, '.progress.json'));
+      if (!complete) return this.ignore('.progress.json is larger than 64 KiB, so it was not read');
+      const parsed = JSON.parse(bytes.toString('utf8')) as { done?: unknown; total?: unknown; message?: unknown };
+      if (typeof parsed.done !== 'number') return null;
+      return {
+        done: parsed.done,
+        ...(typeof parsed.total === 'number' ? { total: parsed.total } : {}),
+        ...(typeof parsed.message === 'string' ? { message: parsed.message.slice(0, 200) } : {}),
+      };
+    } catch (error) {
+      if (error instanceof NotRegularFileError) return this.ignore(`.progress.json is a ${error.fileType}, not a regular file, so it was not read`);
+      return null; // not there yet, or half written
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private ignore(why: string): null {
+    if (!this.told) this.ignored(`${why}; progress is not shown`);
+    this.told = true;
     return null;
   }
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedIpfsStore, SpecialFileError } from './embedded-ipfs-store.js';
 import type { ImportOptionsInput } from './import-profile.js';
@@ -236,6 +237,82 @@ describe('folders', () => {
     } finally {
       await new Promise((done) => server.close(done));
     }
+  });
+});
+
+describe('a file a task swaps while it is added', () => {
+  /**
+   * Another thread turns `out/data` into a regular file and back into a FIFO or a symlink to a
+   * file outside, atomically (rename over it) and as fast as it can, so that some adds see a
+   * regular file at lstat and something else when they open it.
+   */
+  async function swapping(kind: 'fifo' | 'symlink', run: (out: string) => Promise<void>): Promise<void> {
+    const out = join(dir, 'out');
+    const spare = join(dir, 'spare');
+    await mkdir(out);
+    await mkdir(spare);
+    await writeFile(join(spare, 'file'), 'regular\n');
+    await writeFile(join(dir, 'secret'), 'a secret outside the output folder\n');
+    const fifo = join(spare, 'fifo');
+    if (kind === 'fifo') await promisify(execFile)('mkfifo', [fifo]);
+    else await symlink(join(dir, 'secret'), join(spare, 'link'));
+    await writeFile(join(out, 'data'), 'regular\n');
+    const swapper = new Worker(
+      `const { linkSync, renameSync } = require('node:fs');
+      const { workerData: w } = require('node:worker_threads');
+      for (;;) {
+        linkSync(w.file, w.tmp); renameSync(w.tmp, w.data);
+        linkSync(w.other, w.tmp); renameSync(w.tmp, w.data);
+      }`,
+      { eval: true, workerData: { file: join(spare, 'file'), other: kind === 'fifo' ? fifo : join(spare, 'link'), tmp: join(spare, 'tmp'), data: join(out, 'data') } },
+    );
+    try {
+      await run(out);
+    } finally {
+      await swapper.terminate();
+      // An add that opened the FIFO waits for a writer: be that writer so the thread comes back.
+      if (kind === 'fifo') {
+        try {
+          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+        } catch {
+          // ENXIO: nobody was waiting
+        }
+      }
+    }
+  }
+
+  /** Adds `out` again and again for `ms`; counts how each add ended, a hang (over 2 s) included. */
+  async function addRepeatedly(out: string, ms: number) {
+    const ended = { added: 0, refused: 0, hung: 0, leaked: 0 };
+    const until = Date.now() + ms;
+    while (Date.now() < until && ended.hung === 0) {
+      const attempt = store().addPath(out);
+      attempt.catch(() => undefined);
+      const result = await Promise.race([attempt.then((r) => r, (error: Error) => error), new Promise<'hung'>((done) => setTimeout(() => done('hung'), 2000))]);
+      if (result === 'hung') ended.hung += 1;
+      else if (result instanceof Error) ended.refused += 1;
+      else if (result.entries[0]?.kind === 'file' && result.entries[0].size !== 'regular\n'.length) ended.leaked += 1;
+      else ended.added += 1;
+    }
+    return ended;
+  }
+
+  it('never opens it when it became a FIFO: every add ends, none hangs', { timeout: 20_000 }, async () => {
+    await swapping('fifo', async (out) => {
+      const ended = await addRepeatedly(out, 3000);
+      console.info(`FIFO swapped in during adds: ${JSON.stringify(ended)}`);
+      expect(ended.hung).toBe(0);
+      expect(ended.added + ended.refused).toBeGreaterThan(5);
+    });
+  });
+
+  it('never follows it when it became a symlink: no add stores the file it points to', { timeout: 20_000 }, async () => {
+    await swapping('symlink', async (out) => {
+      const ended = await addRepeatedly(out, 3000);
+      console.info(`symlink swapped in during adds: ${JSON.stringify(ended)}`);
+      expect(ended.leaked).toBe(0);
+      expect(ended.hung).toBe(0);
+    });
   });
 });
 

@@ -6,7 +6,6 @@
  * (import-profile.ts), names in Go's byte order, symlinks stored as UnixFS symlink nodes,
  * empty folders kept, hidden entries left out unless asked for.
  */
-import { createReadStream } from 'node:fs';
 import { appendFile, lstat, mkdir, readdir, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -19,6 +18,7 @@ import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { sha256 } from 'multiformats/hashes/sha2';
 import type { AddedEntry, AddOptions, AddResult, IpfsStore } from '../../ports/ipfs-store.js';
+import { describeFileType, openRegularFile } from '../../ports/untrusted-file.js';
 import { resolveImportSettings, toImporterOptions } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
 
@@ -224,7 +224,7 @@ async function leafCandidate(
     const target = await readlink(path, { encoding: 'buffer' });
     return { path: importPath, link: decodeName(path, target) };
   }
-  throw new SpecialFileError(path, describeType(stats));
+  throw new SpecialFileError(path, describeFileType(stats));
 }
 
 /**
@@ -254,13 +254,21 @@ function leanLeafImporter(settings: ImportSettings): BufferImporter {
   };
 }
 
-/** Opens the file only when the importer starts reading it, and closes it however the read ends. */
+/**
+ * Opens the file only when the importer starts reading it, and closes it however the read ends.
+ * It was a regular file when the folder was walked, but whoever wrote it may have swapped it
+ * since: opened as README "Security model" says, a FIFO or a symlink put there now
+ * ends the add with NotRegularFileError instead of hanging or being followed.
+ */
 async function* readLazily(path: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
-  const stream = createReadStream(path, { highWaterMark: 1024 * 1024, signal });
+  signal?.throwIfAborted();
+  const { handle } = await openRegularFile(path);
+  const stream = handle.createReadStream({ highWaterMark: 1024 * 1024, signal });
   try {
     for await (const chunk of stream) yield chunk as Buffer;
   } finally {
     stream.destroy();
+    await handle.close().catch(() => undefined);
   }
 }
 
@@ -291,12 +299,4 @@ function decodeName(path: string, bytes: Buffer): string {
 /** Byte order of the UTF-8 names, as Go compares strings. */
 function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-function describeType(stats: Stats): string {
-  if (stats.isSocket()) return 'socket';
-  if (stats.isFIFO()) return 'FIFO (named pipe)';
-  if (stats.isBlockDevice()) return 'block device';
-  if (stats.isCharacterDevice()) return 'character device';
-  return 'special file';
 }

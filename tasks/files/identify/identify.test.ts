@@ -1,7 +1,10 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskContext, TaskInput, TaskProgress } from '../../../src/ports/task-type.js';
 import { type Identified, csvField, filesIdentify, sniff } from './index.js';
@@ -288,4 +291,62 @@ describe('files/identify', () => {
     expect(csv).toHaveLength(count + 1);
     expect(growthMb).toBeLessThan(150);
   }, 120_000);
+});
+
+describe('an input file swapped while it is identified', () => {
+  /**
+   * Another thread turns `in/data` into a regular file and back into a FIFO or a symlink to a PNG
+   * outside the input, atomically and as fast as it can, while identify runs again and again.
+   */
+  it.each(['fifo', 'symlink'] as const)('is never opened when it became a %s: no run hangs or reads through it', { timeout: 20_000 }, async (kind) => {
+    const base = await mkdtemp(join(work, 'swap-'));
+    const input = join(base, 'in');
+    const spare = join(base, 'spare');
+    await mkdir(input);
+    await mkdir(spare);
+    await writeFile(join(spare, 'file'), 'plain text\n'.repeat(10_000));
+    await writeFile(join(base, 'secret.png'), png());
+    const other = join(spare, kind);
+    if (kind === 'fifo') execFileSync('mkfifo', [other]);
+    else await symlink(join(base, 'secret.png'), other);
+    await writeFile(join(input, 'data'), 'plain text\n');
+    const swapper = new Worker(
+      `const { linkSync, renameSync } = require('node:fs');
+      const { workerData: w } = require('node:worker_threads');
+      for (;;) {
+        linkSync(w.file, w.tmp); renameSync(w.tmp, w.data);
+        linkSync(w.other, w.tmp); renameSync(w.tmp, w.data);
+      }`,
+      { eval: true, workerData: { file: join(spare, 'file'), other, tmp: join(spare, 'tmp'), data: join(input, 'data') } },
+    );
+    const ended = { identified: 0, refused: 0, hung: 0, leaked: 0 };
+    try {
+      const until = Date.now() + 3000;
+      while (Date.now() < until && ended.hung === 0) {
+        const { ctx, outDir } = await context({ in: input });
+        const attempt = filesIdentify.run(ctx, filesIdentify.params.parse({}));
+        attempt.catch(() => undefined);
+        const result = await Promise.race([attempt, new Promise<'hung'>((done) => setTimeout(() => done('hung'), 2000))]);
+        if (result === 'hung') ended.hung += 1;
+        else if (result.state === 'failed') ended.refused += 1;
+        else {
+          const report = JSON.parse(await readFile(join(outDir, 'filetypes.json'), 'utf8')) as Identified[];
+          if (report.some((item) => item.mime === 'image/png')) ended.leaked += 1;
+          else ended.identified += 1;
+        }
+      }
+    } finally {
+      await swapper.terminate();
+      if (kind === 'fifo') {
+        try {
+          closeSync(openSync(other, constants.O_WRONLY | constants.O_NONBLOCK));
+        } catch {
+          // ENXIO: nobody was waiting
+        }
+      }
+    }
+    console.info(`${kind} swapped in while identifying: ${JSON.stringify(ended)}`);
+    expect(ended).toMatchObject({ hung: 0, leaked: 0 });
+    expect(ended.identified + ended.refused).toBeGreaterThan(3);
+  });
 });

@@ -5,12 +5,13 @@
  * summary.json (counts by MIME type).
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, opendir, realpath } from 'node:fs/promises';
+import { opendir, realpath, type FileHandle } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { fileTypeFromBuffer, fileTypeFromFile } from 'file-type';
+import { fileTypeFromBuffer, fileTypeFromStream } from 'file-type';
 import { z } from 'zod';
 import { PermanentError } from '../../../src/ports/errors.js';
 import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
+import { NotRegularFileError, openRegularFile } from '../../../src/ports/untrusted-file.js';
 
 const paramsSchema = z.object({
   /** Name of a needed task whose outputs to identify; default every needed task. */
@@ -175,23 +176,41 @@ async function* walk(dir: string): AsyncGenerator<string> {
   }
 }
 
+/**
+ * Another task wrote these files: each is opened as a regular file only, never through a symlink
+ * and never waiting on a FIFO (README "Security model"), and read through that one handle.
+ */
 async function identify(input: string, path: string, file: string): Promise<Identified> {
-  const handle = await open(file, 'r');
-  let head: Buffer;
-  let size: number;
+  let opened: Awaited<ReturnType<typeof openRegularFile>>;
   try {
-    size = (await handle.stat()).size;
+    opened = await openRegularFile(file);
+  } catch (error) {
+    if (error instanceof NotRegularFileError) throw new PermanentError(`${input}/${path} changed while it was identified: ${error.message}`);
+    throw error;
+  }
+  const { handle, stats } = opened;
+  const size = stats.size;
+  try {
     const buffer = Buffer.alloc(Math.min(size, SNIFF_BYTES));
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    head = buffer.subarray(0, bytesRead);
+    const head = buffer.subarray(0, bytesRead);
+    // Short files are settled by the head alone; file-type reads on only when it may need more
+    // than the head (zip containers list their members further in).
+    const type = size === 0 ? undefined : head.length === size ? await fileTypeFromBuffer(head) : await typeFromHandle(handle);
+    if (type) return { input, path, size, mime: type.mime, ext: type.ext, by: 'content' };
+    return { input, path, size, ...sniff(head, size), by: 'fallback' };
   } finally {
     await handle.close();
   }
-  // Short files are settled by the head alone; file-type re-reads the file only when it may
-  // need more than the head (zip containers list their members further in).
-  const type = size === 0 ? undefined : head.length === size ? await fileTypeFromBuffer(head) : await fileTypeFromFile(file);
-  if (type) return { input, path, size, mime: type.mime, ext: type.ext, by: 'content' };
-  return { input, path, size, ...sniff(head, size), by: 'fallback' };
+}
+
+async function typeFromHandle(handle: FileHandle): Promise<Awaited<ReturnType<typeof fileTypeFromStream>>> {
+  const stream = handle.createReadStream({ start: 0, autoClose: false });
+  try {
+    return await fileTypeFromStream(stream);
+  } finally {
+    stream.destroy();
+  }
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
