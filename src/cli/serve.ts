@@ -77,6 +77,7 @@ export async function serve(config: Config): Promise<number> {
         store: services.store,
         tokens: config.API_TOKENS,
         runs: new RunRequests({ runs, installationOf: installationResolver(app) }),
+        reads: runs,
         resolveUser: githubUserResolver(config.githubApiUrl),
         logDir: join(config.DATA_DIR, 'logs'),
         log: log.child({ name: 'api' }),
