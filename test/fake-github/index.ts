@@ -333,6 +333,25 @@ export class FakeGitHub {
     return { before, after, delivery };
   }
 
+  /**
+   * Closes a pull request, or marks it merged (the base branch is left as it is), and delivers
+   * `pull_request.closed`.
+   */
+  async closePullRequest(repo: Repo, number: number, options: { merged?: boolean; by?: string } = {}, delivery?: DeliveryOptions): Promise<DeliveryResult> {
+    const state = this.repoState(repo);
+    const issue = this.issue(state, number);
+    if (!issue.pull) throw new Error(`#${number} is not a pull request`);
+    const now = isoNow();
+    issue.state = 'closed';
+    issue.updatedAt = now;
+    issue.pull.merged = options.merged ?? false;
+    return this.deliver('pull_request', buildPayload('pull_request', 'closed', {
+      ...this.envelope(state, options.by ?? issue.user.login),
+      number,
+      pull_request: { ...this.pullBody(state, number), closed_at: now, merged_at: issue.pull.merged ? now : null },
+    }), delivery);
+  }
+
   async review(repo: Repo, number: number, login: string, reviewState: Review['state'], commitId?: string, options?: DeliveryOptions): Promise<{ reviewId: number; delivery: DeliveryResult }> {
     const state = this.repoState(repo);
     const pull = this.issue(state, number).pull;

@@ -161,6 +161,26 @@ describe('webhook intake', () => {
     expect(repliesOn(repo, number).at(-1)).toMatch(/^@writer nothing was run: the head is now `[0-9a-f]{12}`/);
   });
 
+  it('a pull request merged or closed cancels its queued runs, each saying why', async () => {
+    const repo = await newRepo();
+    const merged = await pullRequest(repo, 'writer');
+    const closed = await pullRequest(repo, 'writer');
+    await gh.comment(repo, merged, 'writer', '/run');
+    await gh.comment(repo, closed, 'writer', '/run');
+    await settled();
+    const runs = await store.listRuns({ repo: `${repo.owner}/${repo.name}` });
+    const runOf = (number: number) => runs.find((run) => run.number === number)!;
+    expect(runs.map((run) => run.state)).toEqual(['queued', 'queued']);
+
+    expect((await gh.closePullRequest(repo, merged, { merged: true, by: 'maintainer' })).status).toBe(200);
+    expect((await gh.closePullRequest(repo, closed, { by: 'writer' })).status).toBe(200);
+    await settled();
+    expect(await store.getRun(runOf(merged).id)).toMatchObject({ state: 'cancelled', error: `pull request #${merged} was merged` });
+    expect(await store.getRun(runOf(closed).id)).toMatchObject({ state: 'cancelled', error: `pull request #${closed} was closed` });
+    expect(gh.checkRuns(repo, { headSha: runOf(merged).sha })).toMatchObject([{ status: 'completed', conclusion: 'cancelled' }]);
+    expect(repliesOn(repo, merged)).toEqual([]);
+  });
+
   it('GitHub failing past its retries: nothing runs, the audit log and a reply say why', async () => {
     const repo = await newRepo();
     const number = await pullRequest(repo, 'writer');

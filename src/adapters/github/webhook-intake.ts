@@ -15,7 +15,7 @@ import { cancelAnswer, helpReply, requestAnswer, undecidedReply, type Answer } f
 import { GithubConversation } from './github-conversation.js';
 import type { OctokitForInstallation } from './octokit.js';
 import type { Redact } from './redact-secrets.js';
-import { checkRunActionSchema, isBot, issueCommentCreatedSchema, pullRequestSynchronizeSchema } from './webhook-payloads.js';
+import { checkRunActionSchema, isBot, issueCommentCreatedSchema, pullRequestClosedSchema, pullRequestSynchronizeSchema } from './webhook-payloads.js';
 
 export interface WebhookIntakeDeps {
   /** The inbox of deliveries, and the runs a check run's buttons name. */
@@ -106,6 +106,8 @@ export class WebhookIntake {
         return this.comment(delivery.payload, log);
       case 'pull_request.synchronize':
         return this.push(delivery.payload, log);
+      case 'pull_request.closed':
+        return this.pullRequestClosed(delivery.payload, log);
       case 'check_run.rerequested':
       case 'check_run.requested_action':
         return this.checkRunAction(delivery.payload, log);
@@ -169,6 +171,15 @@ export class WebhookIntake {
     const payload = parsed.data;
     const result = await this.deps.runs.pushed({ repo: this.repoOf(payload), number: payload.number, headSha: payload.pull_request.head.sha });
     log.info({ number: payload.number, ...result }, 'push to a pull request handled');
+  }
+
+  private async pullRequestClosed(raw: unknown, log: Logger): Promise<void> {
+    const parsed = pullRequestClosedSchema.safeParse(raw);
+    if (!parsed.success) return this.malformed(parsed.error, log);
+    const payload = parsed.data;
+    const merged = payload.pull_request.merged === true;
+    const result = await this.deps.runs.closed({ repo: this.repoOf(payload), number: payload.number, merged });
+    log.info({ number: payload.number, merged, ...result }, 'closed pull request handled');
   }
 
   private async checkRunAction(raw: unknown, log: Logger): Promise<void> {

@@ -23,6 +23,15 @@ export const pullRequestSynchronizeSchema = z.object({
   installation,
 });
 
+export const pullRequestClosedSchema = z.object({
+  action: z.literal('closed'),
+  number: z.number().int(),
+  /** True when the pull request was merged, false when it was closed without merging. */
+  pull_request: z.object({ merged: z.boolean().nullish() }),
+  repository,
+  installation,
+});
+
 export const checkRunActionSchema = z.object({
   action: z.enum(['rerequested', 'requested_action']),
   check_run: z.object({ id: z.number().int(), external_id: z.string().nullable(), head_sha: sha }),
@@ -36,6 +45,7 @@ export const checkRunActionSchema = z.object({
 export const handledEvents = [
   'issue_comment.created',
   'pull_request.synchronize',
+  'pull_request.closed',
   'check_run.rerequested',
   'check_run.requested_action',
 ] as const;
