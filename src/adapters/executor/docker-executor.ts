@@ -15,6 +15,7 @@ import {
   type Executor,
 } from '../../ports/executor.js';
 import { DEFAULT_BUILD_TIMEOUT_MS, DEFAULT_TMPFS_BYTES } from './sandbox-defaults.js';
+import { parseDockerfile } from '../../core/manifest/parse-dockerfile.js';
 import { imagesToPull } from './dockerfile-images.js';
 import { InvalidImageReferenceError, normaliseImageReference } from './image-reference.js';
 import { RegistryPolicy, type ResolveHost } from './registry-policy.js';
@@ -458,76 +459,27 @@ async function checkedDockerfile(contextDir: string, dockerfile: string): Promis
   return inside.split(sep).join('/');
 }
 
-const directivePattern = /^#\s*([a-z][a-z0-9]*)\s*=\s*(.*?)\s*$/i;
 const remoteSourcePattern = /^(?:[a-z][a-z0-9+.-]*:\/\/|git@)/i;
 
 /**
  * Reasons a Dockerfile is refused before it reaches the engine, or undefined when it is fine:
  * a `# syntax=` directive would load a frontend image, and `ADD <url>` fetches remote content
- * (see FACTS "Docker"). Follows the parser's rules: directives only at the very top, line
- * continuations with the escape character, comment lines dropped, instructions case-insensitive.
+ * (see FACTS "Docker"). Read with the same parser as the review gate: directives only at the very
+ * top, line continuations with the escape character, comment lines dropped, `ONBUILD ADD` too.
  */
 export function findForbiddenDockerfileFeature(text: string): string | undefined {
-  const rawLines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  let escape = '\\';
-  let index = 0;
-  // Parser directives: leading `# key=value` lines, before any blank line, comment or instruction.
-  for (; index < rawLines.length; index++) {
-    const match = directivePattern.exec(rawLines[index]!);
-    if (!match) break;
-    const key = match[1]!.toLowerCase();
-    if (key === 'syntax') return `the "# syntax=" directive is not allowed: it loads a build frontend image`;
-    if (key === 'escape' && (match[2] === '`' || match[2] === '\\')) escape = match[2];
-  }
-
-  for (const instruction of logicalLines(rawLines.slice(index), escape)) {
-    let words = instruction.trim().split(/\s+/);
-    if (words[0]?.toLowerCase() === 'onbuild') words = words.slice(1);
-    if (words[0]?.toLowerCase() !== 'add') continue;
-    const rest = instruction.trim().replace(/^(?:onbuild\s+)?add\b/i, '').trim();
-    for (const source of addSources(rest)) {
+  const dockerfile = parseDockerfile(text);
+  if (dockerfile.directives.has('syntax')) return `the "# syntax=" directive is not allowed: it loads a build frontend image`;
+  for (const instruction of dockerfile.instructions) {
+    const add = instruction.keyword === 'ONBUILD' ? instruction.trigger : instruction;
+    if (add?.keyword !== 'ADD') continue;
+    // All but the destination; a lone argument is checked too.
+    const sources = add.args.length === 1 ? add.args : add.args.slice(0, -1);
+    for (const source of sources) {
       if (remoteSourcePattern.test(source)) return `ADD from a URL is not allowed (${source}): the build has no network`;
     }
   }
   return undefined;
-}
-
-/** Joins continued lines into instructions, dropping comment lines as the parser does. */
-function logicalLines(lines: string[], escape: string): string[] {
-  const result: string[] = [];
-  let current: string | undefined;
-  for (const line of lines) {
-    const trimmed = line.trim();
-    if (trimmed.startsWith('#')) continue; // Comments, also inside a continued instruction.
-    if (current === undefined && trimmed === '') continue;
-    const body = line.replace(/\s+$/, '');
-    const continued = body.endsWith(escape);
-    const part = continued ? body.slice(0, -1) : body;
-    current = current === undefined ? part : `${current} ${part}`;
-    if (!continued) {
-      result.push(current);
-      current = undefined;
-    }
-  }
-  if (current !== undefined) result.push(current);
-  return result;
-}
-
-/** Source arguments of an ADD (all but the destination), in shell or JSON form. */
-function addSources(args: string): string[] {
-  let rest = args;
-  // Flags such as --chown=1:1, --chmod=644, --checksum=..., --link.
-  while (/^--\S*/.test(rest)) rest = rest.replace(/^--\S*\s*/, '');
-  if (rest.startsWith('[')) {
-    try {
-      const parsed: unknown = JSON.parse(rest);
-      if (Array.isArray(parsed)) return parsed.slice(0, -1).map(String);
-    } catch {
-      // Not valid JSON: the builder treats it as shell form, so do the same.
-    }
-  }
-  const words = rest.split(/\s+/).filter(Boolean);
-  return words.slice(0, -1).concat(words.length === 1 ? words : []);
 }
 
 /**

@@ -4,7 +4,7 @@
  * backtick the continuation character), continued lines with comments inside, heredocs, flags and
  * the JSON form. https://docs.docker.com/reference/dockerfile/#parser-directives
  */
-import { Copy, DockerfileParser, ModifiableInstruction, Run, type Instruction } from 'dockerfile-ast';
+import { Copy, DockerfileParser, ModifiableInstruction, Onbuild, Run, type Instruction } from 'dockerfile-ast';
 
 export interface DockerfileFlag {
   /** Lower-case, without the dashes: `from`, `chown`, `mount`. */
@@ -31,17 +31,25 @@ export interface DockerfileInstruction {
   json: boolean;
   /** Names of the heredocs the instruction opens (`COPY <<EOF /etc/motd` → `EOF`). */
   heredocs: string[];
+  /** For `ONBUILD`, the instruction it holds for builds based on this image. */
+  trigger?: DockerfileInstruction;
 }
 
 export interface ParsedDockerfile {
   /** `\` unless an `# escape=` directive set the backtick. */
   escape: string;
+  /** Parser directives (`# syntax=…`, `# escape=…`) by lower-case name; only the file's first lines can hold them. */
+  directives: Map<string, string>;
   instructions: DockerfileInstruction[];
 }
 
 export function parseDockerfile(text: string): ParsedDockerfile {
   const dockerfile = DockerfileParser.parse(text);
-  return { escape: dockerfile.getEscapeCharacter(), instructions: dockerfile.getInstructions().map(instruction) };
+  return {
+    escape: dockerfile.getEscapeCharacter(),
+    directives: new Map(dockerfile.getDirectives().map((directive) => [directive.getName().toLowerCase(), directive.getValue()])),
+    instructions: dockerfile.getInstructions().map(instruction),
+  };
 }
 
 function instruction(parsed: Instruction): DockerfileInstruction {
@@ -61,6 +69,7 @@ function instruction(parsed: Instruction): DockerfileInstruction {
     .filter((argument) => argument.getRange().start.line < firstBody)
     .map((argument) => argument.getValue());
   const asJson = heredocNodes.length === 0 ? jsonArray(parsed.getArgumentsContent()) : null;
+  const trigger = parsed instanceof Onbuild ? parsed.getTriggerInstruction() : null;
   return {
     keyword: parsed.getKeyword().toUpperCase(),
     line: parsed.getRange().start.line + 1,
@@ -68,6 +77,7 @@ function instruction(parsed: Instruction): DockerfileInstruction {
     args: asJson ?? words,
     json: asJson !== null,
     heredocs: heredocNodes.map((heredoc) => heredoc.getName()),
+    ...(trigger ? { trigger: instruction(trigger) } : {}),
   };
 }
 
