@@ -27,7 +27,7 @@ export async function validate(config: Config, argv: string[], out: (line: strin
   out(`A push to a pull request ${manifest.cancelOnPush ? 'cancels' : 'does not cancel'} its queued and running runs.`);
   if (manifest.pinTtlMs !== undefined) out(`Outputs stay pinned for ${formatDuration(manifest.pinTtlMs)}.`);
   out(
-    `A pull request that changes any of these needs an approving review of its head by someone other than its author:\n  ${read.taskPaths.map((path) => path || '(every file: a Dockerfile copies the whole repository)').join('\n  ')}`,
+    `A pull request that changes any of these needs an approving review of its head by someone other than its author:\n  ${read.taskPaths.map((path) => path || '(every file: a task reads the whole repository — a Procfile, or a Dockerfile that copies it all)').join('\n  ')}`,
   );
   out(`Task definition digest: ${read.digest}`);
   return 0;
