@@ -1,9 +1,15 @@
 /**
  * How the run service's outcomes read on GitHub: the replies under a pull request or issue, and
  * the reaction on the comment that gave the command. Pure text; the intake posts it.
+ *
+ * Anyone who can comment can make the app reply, so nothing someone wrote (task names,
+ * descriptions, parameter values, manifest errors, error messages) appears here except through
+ * `quote`: the only mention a reply makes is of the person who asked, at its start. A refusal
+ * marked `silent` (past the command limit, after the reply that said so) is no answer at all.
  */
 import type { ResolvedTask } from '../../core/manifest/load-manifest.js';
-import type { CancelOutcome, HelpOutcome, RequestOutcome } from '../../core/run-service/run-service.js';
+import type { CancelOutcome, HelpOutcome, RequestOutcome, UsageOutcome } from '../../core/run-service/run-service.js';
+import { quote } from '../../core/text/quote.js';
 import type { Reaction } from './github-conversation.js';
 
 export interface Answer {
@@ -11,7 +17,10 @@ export interface Answer {
   reply: string | null;
 }
 
+const silence: Answer = { reaction: null, reply: null };
+
 export function requestAnswer(login: string, outcome: RequestOutcome): Answer {
+  if (outcome.kind === 'refused' && outcome.silent) return silence;
   switch (outcome.kind) {
     case 'queued':
       // The check runs are the main acknowledgement; the reaction says the comment was heard.
@@ -24,6 +33,7 @@ export function requestAnswer(login: string, outcome: RequestOutcome): Answer {
 }
 
 export function cancelAnswer(login: string, outcome: CancelOutcome): Answer {
+  if (outcome.kind === 'refused' && outcome.silent) return silence;
   switch (outcome.kind) {
     case 'cancelled':
       return { reaction: '+1', reply: null };
@@ -35,15 +45,26 @@ export function cancelAnswer(login: string, outcome: CancelOutcome): Answer {
 }
 
 export function undecidedReply(login: string, error: string): string {
-  return `@${login} nothing was run: task-mgmt could not check this request with GitHub (${error}), and it never runs what it could not check. Please try again later.`;
+  return `@${login} nothing was run: task-mgmt could not check this request with GitHub (${quote(error)}), and it never runs what it could not check. Please try again later.`;
 }
 
-export function helpReply(outcome: HelpOutcome): string {
+/** A near miss or usage error: the parser's words, which quote what the comment said. */
+export function usageAnswer(login: string, outcome: UsageOutcome): Answer {
+  if (outcome.kind === 'refused') return outcome.silent ? silence : { reaction: null, reply: `@${login} ${outcome.reason}` };
+  return { reaction: null, reply: `@${login} ${outcome.message}` };
+}
+
+export function helpAnswer(login: string, outcome: HelpOutcome): Answer {
+  if (outcome.kind === 'refused') return outcome.silent ? silence : { reaction: null, reply: `@${login} ${outcome.reason}` };
+  return { reaction: null, reply: helpReply(outcome) };
+}
+
+export function helpReply(outcome: Exclude<HelpOutcome, { kind: 'refused' }>): string {
   const tasks =
     outcome.kind === 'tasks'
-      ? `Tasks at \`${outcome.sha.slice(0, 12)}\` (from \`${outcome.manifest.source}\`):\n\n${outcome.manifest.tasks.map(describeTask).join('\n')}`
+      ? `Tasks at \`${outcome.sha.slice(0, 12)}\` (from ${quote(outcome.manifest.source)}):\n\n${outcome.manifest.tasks.map(describeTask).join('\n')}`
       : outcome.kind === 'manifest_errors'
-        ? `The task definition at \`${outcome.sha.slice(0, 12)}\` has errors: ${outcome.errors.map((e) => `\`${e.file}\` line ${e.line}: ${e.message}`).join('; ')}`
+        ? `The task definition at \`${outcome.sha.slice(0, 12)}\` has errors: ${outcome.errors.map((e) => `${quote(e.file)} line ${e.line}${e.field ? `, ${quote(e.field)}` : ''}: ${quote(e.message)}`).join('; ')}`
         : outcome.kind === 'no_tasks'
           ? `No tasks: ${outcome.reason}`
           : 'The tasks could not be listed just now.';
@@ -63,11 +84,16 @@ export function helpReply(outcome: HelpOutcome): string {
 
 function describeTask(task: ResolvedTask): string {
   const params = Object.entries(task.params).map(([key, spec]) => {
-    const rules = [spec.required ? 'required' : null, spec.default !== undefined ? `default \`${spec.default}\`` : null, spec.enum ? `one of ${spec.enum.join(', ')}` : null, spec.pattern ? `matching \`${spec.pattern}\`` : null]
+    const rules = [
+      spec.required ? 'required' : null,
+      spec.default !== undefined ? `default ${quote(spec.default)}` : null,
+      spec.enum ? `one of ${spec.enum.map((value) => quote(value)).join(', ')}` : null,
+      spec.pattern ? `matching ${quote(spec.pattern)}` : null,
+    ]
       .filter(Boolean)
       .join(', ');
-    return `\`${key}\`${rules ? ` (${rules})` : ''}${spec.description ? ` — ${spec.description}` : ''}`;
+    return `${quote(key)}${rules ? ` (${rules})` : ''}${spec.description ? ` — ${quote(spec.description)}` : ''}`;
   });
-  const needs = task.needs.length > 0 ? `; needs ${task.needs.map((n) => `\`${n}\``).join(', ')}` : '';
-  return `- \`${task.name}\` — ${task.type}${task.description ? `: ${task.description}` : ''}${needs}; ${params.length > 0 ? `parameters ${params.join(', ')}` : 'no parameters'}`;
+  const needs = task.needs.length > 0 ? `; needs ${task.needs.map((n) => quote(n)).join(', ')}` : '';
+  return `- ${quote(task.name)} — ${task.type}${task.description ? `: ${quote(task.description)}` : ''}${needs}; ${params.length > 0 ? `parameters ${params.join(', ')}` : 'no parameters'}`;
 }

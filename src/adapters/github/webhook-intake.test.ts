@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createNodeMiddleware } from 'probot';
+import MarkdownIt from 'markdown-it';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub, type Repo } from '../../../test/fake-github/index.js';
 import { probotFor } from '../../../test/support/fake-github-probot.js';
@@ -22,6 +23,8 @@ import { createProbotApp } from './probot-app.js';
 import { WebhookIntake } from './webhook-intake.js';
 
 const dockerfile = 'FROM busybox\nCMD echo hi > /out/hi\n';
+/** COMMANDS_PER_MINUTE of this suite; each limit test has a login of its own. */
+const commandsPerMinute = 20;
 
 let gh: FakeGitHub;
 let store: SqliteRunStore;
@@ -44,7 +47,7 @@ beforeAll(async () => {
     newId: () => randomUUID(),
     now: () => new Date(),
     gatewayUrl: 'https://gateway.example',
-    commandsPerMinute: 30,
+    commandsPerMinute,
     taskTypes: new Map(),
     defaultImage: 'busybox:latest',
   });
@@ -191,5 +194,123 @@ describe('webhook intake', () => {
     expect(repliesOn(repo, number)[0]).toMatch(/could not check this request with GitHub .*never runs what it could not check/);
     const audit = await store.listAudit(`${repo.owner}/${repo.name}`);
     expect(audit.at(-1)).toMatchObject({ actor: 'writer', allowed: false, reason: expect.stringContaining('could not decide') });
+  });
+});
+
+/**
+ * What a user wrote, built to do harm when shown outside a code span: a team mention, issue
+ * references, links (bare, Markdown and autolink), emphasis and HTML, and backticks to break out
+ * of the code span it is put in.
+ */
+const hostile = '`@octo-org/team`#987654`octo-org/other#987654`https://evil.example/x`[y](https://evil.example/y)<https://evil.example/z>`**strong**_em_<b>html</b>';
+const hostileMarks = ['octo-org/team', '987654', 'evil.example', '<strong>strong', '<em>', '<b>'];
+
+// GitHub renders comments as CommonMark with autolinks; mentions and references are never made
+// inside code. https://github.github.com/gfm/#code-spans
+const markdown = new MarkdownIt({ html: true, linkify: true });
+
+/** The HTML GitHub would show, with every `<code>` element taken out. */
+function outsideCode(body: string): string {
+  return markdown.render(body).replace(/<code>[\s\S]*?<\/code>/g, '');
+}
+
+/** Fails when anything from `hostile` is live in `body`, or anyone but `login` is mentioned. */
+function expectQuoted(body: string | undefined, login: string): void {
+  expect(body).toBeDefined();
+  const shown = outsideCode(body!);
+  for (const mark of hostileMarks) expect(shown, `"${mark}" outside a code span in:\n${body}`).not.toContain(mark);
+  expect(shown).not.toMatch(/<a |<em>|<img /);
+  for (const mention of shown.match(/@[\w-]+(\/[\w-]+)?/g) ?? []) expect(mention, body).toBe(`@${login}`);
+}
+
+describe('replies quote what users wrote', () => {
+  it('a task name that is not one: echoed, but never mentions, links or formats', async () => {
+    const repo = await newRepo();
+    const number = gh.createIssue(repo, { author: 'stranger', title: 'hello' });
+    await gh.comment(repo, number, 'stranger', `/run ${hostile}`);
+    await settled();
+    const [reply] = repliesOn(repo, number);
+    expect(reply).toMatch(/^@stranger .* is not a task name/);
+    expectQuoted(reply, 'stranger');
+  });
+
+  it('a parameter value: echoed in the refusal, quoted', async () => {
+    const repo = await newRepo({ 'task-mgmt.yml': 'version: 1\ntasks:\n  build:\n    dockerfile: Dockerfile\n    params:\n      mode: { enum: [fast, slow] }\n', Dockerfile: dockerfile });
+    gh.setRole(repo, 'param-writer', 'write');
+    const number = gh.createIssue(repo, { author: 'param-writer', title: 'params' });
+    await gh.comment(repo, number, 'param-writer', `/run build "mode=${hostile}"`);
+    await settled();
+    const [reply] = repliesOn(repo, number);
+    expect(reply).toMatch(/^@param-writer nothing was run: parameter .*mode.* must be one of/);
+    expectQuoted(reply, 'param-writer');
+  });
+
+  it("/help on a stranger's pull request: its task's description, parameters and defaults are quoted", async () => {
+    const repo = await newRepo();
+    const manifest = [
+      'version: 1',
+      'tasks:',
+      '  build:',
+      '    dockerfile: Dockerfile',
+      `    description: ${JSON.stringify(`${hostile}\n\n# ${hostile}`)}`,
+      '    params:',
+      `      mode: { default: ${JSON.stringify(hostile)}, description: ${JSON.stringify(hostile)}, enum: [${JSON.stringify(hostile)}], pattern: ${JSON.stringify('.*|`@octo-org/team`')} }`,
+      '',
+    ].join('\n');
+    const number = await pullRequest(repo, 'stranger', { 'task-mgmt.yml': manifest });
+    await gh.comment(repo, number, 'stranger', '/help');
+    await settled();
+    const [reply] = repliesOn(repo, number);
+    expect(reply).toContain('Tasks at');
+    expectQuoted(reply, 'stranger');
+  });
+
+  it("/help and /run on a pull request whose manifest has errors: the messages quote the YAML's keys, quoted in turn", async () => {
+    const repo = await newRepo();
+    const manifest = `version: 1\ntasks:\n  build:\n    dockerfile: Dockerfile\n    ${JSON.stringify(hostile)}: 1\n  ${JSON.stringify(`x ${hostile}`)}:\n    dockerfile: Dockerfile\n`;
+    const number = await pullRequest(repo, 'stranger', { 'task-mgmt.yml': manifest });
+    await gh.comment(repo, number, 'stranger', '/help');
+    gh.setRole(repo, 'manifest-writer', 'write');
+    await gh.comment(repo, number, 'manifest-writer', '/run');
+    await settled();
+    const [help, run] = repliesOn(repo, number);
+    expect(help).toContain('has errors');
+    expectQuoted(help, 'stranger');
+    expect(run).toMatch(/^@manifest-writer nothing was run: the task definition at .* has 2 errors/);
+    expectQuoted(run, 'manifest-writer');
+  });
+});
+
+describe('the command limit on GitHub', () => {
+  const stamp = /rate-limited until \d\d:\d\d:\d\d UTC/;
+
+  it('past COMMANDS_PER_MINUTE: one "rate-limited until" reply, then silence, with every refusal in the audit log', async () => {
+    const repo = await newRepo();
+    const login = `flood-${randomUUID().slice(0, 6)}`;
+    const number = gh.createIssue(repo, { author: login, title: 'flood' });
+    const sent = commandsPerMinute + 5;
+    const comments = [];
+    for (let i = 0; i < sent; i += 1) comments.push(await gh.comment(repo, number, login, '/run'));
+    await settled();
+    const replies = repliesOn(repo, number);
+    // Each command within the limit is refused for its role, in a reply; past it, one reply says until when.
+    expect(replies).toHaveLength(commandsPerMinute + 1);
+    expect(replies.slice(0, commandsPerMinute).every((r) => r.includes('has the none role') || r.includes('role on this repository'))).toBe(true);
+    expect(replies.at(-1)).toMatch(new RegExp(`^@${login} nothing was run: ${stamp.source}`));
+    expect(comments.slice(commandsPerMinute + 1).flatMap((c) => gh.reactionsOn(c.commentId))).toEqual([]);
+    const refused = (await store.listAudit(`${repo.owner}/${repo.name}`)).filter((e) => e.actor === login && e.action === 'command' && !e.allowed);
+    expect(refused).toHaveLength(sent - commandsPerMinute);
+  });
+
+  it('/help and near misses count toward the limit and go silent past it', async () => {
+    const repo = await newRepo();
+    const login = `chatty-${randomUUID().slice(0, 6)}`;
+    const number = gh.createIssue(repo, { author: login, title: 'chatty' });
+    const sent = commandsPerMinute + 5;
+    for (let i = 0; i < sent; i += 1) await gh.comment(repo, number, login, i % 2 === 0 ? '/help' : '/rnu');
+    await settled();
+    const replies = repliesOn(repo, number);
+    expect(replies).toHaveLength(commandsPerMinute + 1);
+    expect(replies.at(-1)).toMatch(stamp);
   });
 });

@@ -11,7 +11,7 @@ import { errorMessage, RetryableError } from '../../ports/errors.js';
 import type { AuditAction, RunService, RunTarget } from '../../core/run-service/run-service.js';
 import type { RepoRef, Requester } from '../../core/runs/run.js';
 import type { InboxDelivery, RunStore } from '../../ports/run-store.js';
-import { cancelAnswer, helpReply, requestAnswer, undecidedReply, type Answer } from './command-replies.js';
+import { cancelAnswer, helpAnswer, requestAnswer, undecidedReply, usageAnswer, type Answer } from './command-replies.js';
 import { GithubConversation } from './github-conversation.js';
 import type { OctokitForInstallation } from './octokit.js';
 import type { Redact } from './redact-secrets.js';
@@ -129,8 +129,12 @@ export class WebhookIntake {
     const repo = this.repoOf(payload);
     const talk = await this.talkFor(repo);
     const number = payload.issue.number;
-    if (command.type === 'reply') return talk.reply(number, `@${author.login} ${command.message}`);
     const requester: Requester = { kind: 'user', login: author.login };
+    if (command.type === 'reply') {
+      // A near miss is answered too, so it counts toward the command limit like a command.
+      const answer = usageAnswer(author.login, await this.deps.runs.usage({ requester, repo, number, message: command.message }));
+      return this.answer({ repo, number, requester, action: 'run', commentId: payload.comment.id, talk }, answer, log);
+    }
     const isPullRequest = payload.issue.pull_request !== undefined && payload.issue.pull_request !== null;
     const defaultBranch = payload.repository.default_branch;
     const target: RunTarget = isPullRequest
@@ -160,7 +164,7 @@ export class WebhookIntake {
           return cancelAnswer(author.login, outcome);
         }
         case 'help':
-          return { reaction: null, reply: helpReply(await runs.help({ repo, target })) };
+          return helpAnswer(author.login, await runs.help({ requester, repo, target }));
       }
     });
   }

@@ -3,8 +3,10 @@
  * Parsing never acts; the caller decides (as Atlantis separates its comment parser from runners).
  *
  * Only the first line counts, so a command cannot hide in a long comment, and quoted lines (`>`)
- * or code blocks are never commands: quoting someone's `/run` must not run anything.
+ * or code blocks are never commands: quoting someone's `/run` must not run anything. What the
+ * comment said comes back in a reply only through `quote`, so it cannot mention or link.
  */
+import { quote } from '../text/quote.js';
 
 export type Command =
   | { kind: 'run'; task: string | null; params: Record<string, string> }
@@ -39,7 +41,7 @@ export function parseComment(body: string): ParsedComment {
       return parseRun(args);
     case 'cancel':
       if (args.length > 1) return usage('`/cancel` takes at most one run id: `/cancel [run-id]`');
-      if (args[0] !== undefined && !runIdPattern.test(args[0])) return usage(`\`${args[0]}\` is not a run id`);
+      if (args[0] !== undefined && !runIdPattern.test(args[0])) return usage(`${quote(args[0])} is not a run id`);
       return { type: 'command', command: { kind: 'cancel', runId: args[0] ?? null } };
     case 'retry':
       if (args.length > 0) return usage('`/retry` takes no arguments');
@@ -50,7 +52,7 @@ export function parseComment(body: string): ParsedComment {
       const guess = closestCommand(name);
       // A path such as "/usr/bin is missing" is prose, not a typo: only near misses get a reply.
       if (!guess || !/^[a-z-]+$/.test(name)) return { type: 'ignore', reason: 'not a known command' };
-      return { type: 'reply', message: `\`/${name}\` is not a command. Did you mean \`/${guess}\`? Try \`/help\`.` };
+      return { type: 'reply', message: `${quote(`/${name}`)} is not a command. Did you mean \`/${guess}\`? Try \`/help\`.` };
     }
   }
 }
@@ -61,15 +63,15 @@ function parseRun(args: string[]): ParsedComment {
   for (const [index, arg] of args.entries()) {
     const eq = arg.indexOf('=');
     if (eq === -1) {
-      if (index !== 0) return usage(`\`${arg}\` is not \`key=value\`; the task name comes first: \`/run [task] [key=value…]\``);
-      if (!taskNamePattern.test(arg)) return usage(`\`${arg}\` is not a task name (letters, digits, \`-\`, \`_\`, \`.\`)`);
+      if (index !== 0) return usage(`${quote(arg)} is not \`key=value\`; the task name comes first: \`/run [task] [key=value…]\``);
+      if (!taskNamePattern.test(arg)) return usage(`${quote(arg)} is not a task name (letters, digits, \`-\`, \`_\`, \`.\`)`);
       task = arg;
       continue;
     }
     const key = arg.slice(0, eq);
-    if (!paramKeyPattern.test(key)) return usage(`\`${key}\` is not a parameter name (letters, digits and \`_\`)`);
+    if (!paramKeyPattern.test(key)) return usage(`${quote(key)} is not a parameter name (letters, digits and \`_\`)`);
     const normalized = key.toLowerCase();
-    if (normalized in params) return usage(`parameter \`${key}\` is given twice`);
+    if (normalized in params) return usage(`parameter ${quote(key)} is given twice`);
     params[normalized] = arg.slice(eq + 1);
   }
   return { type: 'command', command: { kind: 'run', task, params } };

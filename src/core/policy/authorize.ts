@@ -10,6 +10,7 @@
 import { evaluateApprovals, type ReviewFact } from './review-gate.js';
 import { roleAtLeast, roleFromPermission, type RequiredRole, type Role } from './roles.js';
 import type { CollaboratorPermission } from '../../ports/repo-host.js';
+import { quote } from '../text/quote.js';
 
 export interface PullRequestFacts {
   number: number;
@@ -95,6 +96,7 @@ export function authorize(input: AuthorizeInput): Decision {
 }
 
 function listFiles(files: readonly string[]): string {
-  const shown = files.slice(0, 5).map((file) => `\`${file}\``);
+  // File names are the pull request author's to choose.
+  const shown = files.slice(0, 5).map((file) => quote(file));
   return files.length > 5 ? `${shown.join(', ')} and ${files.length - 5} more` : shown.join(', ');
 }

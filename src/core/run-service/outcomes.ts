@@ -32,6 +32,11 @@ export interface Refused {
   code: RefusalCode;
   /** One sentence for a person: what is missing, and what to do about it. */
   reason: string;
+  /**
+   * Past the command limit, after the refusal that said so: adapters that write where others
+   * read (GitHub comments) answer nothing. The audit log still has it.
+   */
+  silent?: boolean;
 }
 
 export type RequestOutcome =
@@ -51,7 +56,11 @@ export type HelpOutcome =
   | { kind: 'manifest_errors'; sha: string; errors: ManifestError[] }
   | { kind: 'no_tasks'; sha: string; reason: string }
   /** GitHub could not be asked just now. */
-  | { kind: 'unavailable'; error: string };
+  | { kind: 'unavailable'; error: string }
+  | Refused;
+
+/** A comment that was no command the app can carry out (a near miss, a usage error). */
+export type UsageOutcome = { kind: 'usage'; message: string } | Refused;
 
 export interface PushOutcome {
   /** Runs of the old head that were cancelled. */

@@ -18,6 +18,7 @@ import { changedTaskFiles } from '../manifest/task-files.js';
 import type { CollaboratorPermission, PullRequestInfo, RepoHost, ReviewInfo } from '../../ports/repo-host.js';
 import { approvalNeededReport, manifestErrorReport, queuedReport } from '../runs/check-text.js';
 import type { Run, RunSpec } from '../runs/run.js';
+import { quote } from '../text/quote.js';
 import { record } from './audit.js';
 import type { Refused, RefusalCode, RequestOutcome } from './outcomes.js';
 import { fullName, numberOf, permissionOf, type RunRequest, type RunServiceDeps } from './requests.js';
@@ -57,14 +58,14 @@ export async function requestRuns(deps: Deps, request: RunRequest): Promise<Requ
   const { manifest } = read;
   const tasks = selectTasks(manifest, request.task);
   if (tasks === null) {
-    const known = manifest.tasks.map((task) => `\`${task.name}\``).join(', ');
-    return refused('not_found', `there is no task \`${request.task}\` at \`${sha.slice(0, 12)}\`; the tasks are ${known}.`);
+    const known = manifest.tasks.map((task) => quote(task.name)).join(', ');
+    return refused('not_found', `there is no task ${quote(request.task ?? '')} at \`${sha.slice(0, 12)}\`; the tasks are ${known}.`);
   }
   const params = paramsFor(tasks, request.task, request.params);
   if ('refused' in params) return refused('params', params.refused);
   const networked = tasks.find((task) => task.network && (task.type === 'container' || task.type === 'procfile'));
   if (networked) {
-    return refused('not_runnable', `the task \`${networked.name}\` asks for \`network: true\`, and containers get no network on this deployment.`);
+    return refused('not_runnable', `the task ${quote(networked.name)} asks for \`network: true\`, and containers get no network on this deployment.`);
   }
 
   const pullRequest: PullRequestFacts | undefined =
@@ -113,7 +114,7 @@ function paramsFor(
     result.set(task.name, resolved.params);
   }
   const unused = Object.keys(given).filter((key) => !used.has(key.toLowerCase()));
-  if (named === null && unused.length > 0) return { refused: `no task declares the parameter \`${unused[0]}\`.` };
+  if (named === null && unused.length > 0) return { refused: `no task declares the parameter ${quote(unused[0]!)}.` };
   return result;
 }
 
@@ -122,7 +123,7 @@ async function manifestFailed(deps: Deps, request: RunRequest, sha: string, erro
   const first = errors[0]!;
   return refused(
     'manifest',
-    `the task definition at \`${sha.slice(0, 12)}\` has ${errors.length === 1 ? 'an error' : `${errors.length} errors`}: \`${first.file}\` line ${first.line}${first.field ? `, \`${first.field}\`` : ''}: ${first.message}`,
+    `the task definition at \`${sha.slice(0, 12)}\` has ${errors.length === 1 ? 'an error' : `${errors.length} errors`}: ${quote(first.file)} line ${first.line}${first.field ? `, ${quote(first.field)}` : ''}: ${quote(first.message)}`,
   );
 }
 

@@ -79,7 +79,8 @@ describe('request: roles', () => {
     expect(run).toMatchObject({ sha: head, task: 'default', requestedBy: 'alice', requesterKind: 'user', requiredRole: 'write', number: 1, isPullRequest: true, approvals: [] });
     expect(w.checks.list({ sha: head })).toMatchObject([{ task: 'default', runId: run!.id, current: { status: 'queued' } }]);
     expect((await w.store.listQueued(10)).map((r) => r.id)).toEqual([run!.id]);
-    const [entry] = await w.store.listAudit('octo-org/archive');
+    const [admitted, entry] = await w.store.listAudit('octo-org/archive');
+    expect(admitted).toMatchObject({ actor: 'alice', action: 'command', allowed: true, reason: '/run: within 100 commands a minute' });
     expect(entry).toMatchObject({ actor: 'alice', action: 'run', allowed: true, runId: run!.id });
     expect(entry!.reason).toContain(`pinned ${head}`);
   });
@@ -100,7 +101,10 @@ describe('request: roles', () => {
       expect(outcome).toEqual({ kind: 'refused', code: 'role', reason: `@${login} has the ${role} role on this repository; running tasks needs write or higher.` });
       expect(w.checks.list()).toEqual([]);
       expect(await w.store.listQueued(10)).toEqual([]);
-      expect(await w.store.listAudit('octo-org/archive')).toMatchObject([{ actor: login, allowed: false, reason: outcome.kind === 'refused' ? outcome.reason : '' }]);
+      expect(await w.store.listAudit('octo-org/archive')).toMatchObject([
+        { actor: login, action: 'command', allowed: true },
+        { actor: login, action: 'run', allowed: false, reason: outcome.kind === 'refused' ? outcome.reason : '' },
+      ]);
     }
   });
 
@@ -294,6 +298,44 @@ describe('the command limit', () => {
     const app: Requester = { kind: 'app', login: 'task-mgmt' };
     for (let i = 0; i < 3; i += 1) expect((await w.run(app, { kind: 'default_branch' })).kind).toBe('queued');
   });
+
+  it('says until when at the first refusal past the limit, then refuses silently; /help and near misses count', async () => {
+    const w = await world({ commandsPerMinute: 2 });
+    const rita = user('rita');
+    const target = { kind: 'issue', number: 1 } as const;
+    expect((await w.runs.help({ requester: rita, repo, target })).kind).toBe('tasks');
+    expect(await w.runs.usage({ requester: rita, repo, number: 1, message: 'not a command' })).toEqual({ kind: 'usage', message: 'not a command' });
+    // The clock starts at 10:00:00 and moves 10 ms a reading: the second command was at about
+    // 10:00:00.03, so fewer than two are in the window from 10:01:00.03 on.
+    expect(await w.run(rita, target)).toEqual({
+      kind: 'refused',
+      code: 'rate_limited',
+      reason: 'rate-limited until 10:01:01 UTC: rita gave 2 commands in the last minute, and the limit is 2.',
+    });
+    expect(await w.runs.help({ requester: rita, repo, target })).toMatchObject({ kind: 'refused', code: 'rate_limited', silent: true });
+    expect(await w.runs.usage({ requester: rita, repo, number: 1, message: 'x' })).toMatchObject({ kind: 'refused', silent: true });
+    expect(await w.runs.cancel({ requester: rita, repo, scope: { kind: 'all', number: 1 } })).toMatchObject({ kind: 'refused', silent: true });
+    expect(await w.runs.retry({ requester: rita, repo, target })).toMatchObject({ kind: 'refused', silent: true });
+    const commands = (await w.store.listAudit('octo-org/archive')).filter((entry) => entry.action === 'command');
+    expect(commands.map((entry) => [entry.allowed, entry.reason])).toEqual([
+      [true, '/help: within 2 commands a minute'],
+      [true, 'a comment that is no command: within 2 commands a minute'],
+      [false, '/run: refused, past 2 commands a minute'],
+      [false, '/help: refused, past 2 commands a minute'],
+      [false, 'a comment that is no command: refused, past 2 commands a minute'],
+      [false, '/cancel: refused, past 2 commands a minute'],
+      [false, '/retry: refused, past 2 commands a minute'],
+    ]);
+  });
+
+  it('counts /retry once however many tasks it runs again', async () => {
+    const w = await world({ commandsPerMinute: 2 });
+    const sha = w.host.commit({ 'task-mgmt.yml': 'version: 1\ntasks:\n  a:\n    dockerfile: Dockerfile\n  b:\n    dockerfile: Dockerfile\n', Dockerfile: 'FROM busybox\n' });
+    w.host.setDefaultHead(sha);
+    const runs = queued(await w.run(user('alice'), { kind: 'issue', number: 1 }));
+    for (const run of runs) await w.store.transition(run.id, 'cancel', new Date());
+    expect((await w.runs.retry({ requester: user('alice'), repo, target: { kind: 'issue', number: 1 } })).kind).toBe('queued');
+  });
 });
 
 describe('cancel', () => {
@@ -436,8 +478,8 @@ describe('the check before the task starts', () => {
 describe('help', () => {
   it('lists the tasks at the head, or says why it cannot', async () => {
     const w = await world();
-    expect(await w.runs.help({ repo, target: { kind: 'issue', number: 1 } })).toMatchObject({ kind: 'tasks', sha: w.main, manifest: { source: 'Dockerfile' } });
+    expect(await w.runs.help({ requester: user('alice'), repo, target: { kind: 'issue', number: 1 } })).toMatchObject({ kind: 'tasks', sha: w.main, manifest: { source: 'Dockerfile' } });
     w.host.failNext('getDefaultBranchHead', new Error('GitHub is down'));
-    expect(await w.runs.help({ repo, target: { kind: 'issue', number: 1 } })).toEqual({ kind: 'unavailable', error: 'GitHub is down' });
+    expect(await w.runs.help({ requester: user('alice'), repo, target: { kind: 'issue', number: 1 } })).toEqual({ kind: 'unavailable', error: 'GitHub is down' });
   });
 });

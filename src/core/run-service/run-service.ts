@@ -10,8 +10,9 @@ import { readManifest } from '../manifest/read-manifest.js';
 import type { RepoHost } from '../../ports/repo-host.js';
 import { closedApprovalReport, finishedReport, staleApprovalReport } from '../runs/check-text.js';
 import type { RepoRef, Requester, Run } from '../runs/run.js';
-import { overCommandLimit, record, type AuditAction } from './audit.js';
-import type { BeforeStartOutcome, CancelOutcome, ClosedOutcome, HelpOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome } from './outcomes.js';
+import { admitCommand, record, type AuditAction } from './audit.js';
+import { quote } from '../text/quote.js';
+import type { BeforeStartOutcome, CancelOutcome, ClosedOutcome, HelpOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome, UsageOutcome } from './outcomes.js';
 import { ReadAccess } from './read-access.js';
 import { askOnce } from './request-host.js';
 import { requestRuns } from './request-runs.js';
@@ -42,9 +43,14 @@ export class RunService {
 
   /** `/run`, `POST /api/runs`, `runs.create`, `task-mgmt run`, a schedule. */
   async request(request: RunRequest): Promise<RequestOutcome> {
+    const limited = await this.admit(request, request.trigger === 'rerun' ? 'Re-run' : '/run');
+    if (limited) return limited;
+    return this.decideRequest(request);
+  }
+
+  /** A request to run, once admitted under the command limit. */
+  private async decideRequest(request: RunRequest): Promise<RequestOutcome> {
     const action: AuditAction = request.trigger === 'rerun' ? 'rerun' : 'run';
-    const limited = await overCommandLimit(this.deps.store, this.deps.now(), request.requester, this.deps.commandsPerMinute, '/run');
-    if (limited) return this.refuse(request, action, 'rate_limited', limited);
     const host = askOnce(await this.deps.hostFor(request.repo));
     const outcome = await requestRuns({ ...this.deps, host }, request);
     const number = numberOf(request.target);
@@ -57,6 +63,9 @@ export class RunService {
   /** `/retry`: run again, at the same SHA, each task whose latest run here did not succeed. */
   async retry(input: { requester: Requester; repo: RepoRef; target: Extract<RunTarget, { number: number }>; commentId?: number | null }): Promise<RequestOutcome> {
     const number = input.target.number;
+    // One command however many tasks it runs again.
+    const limited = await this.admit({ ...input, number }, '/retry');
+    if (limited) return limited;
     const recent = await this.deps.store.listRuns({ repo: fullName(input.repo), number, limit: 100 });
     const latestByTask = new Map<string, Run>();
     for (const run of recent) if (!latestByTask.has(run.task)) latestByTask.set(run.task, run);
@@ -67,7 +76,7 @@ export class RunService {
     const outcomes: RequestOutcome[] = [];
     for (const run of failed) {
       outcomes.push(
-        await this.request({ requester: input.requester, repo: input.repo, target: input.target, task: run.task, params: run.params, trigger: 'comment', commentId: input.commentId ?? null, expectedSha: run.sha }),
+        await this.decideRequest({ requester: input.requester, repo: input.repo, target: input.target, task: run.task, params: run.params, trigger: 'comment', commentId: input.commentId ?? null, expectedSha: run.sha }),
       );
     }
     const notQueued = outcomes.find((outcome) => outcome.kind !== 'queued');
@@ -91,17 +100,16 @@ export class RunService {
     const { scope, requester } = input;
     const found = scope.kind === 'run' ? await this.deps.store.getRun(scope.runId) : null;
     const repo = input.repo ?? found?.repo;
-    if (scope.kind === 'run' && (!found || !repo || fullName(found.repo) !== fullName(repo))) {
-      const where = input.repo ? ' in this repository' : '';
-      if (!input.repo) return { kind: 'refused', code: 'not_found', reason: `there is no run \`${scope.runId}\`${where}.` };
-      return this.refuse({ repo: input.repo, number: null, requester }, 'cancel', 'not_found', `there is no run \`${scope.runId}\`${where}.`);
-    }
+    const missing = scope.kind === 'run' && (!found || !repo || fullName(found.repo) !== fullName(repo));
+    if (missing && !input.repo) return { kind: 'refused', code: 'not_found', reason: `there is no run ${quote(scope.runId)}.` };
+    const number = scope.kind === 'all' ? scope.number : missing ? null : found!.number;
+    const asked = { repo: repo!, number, requester };
+    // Every answer below is a reply on GitHub, so each counts toward the limit.
+    const limited = await this.admit(asked, '/cancel');
+    if (limited) return limited;
+    if (scope.kind === 'run' && missing) return this.refuse(asked, 'cancel', 'not_found', `there is no run ${quote(scope.runId)} in this repository.`);
     // A run that has ended cannot be cancelled by anyone: said before any role is looked up.
     if (found && found.state !== 'queued' && found.state !== 'running') return { kind: 'already_ended', run: found };
-    const number = scope.kind === 'all' ? scope.number : found!.number;
-    const asked = { repo: repo!, number, requester };
-    const limited = await overCommandLimit(this.deps.store, this.deps.now(), requester, this.deps.commandsPerMinute, '/cancel');
-    if (limited) return this.refuse(asked, 'cancel', 'rate_limited', limited);
 
     const host = await this.deps.hostFor(repo!);
     const decision = authorize({ actor: requester.login, permission: await permissionOf(host, requester), action: 'cancel' });
@@ -187,8 +195,10 @@ export class RunService {
     return { cancelled, ended: waits.length };
   }
 
-  /** `/help`: the tasks at the head a `/run` here would run. */
-  async help(input: { repo: RepoRef; target: RunTarget }): Promise<HelpOutcome> {
+  /** `/help`: the tasks at the head a `/run` here would run. Counts toward the command limit. */
+  async help(input: { requester: Requester; repo: RepoRef; target: RunTarget }): Promise<HelpOutcome> {
+    const limited = await this.admit({ ...input, number: numberOf(input.target) }, '/help');
+    if (limited) return limited;
     try {
       const host = askOnce(await this.deps.hostFor(input.repo));
       const sha = await headOf(host, input.target);
@@ -198,6 +208,15 @@ export class RunService {
     } catch (error) {
       return { kind: 'unavailable', error: error instanceof Error ? error.message : String(error) };
     }
+  }
+
+  /**
+   * A comment that was no command (a near miss such as `/rnu`, a usage error): its answer is a
+   * reply like any other, so it counts toward the command limit and goes silent past it.
+   */
+  async usage(input: { requester: Requester; repo: RepoRef; number: number; message: string }): Promise<UsageOutcome> {
+    const limited = await this.admit(input, 'a comment that is no command');
+    return limited ?? { kind: 'usage', message: input.message };
   }
 
   /**
@@ -224,6 +243,14 @@ export class RunService {
     } catch {
       return true;
     }
+  }
+
+  /** Null when the command is within the requester's limit; otherwise the refusal (already on record). */
+  private async admit(asked: { repo: RepoRef; number?: number | null; target?: RunTarget; requester: Requester }, command: string): Promise<Refused | null> {
+    const number = asked.number !== undefined ? asked.number : asked.target ? numberOf(asked.target) : null;
+    const admission = await admitCommand(this.deps.store, this.deps.now(), { repo: asked.repo, number, requester: asked.requester, command }, this.deps.commandsPerMinute);
+    if (admission.admitted) return null;
+    return { kind: 'refused', code: 'rate_limited', reason: admission.reason, ...(admission.silent ? { silent: true } : {}) };
   }
 
   private async refuse(
