@@ -56,7 +56,8 @@ module.exports = {
       comment:
         'src/core/ names no framework or technology package (Probot, Octokit, BullMQ, Redis, ' +
         'RabbitMQ, Docker, SQL, IPFS, SMTP, WARC): those live in adapters behind a port. zod, yaml, ' +
-        "pino's Logger type and node: built-ins are fine.",
+        're2js (manifest patterns need a regular expression engine that cannot backtrack, and it is ' +
+        "plain JavaScript with no service behind it), pino's Logger type and node: built-ins are fine.",
       from: { path: '^src/core/' },
       to: { path: technologyPackage },
     },

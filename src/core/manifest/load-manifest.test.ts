@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseManifest, procfileManifest, resolveParams, selectTasks, type TaskTypeCatalog } from './load-manifest.js';
@@ -6,6 +7,18 @@ const catalog: TaskTypeCatalog = new Map([
   ['ipfs/add-url', { name: 'ipfs/add-url', params: z.object({ url: z.url(), sha256: z.string().optional() }).strict() }],
   ['notify/email', { name: 'notify/email', params: z.object({ to: z.array(z.email()).min(1) }).strict() }],
 ]);
+
+/** A manifest of one container task `a` with `more` lines below `dockerfile: D` (4 spaces in). */
+const taskA = (...more: string[]) => ['version: 1', 'tasks:', '  a:', '    dockerfile: D', ...more.map((line) => `    ${line}`), ''].join('\n');
+/** `(a+)+$` backtracks exponentially in JavaScript's RegExp: 30 `a`s and a `!` take over a minute. */
+const catastrophic = { pattern: '(a+)+$', value: `${'a'.repeat(30)}!` };
+const laughs = [
+  'version: 1',
+  'x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]',
+  ...Array.from({ length: 8 }, (_, i) => `x${i + 1}: &x${i + 1} [${Array(9).fill(`*x${i}`).join(', ')}]`),
+  'tasks: { a: { dockerfile: D, with: *x8 } }',
+  '',
+].join('\n');
 
 const pipeline = `version: 1
 tasks:
@@ -76,6 +89,54 @@ describe('parseManifest', () => {
   });
 });
 
+describe('parseManifest: untrusted manifests are bounded', () => {
+  it.each([
+    // Paths stay inside the repository.
+    ['a procfile out of the repository', taskA().replace('dockerfile: D', 'procfile: ../../../../etc/passwd\n    process: web'), 4, 15, 'tasks.a.procfile', /inside the repository: `\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd` leaves it through `\.\.`/],
+    ['an absolute dockerfile', taskA().replace('dockerfile: D', 'dockerfile: /etc/passwd'), 4, 17, 'tasks.a.dockerfile', /not the absolute path `\/etc\/passwd`/],
+    ['a context that climbs out', taskA('context: sub/../..'), 5, 14, 'tasks.a.context', /leaves it through `\.\.`/],
+    ['a context that climbs out with a backslash', taskA('context: ..\\up'), 5, 14, 'tasks.a.context', /leaves it through `\.\.`/],
+    ['a review glob that climbs out', `${taskA()}review: [docs/*.md, ../secrets/*]\n`, 5, 21, 'review.1', /leaves it through `\.\.`/],
+    // Patterns have RE2 semantics and bounded size; values checked against them are bounded.
+    ['a backreference', taskA('params: { p: { pattern: "(a)\\\\1" } }'), 5, 29, 'tasks.a.params.p.pattern', /no backreferences or lookaround\): invalid escape sequence: `\\1`/],
+    ['a lookahead', taskA('params: { p: { pattern: "(?=a)a" } }'), 5, 29, 'tasks.a.params.p.pattern', /no backreferences or lookaround\): invalid or unsupported Perl syntax: `\(\?=`/],
+    ['a lookbehind', taskA('params: { p: { pattern: "(?<!a)b" } }'), 5, 29, 'tasks.a.params.p.pattern', /no backreferences or lookaround/],
+    ['a pattern too large to compile', taskA('params: { p: { pattern: "[a-z]{999}[0-9]{999}" } }'), 5, 29, 'tasks.a.params.p.pattern', /is too large: it would compile to about 1998 steps, and a pattern may have at most 1000/],
+    ['the catastrophic pattern with its default', taskA(`params: { p: { pattern: "${catastrophic.pattern}", default: "${catastrophic.value}" } }`), 5, 48, 'tasks.a.params.p.default', /must match `\(a\+\)\+\$`/],
+    ['a default too long to check against a pattern', taskA(`params: { p: { pattern: "[a-z]+", default: ${'a'.repeat(1025)} } }`), 5, 48, 'tasks.a.params.p.default', /is 1025 characters long; a value checked against a pattern may have at most 1024/],
+    // Counts are capped.
+    ['65 tasks', `version: 1\ntasks:\n${Array.from({ length: 65 }, (_, i) => `  t${i}: { dockerfile: D }\n`).join('')}`, 3, 3, 'tasks', /declares 65 tasks; a manifest may declare at most 64/],
+    ['33 parameters', taskA(`params: { ${Array.from({ length: 33 }, (_, i) => `p${i}: {}`).join(', ')} }`), 5, 13, 'tasks.a.params', /declares 33 parameters; a task may declare at most 32/],
+    [
+      '101 patterns',
+      `version: 1\ntasks:\n${Array.from({ length: 4 }, (_, t) => `  t${t}:\n    dockerfile: D\n    params: { ${Array.from({ length: 30 }, (_, i) => `p${i}: { pattern: "[a-z]" }`).join(', ')} }\n`).join('')}`,
+      14,
+      291,
+      'tasks.t3.params.p10.pattern',
+      /is pattern number 101; a manifest may have at most 100/,
+    ],
+    [
+      'patterns of 3,000 steps together',
+      taskA(`params: { ${Array.from({ length: 3 }, (_, i) => `p${i}: { pattern: "[a-z]{999}" }`).join(', ')} }`),
+      5,
+      92,
+      'tasks.a.params.p2.pattern',
+      /brings the manifest's patterns to about 2997 steps; together they may have at most 2000/,
+    ],
+    // The text is bounded before it is parsed: size, nesting, alias expansion.
+    ['a manifest over 256 KiB', `${taskA()}# ${'x'.repeat(256 * 1024)}\n`, 1, 1, '', /is 257 KiB; a task definition may have at most 256 KiB/],
+    ['100,000 nested flow sequences', `${taskA()}deep: ${'['.repeat(100_000)}\n`, 5, 71, '', /nests collections more than 64 levels deep/],
+    ['100,000 nested block sequences', `${taskA()}deep:\n${'- '.repeat(100_000)}x\n`, 6, 1, '', /nests collections more than 64 levels deep/],
+    ['a billion laughs', laughs, 3, 10, '', /its aliases expand too far \(Excessive alias count/],
+  ] as const)('refuses %s', (_what, text, line, column, field, message) => {
+    const result = parseManifest(text, catalog);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors[0]).toMatchObject({ file: 'task-mgmt.yml', line, column, field });
+    expect(result.errors[0]!.message).toMatch(message);
+  });
+});
+
 describe('selectTasks', () => {
   const result = parseManifest(pipeline, catalog);
   const manifest = result.ok ? result.manifest : (undefined as never);
@@ -108,6 +169,56 @@ describe('resolveParams', () => {
   });
 });
 
+describe('patterns cannot stall the process', () => {
+  /** Runs `work`, then lets the event loop turn, and returns the longest time the loop was blocked, in ms. */
+  async function longestBlockMs(work: () => void): Promise<number> {
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    work();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    delay.disable();
+    return delay.max / 1e6;
+  }
+  const manifest = (param: string) => taskA(`params: { p: { ${param} } }`);
+
+  it('keeps the anchored semantics of a pattern: the whole value matches', () => {
+    const result = parseManifest(manifest('pattern: "[a-z]{2}|x"'), catalog);
+    const task = result.ok ? result.manifest.tasks[0]! : (undefined as never);
+    expect(resolveParams(task, { p: 'en' })).toEqual({ ok: true, params: { p: 'en' } });
+    expect(resolveParams(task, { p: 'x' })).toEqual({ ok: true, params: { p: 'x' } });
+    expect(resolveParams(task, { p: 'eng' }).ok).toBe(false);
+    expect(resolveParams(task, { p: 'xen' }).ok).toBe(false);
+    expect(parseManifest(manifest('pattern: "a)|(b"'), catalog).ok).toBe(false);
+  });
+
+  it('refuses `(a+)+$` against thirty `a`s and a `!`, as a default and as a `/run` value, without blocking the event loop for a second', async () => {
+    let asDefault: ReturnType<typeof parseManifest> | undefined;
+    let asValue: ReturnType<typeof resolveParams> | undefined;
+    const blocked = await longestBlockMs(() => {
+      asDefault = parseManifest(manifest(`pattern: "${catastrophic.pattern}", default: "${catastrophic.value}"`), catalog);
+      const loaded = parseManifest(manifest(`pattern: "${catastrophic.pattern}"`), catalog);
+      asValue = resolveParams(loaded.ok ? loaded.manifest.tasks[0]! : (undefined as never), { p: catastrophic.value });
+    });
+    expect(!asDefault!.ok && asDefault!.errors[0]).toMatchObject({ field: 'tasks.a.params.p.default', message: expect.stringContaining('must match') });
+    expect(asValue).toMatchObject({ ok: false, reason: expect.stringMatching(/^parameter `p` of `a` must match/) });
+    expect(blocked).toBeLessThan(1000);
+  });
+
+  it('answers within a second for the largest patterns and values the caps allow', async () => {
+    // The most one manifest may ask for: 999 + 990 steps (a Unicode class counts ten), under 2,000.
+    const patterns = ['p0: { pattern: "[a-z]{999}" }', 'p1: { pattern: "\\\\pL{99}" }'];
+    const value = 'a'.repeat(1024);
+    const blocked = await longestBlockMs(() => {
+      const result = parseManifest(taskA(`params: { ${patterns.join(', ')} }`), catalog);
+      expect(result.ok).toBe(true);
+      const task = result.ok ? result.manifest.tasks[0]! : (undefined as never);
+      for (const key of ['p0', 'p1']) expect(resolveParams(task, { [key]: value }).ok).toBe(false);
+    });
+    expect(blocked).toBeLessThan(1000);
+  });
+});
+
 describe('procfileManifest', () => {
   it('makes one task per process type', () => {
     const result = procfileManifest('web: node server.js\n# comment\nworker: node worker.js --fast\n', 'busybox:latest');
@@ -115,6 +226,10 @@ describe('procfileManifest', () => {
       ['web', 'procfile', 'web', 'busybox:latest'],
       ['worker', 'procfile', 'worker', 'busybox:latest'],
     ]);
+  });
+  it('refuses a Procfile over 256 KiB before reading it', () => {
+    const result = procfileManifest(`web: ${'x'.repeat(256 * 1024)}\n`, 'busybox:latest');
+    expect(!result.ok && result.errors[0]).toMatchObject({ file: 'Procfile', line: 1, message: expect.stringContaining('at most 256 KiB') });
   });
   it('names the line of a malformed entry', () => {
     const result = procfileManifest('web: ok\nthis is not it\n', 'busybox:latest');

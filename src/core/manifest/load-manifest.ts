@@ -3,13 +3,26 @@
  * (README "Declaring tasks"). Errors name the file, the line and column, and the field, so they
  * can be shown as a check run annotation on the offending line.
  */
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isNode, isScalar, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { TaskType } from '../../ports/task-type.js';
-import { quote } from '../text/quote.js';
-import { manifestSchema, taskNamePattern, type Manifest, type ParamSpec, type TaskSpec } from './manifest-schema.js';
+import { manifestSchema, maxParams, maxTasks, taskNamePattern, type Manifest, type ParamSpec, type TaskSpec } from './manifest-schema.js';
+import { compilePattern, maxManifestPatterns, maxManifestPatternSize, maxPatternValueLength, patternSize } from './param-pattern.js';
 
 export const manifestFile = 'task-mgmt.yml';
+
+/** The largest `task-mgmt.yml` or `Procfile` read, in bytes (README "Security model"). */
+export const maxManifestBytes = 256 * 1024;
+/**
+ * The deepest nesting of YAML collections: the `yaml` parser's time grows with the square of the
+ * depth, and 100,000 nested `[` exhaust the heap and end the process.
+ */
+export const maxNesting = 64;
+/**
+ * How many times aliases may be expanded, relative to the document's size (the `yaml` package's
+ * `maxAliasCount`, its default made explicit): a "billion laughs" document is refused.
+ */
+export const maxAliasCount = 100;
 
 export interface ManifestError {
   file: string;
@@ -79,6 +92,8 @@ export function dockerfileManifest(): LoadedManifest {
 
 /** A root Procfile alone: one task per process type, run in `image`. */
 export function procfileManifest(text: string, image: string): ManifestResult {
+  const tooLarge = sizeProblem('Procfile', text);
+  if (tooLarge) return { ok: false, errors: [tooLarge] };
   const tasks: ResolvedTask[] = [];
   const errors: ManifestError[] = [];
   text.split(/\r?\n/).forEach((raw, index) => {
@@ -102,27 +117,52 @@ export function procfileManifest(text: string, image: string): ManifestResult {
 }
 
 export function parseManifest(text: string, catalog: TaskTypeCatalog, options: { defaultImage?: string } = {}): ManifestResult {
+  // Untrusted text: bounded before the YAML parser sees it (README "Security model").
+  const tooLarge = sizeProblem(manifestFile, text);
+  if (tooLarge) return { ok: false, errors: [tooLarge] };
+  const tooDeep = nestingProblem(text);
+  if (tooDeep !== null) {
+    const line = text.slice(0, tooDeep).split('\n').length;
+    const column = tooDeep - text.lastIndexOf('\n', tooDeep - 1);
+    return { ok: false, errors: [{ file: manifestFile, line, column, field: '', message: `nests collections more than ${maxNesting} levels deep` }] };
+  }
   const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Duplicate keys are found below in one pass: the parser's own check compares every pair of keys.
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const at = (offset: number | undefined) => (offset === undefined ? { line: 1, col: 1 } : lineCounter.linePos(offset));
-  if (document.errors.length > 0) {
+  const syntax = document.errors.map((error) => ({ offset: error.pos[0], message: error.message.split('\n')[0]! }));
+  if (syntax.length === 0) syntax.push(...duplicateKeys(document));
+  if (syntax.length > 0) {
     return {
       ok: false,
-      errors: document.errors.map((error) => {
-        const { line, col } = lineCounter.linePos(error.pos[0]);
-        return { file: manifestFile, line, column: col, field: '', message: error.message.split('\n')[0]! };
+      errors: syntax.map(({ offset, message }) => {
+        const { line, col } = at(offset);
+        return { file: manifestFile, line, column: col, field: '', message };
       }),
     };
   }
-  const parsed = manifestSchema.safeParse(document.toJS());
-  if (!parsed.success) return { ok: false, errors: issuesToErrors(parsed.error.issues, document, at) };
-  const manifest = parsed.data;
+  let raw: unknown;
+  try {
+    raw = document.toJS({ maxAliasCount });
+  } catch (error) {
+    // `yaml` throws a ReferenceError when aliases expand past maxAliasCount.
+    const { line, col } = at(firstAlias(document));
+    const why = error instanceof Error ? error.message : String(error);
+    return { ok: false, errors: [{ file: manifestFile, line, column: col, field: '', message: `its aliases expand too far (${why})` }] };
+  }
 
   const errors: ManifestError[] = [];
   const fail = (path: (string | number)[], message: string) => {
     const { line, col } = locate(document, path, at);
     errors.push({ file: manifestFile, line, column: col, field: path.join('.'), message });
   };
+  // Counts first, so that no more than the caps is ever validated or compiled.
+  for (const [path, message] of limitProblems(raw)) fail(path, message);
+  if (errors.length > 0) return { ok: false, errors };
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, errors: issuesToErrors(parsed.error.issues, document, at) };
+  const manifest = parsed.data;
+
   const tasks: ResolvedTask[] = [];
   for (const [name, spec] of Object.entries(manifest.tasks)) {
     const resolved = resolveTask(name, spec, options.defaultImage);
@@ -248,26 +288,121 @@ export function resolveParams(
       const known = Object.keys(task.params);
       return {
         ok: false,
-        reason: `the task ${quote(task.name)} has no parameter ${quote(key)}; ${known.length ? `its parameters are ${known.map((k) => quote(k)).join(', ')}` : 'it takes none'}.`,
+        reason: `the task \`${task.name}\` has no parameter \`${key}\`; ${known.length ? `its parameters are ${known.map((k) => `\`${k}\``).join(', ')}` : 'it takes none'}.`,
       };
     }
     const problem = checkParamValue(entry.key, entry.spec, value);
-    if (problem) return { ok: false, reason: `parameter ${quote(entry.key)} of ${quote(task.name)} ${problem}.` };
+    if (problem) return { ok: false, reason: `parameter \`${entry.key}\` of \`${task.name}\` ${problem}.` };
     params[entry.key.toLowerCase()] = value;
   }
   for (const { key, spec } of Object.values(declared)) {
     const lower = key.toLowerCase();
     if (params[lower] !== undefined) continue;
     if (spec.default !== undefined) params[lower] = spec.default;
-    else if (spec.required) return { ok: false, reason: `the task ${quote(task.name)} needs ${quote(`${key}=…`)} (a required parameter).` };
+    else if (spec.required) return { ok: false, reason: `the task \`${task.name}\` needs \`${key}=…\` (a required parameter).` };
   }
   return { ok: true, params };
 }
 
 function checkParamValue(_key: string, spec: ParamSpec, value: string): string | null {
-  if (spec.enum && !spec.enum.includes(value)) return `must be one of ${spec.enum.map((v) => quote(v)).join(', ')}, not ${quote(value)}`;
-  if (spec.pattern && !new RegExp(`^(?:${spec.pattern})$`).test(value)) return `must match ${quote(spec.pattern)}, and ${quote(value)} does not`;
+  if (spec.enum && !spec.enum.includes(value)) return `must be one of ${spec.enum.map((v) => `\`${v}\``).join(', ')}, not \`${value}\``;
+  if (spec.pattern !== undefined) {
+    if (value.length > maxPatternValueLength) return `is ${value.length} characters long; a value checked against a pattern may have at most ${maxPatternValueLength}`;
+    const pattern = compilePattern(spec.pattern);
+    if (!pattern.ok) return `has a pattern that ${pattern.reason}`;
+    if (!pattern.matches(value)) return `must match \`${spec.pattern}\`, and \`${value}\` does not`;
+  }
   return null;
+}
+
+function sizeProblem(file: string, text: string): ManifestError | null {
+  // Characters first: UTF-8 takes at least one byte for each, so most texts need no encoding.
+  if (text.length <= maxManifestBytes / 3) return null;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes <= maxManifestBytes) return null;
+  return { file, line: 1, column: 1, field: '', message: `is ${Math.ceil(bytes / 1024)} KiB; a task definition may have at most ${maxManifestBytes / 1024} KiB` };
+}
+
+/**
+ * The offset where collections nest deeper than maxNesting, counted without parsing: every `[`
+ * and `{` opens a level until its `]` or `}` (brackets inside strings count too, which only ever
+ * overestimates), and `- ` or `? ` indicators one after another on a line (`- - - x`) open one
+ * each. Indentation alone cannot nest deep within the size cap (each level needs a longer line).
+ */
+function nestingProblem(text: string): number | null {
+  let flow = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const char = text.charCodeAt(i);
+    if (char === 0x5b || char === 0x7b) {
+      flow += 1;
+      if (flow > maxNesting) return i;
+    } else if ((char === 0x5d || char === 0x7d) && flow > 0) flow -= 1;
+  }
+  const compact = new RegExp(`^[ \\t]*(?:[-?][ \\t]+){${maxNesting + 1}}`, 'm').exec(text);
+  return compact ? compact.index : null;
+}
+
+/** Duplicate keys of every mapping, in one pass per mapping (YAML 1.2: keys are unique). */
+function duplicateKeys(document: Document): { offset: number; message: string }[] {
+  const found: { offset: number; message: string }[] = [];
+  visit(document, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (seen.has(key)) found.push({ offset: isNode(pair.key) && pair.key.range ? pair.key.range[0] : 0, message: 'Map keys must be unique' });
+        seen.add(key);
+      }
+    },
+  });
+  return found;
+}
+
+function firstAlias(document: Document): number | undefined {
+  let offset: number | undefined;
+  visit(document, {
+    Alias(_, alias) {
+      offset = alias.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  return offset;
+}
+
+/** The caps on counts, checked on the parsed document before the schema sees it. */
+function limitProblems(raw: unknown): [(string | number)[], string][] {
+  const problems: [(string | number)[], string][] = [];
+  const tasks = isRecord(raw) && isRecord(raw.tasks) ? raw.tasks : {};
+  const names = Object.keys(tasks);
+  if (names.length > maxTasks) return [[['tasks'], `declares ${names.length} tasks; a manifest may declare at most ${maxTasks}`]];
+  let patterns = 0;
+  let size = 0;
+  for (const name of names) {
+    const task = tasks[name];
+    const params = isRecord(task) && isRecord(task.params) ? task.params : {};
+    const keys = Object.keys(params);
+    if (keys.length > maxParams) {
+      problems.push([['tasks', name, 'params'], `declares ${keys.length} parameters; a task may declare at most ${maxParams}`]);
+      continue;
+    }
+    for (const key of keys) {
+      const spec = params[key];
+      const pattern = isRecord(spec) ? spec.pattern : undefined;
+      if (typeof pattern !== 'string') continue;
+      patterns += 1;
+      size += patternSize(pattern);
+      const field = ['tasks', name, 'params', key, 'pattern'];
+      if (patterns > maxManifestPatterns) return [...problems, [field, `is pattern number ${patterns}; a manifest may have at most ${maxManifestPatterns}`]];
+      if (size > maxManifestPatternSize) {
+        return [...problems, [field, `brings the manifest's patterns to about ${size} steps; together they may have at most ${maxManifestPatternSize}`]];
+      }
+    }
+  }
+  return problems;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function issuesToErrors(

@@ -4,26 +4,44 @@
  */
 import { z } from 'zod';
 import { durationSchema, sizeSchema } from '../runs/units.js';
+import { compilePattern } from './param-pattern.js';
 
 export const taskNamePattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
 const paramNamePattern = /^[a-z_][a-z0-9_]{0,62}$/i;
+
+/** Tasks one manifest may declare (README "Security model": manifests are capped). */
+export const maxTasks = 64;
+/** Parameters one task may declare. */
+export const maxParams = 32;
+
+/**
+ * A path in the repository, relative to its root: no absolute path and no `..` segment, so a
+ * manifest cannot name a file outside the checkout (a symbolic link out is refused when the
+ * source is fetched, by the safe extraction).
+ */
+export function repoPathProblem(path: string): string | null {
+  if (path === '') return 'is empty; name a path in the repository';
+  if (/^[/\\]/.test(path)) return `must be a path inside the repository, relative to its root, not the absolute path \`${path}\``;
+  if (path.split(/[/\\]/).includes('..')) return `must be a path inside the repository: \`${path}\` leaves it through \`..\``;
+  return null;
+}
+const repoPath = z.string().superRefine((path, ctx) => {
+  const problem = repoPathProblem(path);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** A parameter `/run task key=value` may set; it reaches containers as `TASK_PARAM_<NAME>`. */
 export const paramSpecSchema = z
   .object({
     /** Used when the command does not set it. */
     default: z.union([z.string(), z.number(), z.boolean()]).transform(String).optional(),
-    /** A regular expression the whole value must match. */
+    /** A regular expression the whole value must match, in RE2 syntax (no backreferences or lookaround). */
     pattern: z
       .string()
-      .refine((pattern) => {
-        try {
-          new RegExp(pattern);
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'is not a valid regular expression')
+      .superRefine((pattern, ctx) => {
+        const compiled = compilePattern(pattern);
+        if (!compiled.ok) ctx.addIssue({ code: 'custom', message: compiled.reason });
+      })
       .optional(),
     /** The only values allowed. */
     enum: z.array(z.union([z.string(), z.number()]).transform(String)).min(1).optional(),
@@ -52,20 +70,24 @@ export const taskSchema = z
     uses: z.string().optional(),
     /** Parameters of the `uses` type. */
     with: z.record(z.string(), z.unknown()).optional(),
-    /** A Dockerfile in the repository to build and run (the `container` type). */
-    dockerfile: z.string().optional(),
-    /** Build context for `dockerfile`, relative to the repository root (default `.`). */
-    context: z.string().optional(),
-    /** A Procfile in the repository (the `procfile` type), with `process` naming the entry. */
-    procfile: z.string().optional(),
+    /** A Dockerfile in the repository to build and run (the `container` type); no `..`, not absolute. */
+    dockerfile: repoPath.optional(),
+    /** Build context for `dockerfile`, relative to the repository root (default `.`); no `..`, not absolute. */
+    context: repoPath.optional(),
+    /** A Procfile in the repository (the `procfile` type), with `process` naming the entry; no `..`, not absolute. */
+    procfile: repoPath.optional(),
     /** The Procfile process type to run. */
     process: z.string().optional(),
     /** Base image for Procfile tasks (must already be on the Docker host). */
     image: z.string().optional(),
     /** Tasks that must succeed first; their outputs are mounted read-only at `/in/<task>`. */
     needs: z.array(z.string().regex(taskNamePattern, 'is not a task name')).optional(),
-    /** Parameters `/run <task> key=value` may set. */
-    params: z.record(z.string().regex(paramNamePattern, 'is not a parameter name (letters, digits and _)'), paramSpecSchema).optional(),
+    /** Parameters `/run <task> key=value` may set (at most 32). */
+    params: z
+      .record(z.string().regex(paramNamePattern, 'is not a parameter name (letters, digits and _)'), paramSpecSchema)
+      .refine((params) => Object.keys(params).length <= maxParams, `declares more than ${maxParams} parameters, the most a task may have`)
+      .meta({ maxProperties: maxParams })
+      .optional(),
     /** Hard time limit, e.g. 90s, 30m, 6h, 2d. */
     timeout: durationSchema.optional(),
     resources: resourcesSchema.optional(),
@@ -88,16 +110,18 @@ export const manifestSchema = z
   .object({
     /** The manifest format; only 1 exists. */
     version: z.literal(1),
-    /** The tasks, by name (`/run <name>`). */
+    /** The tasks, by name (`/run <name>`); at most 64. */
     tasks: z
       .record(z.string().regex(taskNamePattern, 'is not a task name (letters, digits, -, _, .)'), taskSchema)
-      .refine((tasks) => Object.keys(tasks).length > 0, 'must declare at least one task'),
+      .refine((tasks) => Object.keys(tasks).length > 0, 'must declare at least one task')
+      .refine((tasks) => Object.keys(tasks).length <= maxTasks, `declares more than ${maxTasks} tasks, the most a manifest may have`)
+      .meta({ maxProperties: maxTasks }),
     /** How long outputs stay pinned, e.g. 14d. */
     pin: z.object({ ttl: durationSchema }).strict().optional(),
     /** Least role that may `/run` (default write). */
     permission: z.enum(['write', 'maintain', 'admin']).optional(),
-    /** More paths whose change needs a review like the manifest's own (globs with * and ?). */
-    review: z.array(z.string()).optional(),
+    /** More paths whose change needs a review like the manifest's own (globs with * and ?); no `..`, not absolute. */
+    review: z.array(repoPath).optional(),
     /** Cancel a pull request's queued and running runs when new commits are pushed (default true). */
     cancel_on_push: z.boolean().optional(),
   })
