@@ -6,6 +6,7 @@
 import { LineCounter, parseDocument, isNode, isScalar, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { TaskType } from '../../ports/task-type.js';
+import { quote } from '../text/quote.js';
 import { manifestSchema, maxParams, maxTasks, taskNamePattern, type Manifest, type ParamSpec, type TaskSpec } from './manifest-schema.js';
 import { compilePattern, maxManifestPatterns, maxManifestPatternSize, maxPatternValueLength, patternSize } from './param-pattern.js';
 
@@ -288,29 +289,29 @@ export function resolveParams(
       const known = Object.keys(task.params);
       return {
         ok: false,
-        reason: `the task \`${task.name}\` has no parameter \`${key}\`; ${known.length ? `its parameters are ${known.map((k) => `\`${k}\``).join(', ')}` : 'it takes none'}.`,
+        reason: `the task ${quote(task.name)} has no parameter ${quote(key)}; ${known.length ? `its parameters are ${known.map((k) => quote(k)).join(', ')}` : 'it takes none'}.`,
       };
     }
     const problem = checkParamValue(entry.key, entry.spec, value);
-    if (problem) return { ok: false, reason: `parameter \`${entry.key}\` of \`${task.name}\` ${problem}.` };
+    if (problem) return { ok: false, reason: `parameter ${quote(entry.key)} of ${quote(task.name)} ${problem}.` };
     params[entry.key.toLowerCase()] = value;
   }
   for (const { key, spec } of Object.values(declared)) {
     const lower = key.toLowerCase();
     if (params[lower] !== undefined) continue;
     if (spec.default !== undefined) params[lower] = spec.default;
-    else if (spec.required) return { ok: false, reason: `the task \`${task.name}\` needs \`${key}=…\` (a required parameter).` };
+    else if (spec.required) return { ok: false, reason: `the task ${quote(task.name)} needs ${quote(`${key}=…`)} (a required parameter).` };
   }
   return { ok: true, params };
 }
 
 function checkParamValue(_key: string, spec: ParamSpec, value: string): string | null {
-  if (spec.enum && !spec.enum.includes(value)) return `must be one of ${spec.enum.map((v) => `\`${v}\``).join(', ')}, not \`${value}\``;
+  if (spec.enum && !spec.enum.includes(value)) return `must be one of ${spec.enum.map((v) => quote(v)).join(', ')}, not ${quote(value)}`;
   if (spec.pattern !== undefined) {
     if (value.length > maxPatternValueLength) return `is ${value.length} characters long; a value checked against a pattern may have at most ${maxPatternValueLength}`;
     const pattern = compilePattern(spec.pattern);
     if (!pattern.ok) return `has a pattern that ${pattern.reason}`;
-    if (!pattern.matches(value)) return `must match \`${spec.pattern}\`, and \`${value}\` does not`;
+    if (!pattern.matches(value)) return `must match ${quote(spec.pattern)}, and ${quote(value)} does not`;
   }
   return null;
 }
