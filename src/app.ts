@@ -23,6 +23,7 @@ import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js'
 import type { OctokitForInstallation } from './adapters/github/octokit.js';
 import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
 import { observeRunFinished } from './adapters/http/metrics-handler.js';
+import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
 import type { RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
 import type { IpfsStore } from './ports/ipfs-store.js';
@@ -41,6 +42,8 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
       paths: ['token', '*.token', 'privateKey', '*.privateKey', 'headers.authorization', '*.headers.authorization', 'req.headers.authorization'],
       censor: '[redacted]',
     },
+    // Errors about webhook deliveries carry the payload; it is never logged, only its size.
+    serializers: { err: serializeErrorWithoutPayload },
   });
 }
 

@@ -9,6 +9,7 @@ import { createLogger, githubRedactor, openServices, queueKind, startWorker } fr
 import { WebhookIntake } from '../adapters/github/webhook-intake.js';
 import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js';
 import { createProbotApp } from '../adapters/github/probot-app.js';
+import { withWebhookBodyLimit } from '../adapters/github/webhook-body-limit.js';
 import type { OctokitForInstallation } from '../adapters/github/octokit.js';
 import { newRunId } from '../core/runs/ids.js';
 import { join } from 'node:path';
@@ -37,13 +38,17 @@ export async function serve(config: Config): Promise<number> {
   const redact = githubRedactor(config);
   let intake: WebhookIntake | undefined;
   const server = new Server({
-    Probot: Probot.defaults({
-      appId: config.APP_ID,
-      privateKey: config.privateKey,
-      secret: config.WEBHOOK_SECRET!,
-      baseUrl: config.githubApiUrl,
-      log,
-    }),
+    // Bodies over GitHub's 25 MB cap are refused while they are read, before Probot buffers them.
+    Probot: withWebhookBodyLimit(
+      Probot.defaults({
+        appId: config.APP_ID,
+        privateKey: config.privateKey,
+        secret: config.WEBHOOK_SECRET!,
+        baseUrl: config.githubApiUrl,
+        log,
+      }),
+      { path: config.WEBHOOK_PATH, log: log.child({ name: 'webhooks' }) },
+    ),
     port: config.PORT,
     host: config.HOST ?? 'localhost',
     webhookPath: config.WEBHOOK_PATH,

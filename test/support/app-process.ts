@@ -26,6 +26,8 @@ export interface AppProcess {
   url: string;
   webhookUrl: string;
   dataDir: string;
+  /** The child's process id (to read its memory from /proc). */
+  pid: number;
   output(): string;
   stop(): Promise<void>;
   /** Sends a signal straight away (SIGKILL: the process dies without cleaning up). */
@@ -99,6 +101,7 @@ export async function startApp(
     url,
     webhookUrl,
     dataDir,
+    pid: child.pid!,
     output: () => output,
     kill: (signal) => {
       child.kill(signal);

@@ -125,7 +125,10 @@ export function sendError(res: ServerResponse, error: ApiError): void {
     res.destroy(error);
     return;
   }
-  sendJson(res, error.status, error.toBody(), error.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+  // After a 413 the connection is closed once the answer is sent, so the rest of the body is
+  // neither read nor left hanging (as the webhook path does).
+  const headers: Record<string, string> = error.status === 401 ? { 'www-authenticate': 'Bearer' } : error.status === 413 ? { connection: 'close' } : {};
+  sendJson(res, error.status, error.toBody(), headers);
 }
 
 /** The path and query of a request (the host is irrelevant: only the path routes). */

@@ -124,7 +124,7 @@ export function createRpcHandler(deps: RpcHandlerDeps): HttpHandler {
       text = (await readBody(req)).toString('utf8');
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      return sendJson(res, error.status, failure(null, rpcErrorCodes.invalidRequest, error.message));
+      return sendJson(res, error.status, failure(null, rpcErrorCodes.invalidRequest, error.message), error.status === 413 ? { connection: 'close' } : {});
     }
     let message: unknown;
     try {
