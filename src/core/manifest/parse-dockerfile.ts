@@ -59,16 +59,16 @@ function instruction(parsed: Instruction): DockerfileInstruction {
     value: flag.getValue(),
     options: new Map(flag.getOptions().map((option) => [option.getName().toLowerCase(), option.getValue() ?? ''])),
   }));
-  const heredocNodes = parsed instanceof Copy || parsed instanceof Run ? parsed.getHeredocs() : [];
+  // The parser tokenizes again on each call, so each is made once and only when it can matter.
+  const argumentNodes = parsed.getArguments();
+  const opensHeredoc = argumentNodes.some((argument) => argument.getValue().startsWith('<<'));
+  const heredocNodes = opensHeredoc && (parsed instanceof Copy || parsed instanceof Run) ? parsed.getHeredocs() : [];
   // Heredoc bodies start on the line after the instruction; the parser lists their lines as
   // arguments too, so only the arguments before the first body are the instruction's own.
   const bodyStarts = heredocNodes.map((heredoc) => (heredoc.getContentRange() ?? heredoc.getDelimiterRange())?.start.line).filter((line) => line !== undefined);
   const firstBody = bodyStarts.length > 0 ? Math.min(...bodyStarts) : Infinity;
-  const words = parsed
-    .getArguments()
-    .filter((argument) => argument.getRange().start.line < firstBody)
-    .map((argument) => argument.getValue());
-  const asJson = heredocNodes.length === 0 ? jsonArray(parsed.getArgumentsContent()) : null;
+  const words = (firstBody === Infinity ? argumentNodes : argumentNodes.filter((argument) => argument.getRange().start.line < firstBody)).map((argument) => argument.getValue());
+  const asJson = heredocNodes.length === 0 && words[0]?.startsWith('[') ? jsonArray(parsed.getArgumentsContent()) : null;
   const trigger = parsed instanceof Onbuild ? parsed.getTriggerInstruction() : null;
   return {
     keyword: parsed.getKeyword().toUpperCase(),

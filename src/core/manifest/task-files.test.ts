@@ -40,6 +40,13 @@ describe('dockerfileSources', () => {
   ])('%j names %j', (text, sources) => {
     expect(dockerfileSources(text)).toEqual(sources);
   });
+
+  it('a Dockerfile too long to parse while a /run waits counts as copying its whole context', () => {
+    const started = performance.now();
+    expect(dockerfileSources(`FROM busybox\nCOPY ${'a '.repeat(20_000)}/b`)).toEqual(['']);
+    expect(dockerfileSources(`FROM busybox\nCOPY ${'a '.repeat(16_000)}/b`)).toHaveLength(16_000);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
 });
 
 describe('changedTaskFiles', () => {
@@ -66,6 +73,15 @@ describe('changedTaskFiles', () => {
     const changed = Array.from({ length: 3000 }, (_, i) => `docs/page-${i}.md`);
     expect(taskChanges(changed.slice(0, 2999), ['Dockerfile', 'run.sh'])).toEqual([]);
     expect(taskChanges(changed, ['Dockerfile', 'run.sh'])).toEqual(['Dockerfile', 'run.sh']);
+  });
+
+  it('thousands of review: globs cannot stall the gate: past the budget every task path counts as changed', () => {
+    const globs = Array.from({ length: 10_000 }, (_, i) => `**/x${i}/**/*.{sh,py}`);
+    const changed = Array.from({ length: 2999 }, (_, i) => `${'d/'.repeat(i % 40)}file-${i}.txt`);
+    const started = performance.now();
+    expect(taskChanges(changed, globs)).toHaveLength(10_000);
+    expect(taskChanges(changed.slice(0, 10), globs.slice(0, 100))).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });
 

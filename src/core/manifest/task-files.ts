@@ -16,6 +16,20 @@ import { parseDockerfile, type DockerfileFlag } from './parse-dockerfile.js';
  */
 export const listedFilesLimit = 3000;
 
+/**
+ * The most glob tests (changed files × task paths) the gate makes for one request, about a
+ * fifth of a second: a manifest listing thousands of `review:` globs cannot stall the process
+ * while a `/run` waits. Past it, every task path counts as changed.
+ */
+export const matchBudget = 100_000;
+
+/**
+ * The longest Dockerfile the gate parses. The parser's time grows faster than the text (about
+ * 0.2 s for 32 KiB on one line, 2 s for 256 KiB) and the gate runs while a `/run` waits, so a
+ * longer one is not read at all: it counts as copying its whole context.
+ */
+export const dockerfileParseLimit = 32 * 1024;
+
 /** ADD can fetch a URL or a Git repository: those are not files of the repository. */
 const remoteSource = /^(?:[a-z][a-z0-9+.-]*:\/\/|git@)/i;
 
@@ -25,6 +39,7 @@ const remoteSource = /^(?:[a-z][a-z0-9+.-]*:\/\/|git@)/i;
  * whole context, since it could name any file.
  */
 export function dockerfileSources(text: string): string[] {
+  if (text.length > dockerfileParseLimit) return [''];
   const { escape, instructions } = parseDockerfile(text);
   const sources: string[] = [];
   for (const instruction of instructions) {
@@ -50,16 +65,15 @@ export function dockerfileSources(text: string): string[] {
 /**
  * The files of `changed` that define the task: those matching a task path. A task path is a
  * picomatch glob (`**` spans folders, `{a,b}` either) or a literal path, and names a file or
- * everything in a folder; `''` is every file. A list as long as GitHub's limit changes every task
- * path, and they are returned.
+ * everything in a folder; `''` is every file. A list as long as GitHub's limit, or more tests
+ * than the budget, changes every task path, and they are returned.
  */
 export function changedTaskFiles(changed: readonly string[], taskPaths: readonly string[]): string[] {
-  if (changed.length >= listedFilesLimit) return [...taskPaths];
+  if (changed.length >= listedFilesLimit || changed.length * taskPaths.length > matchBudget) return [...taskPaths];
   const matchers = taskPaths.map(pathMatcher);
   return changed.filter((file) => {
     const path = normalize(file);
-    const prefixes = folders(path);
-    return matchers.some((matches) => prefixes.some(matches));
+    return matchers.some((matches) => matches(path));
   });
 }
 
@@ -75,18 +89,13 @@ function normalize(path: string): string {
   return result;
 }
 
-/** `a/b/c` → `a/b/c`, `a/b`, `a`: a task path naming a folder names what is inside it. */
-function folders(path: string): string[] {
-  const parts = path.split('/');
-  return parts.map((_, i) => parts.slice(0, parts.length - i).join('/'));
-}
-
 function pathMatcher(taskPath: string): (path: string) => boolean {
   const literal = normalize(taskPath);
   if (literal === '') return () => true;
-  // dot: a pattern's `*` also matches `.github` and `.env`, as the builder's does.
-  const glob = picomatch(literal, { dot: true });
-  return (path) => path === literal || glob(path);
+  // A task path naming a folder names what is inside it. dot: a pattern's `*` also matches
+  // `.github` and `.env`, as the builder's does.
+  const glob = picomatch([literal, `${literal}/**`], { dot: true });
+  return (path) => path === literal || path.startsWith(`${literal}/`) || glob(path);
 }
 
 /**
