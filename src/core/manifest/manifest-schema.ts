@@ -120,7 +120,11 @@ export const manifestSchema = z
     pin: z.object({ ttl: durationSchema }).strict().optional(),
     /** Least role that may `/run` (default write). */
     permission: z.enum(['write', 'maintain', 'admin']).optional(),
-    /** More paths whose change needs a review like the manifest's own (globs with * and ?); no `..`, not absolute. */
+    /**
+     * More paths whose change needs a review like the manifest's own: picomatch globs (`**`, `{a,b}`,
+     * dot-files too); no `..`, not absolute. When given, they replace "every file" for Procfile
+     * tasks and Dockerfiles that copy their whole context (README "Declaring tasks").
+     */
     review: z.array(repoPath).optional(),
     /** Cancel a pull request's queued and running runs when new commits are pushed (default true). */
     cancel_on_push: z.boolean().optional(),
