@@ -218,6 +218,8 @@ describe('webhook bodies from strangers', () => {
         expect.soft(result.answeredAfter ?? Infinity, `413 within 3 s — ${figures}`).toBeLessThan(3);
         // Refused while reading: no more than GitHub's cap (and socket buffers) went in first.
         expect.soft(result.sentWhenAnswered ?? Infinity, `refused before all was read — ${figures}`).toBeLessThan(40 * MiB);
+        // …and the app closed the connection rather than reading (or stalling on) the rest.
+        expect.soft(result.sent, `bytes sent before the app closed the connection — ${figures}`).toBeLessThan(attackBytes);
         expect.soft(peakMiB - idle, `RSS growth in MiB — ${figures}`).toBeLessThan(maxGrowthMiB);
         expect.soft(health.failed, `/healthz failures — ${figures}`).toBe(0);
         expect.soft(health.answered, `/healthz answers — ${figures}`).toBeGreaterThan(0);
