@@ -124,10 +124,14 @@ describe.skipIf(!dockerReady)('JSON API and RPC', () => {
     expect((await api('/api/runs', {}, 'ghu_not-a-token-anyone-has')).status).toBe(401);
 
     // The decisions are in the audit log, for operators.
-    const audit = (await (await api(`/api/audit?repo=${repo.fullName}`)).json()) as { entries: { actor: string; allowed: boolean; reason: string }[] };
-    expect(audit.entries.map((e) => [e.actor, e.allowed])).toEqual([
-      ['reader', false],
-      ['maintainer', true],
+    const audit = (await (await api(`/api/audit?repo=${repo.fullName}`)).json()) as { entries: { actor: string; action: string; allowed: boolean; reason: string }[] };
+    expect(audit.entries.map((e) => [e.actor, e.action, e.allowed])).toEqual([
+      ['reader', 'command', true],
+      ['reader', 'run', false],
+      ['maintainer', 'command', true],
+      ['maintainer', 'run', true],
+      // The reader's cancel of the ended run counts toward the command limit; it decided nothing.
+      ['reader', 'command', true],
     ]);
     expect((await api(`/api/audit?repo=${repo.fullName}`, {}, gh.userToken('maintainer'))).status).toBe(403);
   });
