@@ -166,8 +166,8 @@ describe('webhook intake', () => {
 
   it('a pull request merged or closed cancels its queued runs, each saying why', async () => {
     const repo = await newRepo();
-    const merged = await pullRequest(repo, 'writer');
-    const closed = await pullRequest(repo, 'writer');
+    const merged = await pullRequest(repo, 'writer', { 'notes.md': 'to be merged\n' });
+    const closed = await pullRequest(repo, 'writer', { 'notes.md': 'to be closed\n' });
     await gh.comment(repo, merged, 'writer', '/run');
     await gh.comment(repo, closed, 'writer', '/run');
     await settled();
@@ -180,7 +180,7 @@ describe('webhook intake', () => {
     await settled();
     expect(await store.getRun(runOf(merged).id)).toMatchObject({ state: 'cancelled', error: `pull request #${merged} was merged` });
     expect(await store.getRun(runOf(closed).id)).toMatchObject({ state: 'cancelled', error: `pull request #${closed} was closed` });
-    expect(gh.checkRuns(repo, { headSha: runOf(merged).sha })).toMatchObject([{ status: 'completed', conclusion: 'cancelled' }]);
+    expect(gh.checkRuns(repo).filter((check) => check.externalId === runOf(merged).id)).toMatchObject([{ status: 'completed', conclusion: 'cancelled' }]);
     expect(repliesOn(repo, merged)).toEqual([]);
   });
 
