@@ -370,8 +370,19 @@ describe('cancel', () => {
     const service: Requester = { kind: 'service', login: 'service:abc' };
     expect(await w.runs.cancel({ requester: service, scope: { kind: 'run', runId: run!.id } })).toMatchObject({ kind: 'cancelled', runs: [{ error: 'cancelled by service:abc through the API' }] });
     expect(await w.runs.cancel({ requester: service, scope: { kind: 'run', runId: run!.id } })).toMatchObject({ kind: 'already_ended', run: { state: 'cancelled' } });
-    // That it has ended is said to anyone, before any role is looked up (the API's 409).
+    // That it has ended is said to anyone who can read the repository, before any role is looked up (the API's 409).
     expect(await w.runs.cancel({ requester: user('rita'), scope: { kind: 'run', runId: run!.id } })).toMatchObject({ kind: 'already_ended' });
+  });
+
+  it("a stranger naming a private repository's run by id is told it does not exist, ended or not", async () => {
+    const w = await world();
+    const [ended] = queued(await w.run(user('alice'), { kind: 'issue', number: 3 }));
+    await w.runs.cancel({ requester: user('alice'), scope: { kind: 'run', runId: ended!.id } });
+    const [live] = queued(await w.run(user('alice'), { kind: 'issue', number: 4 }));
+    for (const run of [ended!, live!]) {
+      expect(await w.runs.cancel({ requester: user('stranger'), scope: { kind: 'run', runId: run.id } })).toEqual({ kind: 'refused', code: 'not_found', reason: `there is no run \`${run.id}\`.` });
+    }
+    expect((await w.store.getRun(live!.id))!.state).toBe('queued');
   });
 });
 

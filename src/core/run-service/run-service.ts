@@ -101,7 +101,9 @@ export class RunService {
     const found = scope.kind === 'run' ? await this.deps.store.getRun(scope.runId) : null;
     const repo = input.repo ?? found?.repo;
     const missing = scope.kind === 'run' && (!found || !repo || fullName(found.repo) !== fullName(repo));
-    if (missing && !input.repo) return { kind: 'refused', code: 'not_found', reason: `there is no run ${quote(scope.runId)}.` };
+    // Named by id alone (the API), a run of a repository the requester cannot read does not exist for them.
+    const hidden = !input.repo && found !== null && !(await this.canRead(requester, found.repo));
+    if ((missing || hidden) && !input.repo) return { kind: 'refused', code: 'not_found', reason: `there is no run ${quote(scope.runId)}.` };
     const number = scope.kind === 'all' ? scope.number : missing ? null : found!.number;
     const asked = { repo: repo!, number, requester };
     // Every answer below is a reply on GitHub, so each counts toward the limit.
