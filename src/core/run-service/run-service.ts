@@ -103,7 +103,7 @@ export class RunService {
     const missing = scope.kind === 'run' && (!found || !repo || fullName(found.repo) !== fullName(repo));
     // Named by id alone (the API), a run of a repository the requester cannot read does not exist for them.
     const hidden = !input.repo && found !== null && !(await this.canRead(requester, found.repo));
-    if ((missing || hidden) && !input.repo) return { kind: 'refused', code: 'not_found', reason: `there is no run ${quote(scope.runId)}.` };
+    if (scope.kind === 'run' && (missing || hidden) && !input.repo) return { kind: 'refused', code: 'not_found', reason: `there is no run ${quote(scope.runId)}.` };
     const number = scope.kind === 'all' ? scope.number : missing ? null : found!.number;
     const asked = { repo: repo!, number, requester };
     // Every answer below is a reply on GitHub, so each counts toward the limit.
