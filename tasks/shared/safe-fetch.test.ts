@@ -31,7 +31,8 @@ describe('forbiddenAddressReason', () => {
     ['0.0.0.0', 'an unspecified address'],
     ['224.0.0.251', 'a multicast address'],
     ['100.64.0.1', 'a shared (carrier-grade NAT) address'],
-    ['255.255.255.255', 'a reserved address'],
+    ['255.255.255.255', 'a broadcast address'],
+    ['240.0.0.1', 'a reserved address'],
     ['::', 'an unspecified address'],
     ['::1', 'a loopback address'],
     ['fc00::1', 'a private address'],
@@ -40,7 +41,13 @@ describe('forbiddenAddressReason', () => {
     ['ff02::1', 'a multicast address'],
     ['::ffff:10.0.0.1', 'a private address (IPv4-mapped 10.0.0.1)'],
     ['::ffff:7f00:1', 'a loopback address (IPv4-mapped 127.0.0.1)'],
-    ['64:ff9b::a9fe:a9fe', 'a link-local address (NAT64 169.254.169.254)'],
+    ['64:ff9b::a9fe:a9fe', 'a NAT64 address (64:ff9b::/96, 64:ff9b:1::/48)'],
+    ['64:ff9b::808:808', 'a NAT64 address (64:ff9b::/96, 64:ff9b:1::/48)'],
+    ['2002:808:808::1', 'a 6to4 address (2002::/16)'],
+    ['2001:db8::1', 'a reserved address'],
+    ['fec0::1', 'a site-local address'],
+    ['::8.8.8.8', 'an IPv4-compatible address (::/96)'],
+    ['127.1', 'not an IP address'],
     ['nonsense', 'not an IP address'],
   ])('%s is %s', (address, reason) => {
     expect(forbiddenAddressReason(address)).toBe(reason);
@@ -48,6 +55,67 @@ describe('forbiddenAddressReason', () => {
 
   it.each(['93.184.215.14', '172.32.0.1', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8', '2001:db9::1'])('%s is allowed', (address) => {
     expect(forbiddenAddressReason(address)).toBeUndefined();
+  });
+});
+
+/** Addresses that are not public unicast, including IPv6 forms that carry a private IPv4. */
+const refusedAddresses: [address: string, reason: string][] = [
+  ['2002:7f00:1::1', 'a 6to4 address (2002::/16)'], // embeds 127.0.0.1
+  ['2002:a00:1::1', 'a 6to4 address (2002::/16)'], // embeds 10.0.0.1
+  ['64:ff9b::a00:1', 'a NAT64 address (64:ff9b::/96, 64:ff9b:1::/48)'], // embeds 10.0.0.1
+  ['64:ff9b:1::1', 'a NAT64 address (64:ff9b::/96, 64:ff9b:1::/48)'], // local-use NAT64
+  ['::ffff:127.0.0.1', 'a loopback address (IPv4-mapped 127.0.0.1)'],
+  ['::ffff:10.0.0.1', 'a private address (IPv4-mapped 10.0.0.1)'],
+  ['::a00:1', 'an IPv4-compatible address (::/96)'], // embeds 10.0.0.1
+  ['2001:0::1', 'a Teredo address (2001::/32)'],
+  ['fc00::1', 'a private address'],
+  ['fe80::1', 'a link-local address'],
+  ['::1', 'a loopback address'],
+  ['0.0.0.0', 'an unspecified address'],
+  ['100.64.0.1', 'a shared (carrier-grade NAT) address'],
+  ['169.254.169.254', 'a link-local address'],
+  ['192.0.0.1', 'a reserved address'],
+  ['198.18.0.1', 'a reserved address'],
+  ['224.0.0.1', 'a multicast address'],
+  ['255.255.255.255', 'a broadcast address'],
+  ['240.0.0.1', 'a reserved address'],
+];
+const allowedAddresses = ['8.8.8.8', '2606:4700:4700::1111'];
+
+describe('address policy: only public unicast addresses', () => {
+  it.each(refusedAddresses)('classifies %s as %s', (address, reason) => {
+    expect(forbiddenAddressReason(address)).toBe(reason);
+  });
+
+  it.each(allowedAddresses)('classifies %s as allowed', (address) => {
+    expect(forbiddenAddressReason(address)).toBeUndefined();
+  });
+
+  // The resolver aborts the request as it answers: a wrongly vetted address ends in AbortError
+  // before any socket opens, so this sends no traffic whatever the verdict.
+  it.each(refusedAddresses)('refuses to fetch from a host resolving to %s', async (address, reason) => {
+    const controller = new AbortController();
+    const guard = new FetchGuard({
+      allowPrivateAddresses: false,
+      resolveHost: async () => {
+        controller.abort();
+        return [{ address, family: address.includes(':') ? 6 : 4 }];
+      },
+    });
+    const attempt = guard.get('http://target.test/', { signal: controller.signal });
+    await expect(attempt).rejects.toBeInstanceOf(RefusedAddressError);
+    await expect(attempt).rejects.toThrow(`refused: ${address} is ${reason} (resolved from target.test)`);
+  });
+
+  it.each(allowedAddresses)('lets a host resolving to %s through the vetting', async (address) => {
+    const family = address.includes(':') ? 6 : 4;
+    const guard = new FetchGuard({ allowPrivateAddresses: false, resolveHost: async () => [{ address, family }] });
+    await expect(guard.vetHost('public.test')).resolves.toEqual([{ address, family }]);
+  });
+
+  it('allows every address when private addresses are allowed (tests only)', async () => {
+    const guard = new FetchGuard({ allowPrivateAddresses: true, resolveHost: async () => [{ address: '2002:7f00:1::1', family: 6 }] });
+    await expect(guard.vetHost('anything.test')).resolves.toEqual([{ address: '2002:7f00:1::1', family: 6 }]);
   });
 });
 

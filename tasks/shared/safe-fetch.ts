@@ -12,6 +12,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import ipaddr from 'ipaddr.js';
 import { PermanentError, RetryableError } from '../../src/ports/errors.js';
 
 /** The fetch would reach an address the deployment does not allow (private, loopback…). */
@@ -32,7 +33,7 @@ export class TooManyRedirectsError extends PermanentError {
 export type ResolveHost = (hostname: string) => Promise<LookupAddress[]>;
 
 export interface FetchGuardOptions {
-  /** Allow loopback, private and link-local targets (TaskSettings.allowPrivateAddresses). */
+  /** Skip the address check: any address may be fetched (TaskSettings.allowPrivateAddresses, tests only). */
   allowPrivateAddresses: boolean;
   /** Redirects followed before giving up (default 5). */
   maxRedirects?: number;
@@ -335,123 +336,51 @@ function wrapNetworkError(error: Error, url: URL): Error {
 
 /* ---------------------------------------------------------------- address classification */
 
-interface Range {
-  /** Network address as a bigint of the family's width. */
-  base: bigint;
-  prefix: number;
-  reason: string;
-}
-
-const V4_RANGES: Range[] = [
-  v4('0.0.0.0', 8, 'an unspecified address'),
-  v4('10.0.0.0', 8, 'a private address'),
-  v4('100.64.0.0', 10, 'a shared (carrier-grade NAT) address'),
-  v4('127.0.0.0', 8, 'a loopback address'),
-  v4('169.254.0.0', 16, 'a link-local address'),
-  v4('172.16.0.0', 12, 'a private address'),
-  v4('192.0.0.0', 24, 'a reserved address'),
-  v4('192.168.0.0', 16, 'a private address'),
-  v4('198.18.0.0', 15, 'a reserved address'),
-  v4('224.0.0.0', 4, 'a multicast address'),
-  v4('240.0.0.0', 4, 'a reserved address'),
-];
-
-const V6_RANGES: Range[] = [
-  v6('::', 128, 'an unspecified address'),
-  v6('::1', 128, 'a loopback address'),
-  v6('fc00::', 7, 'a private address'),
-  v6('fe80::', 10, 'a link-local address'),
-  v6('fec0::', 10, 'a private address'),
-  v6('ff00::', 8, 'a multicast address'),
-];
-
-/** IPv6 forms that carry an IPv4 address in their last 32 bits. */
-const V6_EMBEDDING_V4: Range[] = [
-  v6('::ffff:0:0', 96, 'IPv4-mapped'),
-  v6('::', 96, 'IPv4-compatible'),
-  v6('64:ff9b::', 96, 'NAT64'),
-];
+/** Why an address outside `unicast` is refused, by ipaddr.js range name. */
+const RANGE_REASONS: Record<string, string> = {
+  unspecified: 'an unspecified address',
+  broadcast: 'a broadcast address',
+  multicast: 'a multicast address',
+  linkLocal: 'a link-local address',
+  loopback: 'a loopback address',
+  carrierGradeNat: 'a shared (carrier-grade NAT) address',
+  private: 'a private address',
+  uniqueLocal: 'a private address',
+  deprecatedSiteLocal: 'a site-local address',
+  reserved: 'a reserved address',
+  // IPv6 prefixes that reach an IPv4 address through a relay or translator: refused whatever
+  // IPv4 address they embed, so no decoding can be got wrong.
+  '6to4': 'a 6to4 address (2002::/16)',
+  teredo: 'a Teredo address (2001::/32)',
+  rfc6052: 'a NAT64 address (64:ff9b::/96, 64:ff9b:1::/48)',
+  rfc6145: 'an IPv4-translated address (::ffff:0:0:0/96)',
+};
 
 /**
  * Why an address may not be fetched (`a private address`, …), or undefined when it is a public
- * unicast address. Accepts IPv4 and IPv6 text forms, including IPv4-mapped IPv6.
+ * unicast address: ipaddr.js's `range()` must be `unicast`. IPv4-mapped IPv6 (::ffff:a.b.c.d)
+ * is judged as its IPv4 address; IPv4-compatible IPv6 (::a.b.c.d, deprecated), 6to4, Teredo
+ * and NAT64 are refused outright.
  */
 export function forbiddenAddressReason(address: string): string | undefined {
   const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  // Node's strict check first: ipaddr.js also accepts forms like `127.1` or `0x7f.0.0.1`.
   const family = isIP(bare);
-  if (family === 4) return matchRange(V4_RANGES, parseV4(bare)!, 32);
-  if (family !== 6) return 'not an IP address';
-  const value = parseV6(bare);
-  if (value === undefined) return 'not an IP address';
-  const own = matchRange(V6_RANGES, value, 128);
-  if (own) return own;
-  for (const embedding of V6_EMBEDDING_V4) {
-    if (inRange(embedding, value, 128)) {
-      const embedded = value & 0xffffffffn;
-      const reason = matchRange(V4_RANGES, embedded, 32);
-      if (reason) return `${reason} (${embedding.reason} ${formatV4(embedded)})`;
+  if (family === 0) return 'not an IP address';
+  // IPv6 goes through the URL parser's canonical (all-hex) form first: ipaddr.js reads any
+  // dotted tail as IPv4-mapped, so `::8.8.8.8` (IPv4-compatible) would pass as `::ffff:8.8.8.8`.
+  const canonical = family === 6 ? new URL(`http://[${bare}]/`).hostname.slice(1, -1) : bare;
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6 = ipaddr.parse(canonical);
+  let mapped = '';
+  if (parsed instanceof ipaddr.IPv6) {
+    if (parsed.isIPv4MappedAddress()) {
+      parsed = parsed.toIPv4Address();
+      mapped = ` (IPv4-mapped ${parsed.toString()})`;
+    } else if (parsed.parts.slice(0, 6).every((part) => part === 0) && parsed.range() === 'unicast') {
+      return 'an IPv4-compatible address (::/96)';
     }
   }
-  return undefined;
-}
-
-function matchRange(ranges: Range[], value: bigint, width: number): string | undefined {
-  return ranges.find((range) => inRange(range, value, width))?.reason;
-}
-
-function inRange(range: Range, value: bigint, width: number): boolean {
-  const shift = BigInt(width - range.prefix);
-  return value >> shift === range.base >> shift;
-}
-
-function v4(address: string, prefix: number, reason: string): Range {
-  return { base: parseV4(address)!, prefix, reason };
-}
-
-function v6(address: string, prefix: number, reason: string): Range {
-  return { base: parseV6(address)!, prefix, reason };
-}
-
-function parseV4(text: string): bigint | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined;
-    value = (value << 8n) | BigInt(Number(part));
-  }
-  return value;
-}
-
-function formatV4(value: bigint): string {
-  return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 0xffn)).join('.');
-}
-
-function parseV6(text: string): bigint | undefined {
-  let groups: number[] = [];
-  let head = text;
-  // A trailing dotted IPv4 (::ffff:10.0.0.1) counts as two groups.
-  const dotted = /(?:^|:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  let tail: number[] = [];
-  if (dotted) {
-    const value = parseV4(dotted[1]!);
-    if (value === undefined) return undefined;
-    tail = [Number(value >> 16n), Number(value & 0xffffn)];
-    head = text.slice(0, text.length - dotted[1]!.length);
-    if (head.endsWith(':') && !head.endsWith('::')) head = head.slice(0, -1);
-  }
-  const halves = head.split('::');
-  if (halves.length > 2) return undefined;
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((group) => (/^[0-9a-f]{1,4}$/i.test(group) ? parseInt(group, 16) : NaN)));
-  const left = parse(halves[0]!);
-  const right = halves.length === 2 ? parse(halves[1]!) : [];
-  const known = left.length + right.length + tail.length;
-  if (halves.length === 2) {
-    if (known > 7) return undefined;
-    groups = [...left, ...new Array<number>(8 - known).fill(0), ...right, ...tail];
-  } else {
-    groups = [...left, ...tail];
-  }
-  if (groups.length !== 8 || groups.some((group) => Number.isNaN(group))) return undefined;
-  return groups.reduce((value, group) => (value << 16n) | BigInt(group), 0n);
+  const range = parsed.range();
+  if (range === 'unicast') return undefined;
+  return `${RANGE_REASONS[range] ?? `a special-purpose address (${range})`}${mapped}`;
 }
