@@ -136,7 +136,7 @@ module.exports = {
       severity: 'error',
       comment:
         'Task types reach the network only through tasks/shared/safe-fetch.ts, which vets every ' +
-        'address it connects to (no loopback, private or link-local hosts, DNS rebinding included) ' +
+        'address it connects to (public unicast only, DNS rebinding included) ' +
         'and so must use node:http, node:https and node:net itself; and tasks/shared/smtp-mailer.ts, ' +
         'which opens the TCP connection to the configured SMTP server itself so that cancelling a ' +
         "run can cut a send short (nodemailer's own transport cannot). Tests stand up local " +
@@ -146,6 +146,26 @@ module.exports = {
         pathNot: ['^tasks/shared/safe-fetch\\.ts$', '^tasks/shared/smtp-mailer\\.ts$', '\\.test\\.ts$', '/test-[^/]+\\.ts$'],
       },
       to: { dependencyTypes: ['core'], path: rawNetwork },
+    },
+    {
+      name: 'task-types-no-dns',
+      severity: 'error',
+      comment:
+        'A task type resolves no names itself: an address it found could skip the check. Only ' +
+        'tasks/shared/safe-fetch.ts resolves, so that it can vet every address and connect to ' +
+        'exactly those. Tests excepted.',
+      from: { path: '^tasks/', pathNot: ['^tasks/shared/safe-fetch\\.ts$', '\\.test\\.ts$', '/test-[^/]+\\.ts$'] },
+      to: { dependencyTypes: ['core'], path: '^(node:)?dns(/promises)?$' },
+    },
+    {
+      name: 'task-types-no-mailer',
+      severity: 'error',
+      comment:
+        'A task type sends mail only through tasks/shared/smtp-mailer.ts, which connects to the ' +
+        "operator's SMTP_URL and nowhere else (a manifest names recipients, never a server). Tests " +
+        'excepted.',
+      from: { path: '^tasks/', pathNot: ['^tasks/shared/smtp-mailer\\.ts$', '\\.test\\.ts$', '/test-[^/]+\\.ts$'] },
+      to: { path: '(^|/)node_modules/(@types/)?nodemailer(/|$)|^nodemailer(/|$)' },
     },
 
     /* ---------------------------------------------------------------------------- housekeeping */
