@@ -3,7 +3,7 @@
  * (README "Declaring tasks"). Errors name the file, the line and column, and the field, so they
  * can be shown as a check run annotation on the offending line.
  */
-import { LineCounter, parseDocument, isNode, isScalar, visit, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { TaskType } from '../../ports/task-type.js';
 import { quote } from '../text/quote.js';
@@ -118,6 +118,22 @@ export function procfileManifest(text: string, image: string): ManifestResult {
 }
 
 export function parseManifest(text: string, catalog: TaskTypeCatalog, options: { defaultImage?: string } = {}): ManifestResult {
+  const read = readManifestYaml(text);
+  if (!read.ok) return read;
+  return checkManifest(read.raw, read.locate, catalog, options);
+}
+
+/** Where a path of the parsed manifest is in its text (with `key`, where its key is), or its closest existing parent. */
+export type ManifestLocator = (path: (string | number)[], key?: boolean) => { line: number; col: number };
+
+/**
+ * The YAML → JS step of parseManifest, the part whose time grows with the text (README "Security
+ * model"): the size and nesting caps, syntax, duplicate keys and aliases. `manifest-yaml-worker.ts`
+ * runs it off the event loop.
+ */
+export function readManifestYaml(
+  text: string,
+): { ok: true; raw: unknown; document: Document; at: (offset: number) => { line: number; col: number }; locate: ManifestLocator } | { ok: false; errors: ManifestError[] } {
   // Untrusted text: bounded before the YAML parser sees it (README "Security model").
   const tooLarge = sizeProblem(manifestFile, text);
   if (tooLarge) return { ok: false, errors: [tooLarge] };
@@ -151,18 +167,88 @@ export function parseManifest(text: string, catalog: TaskTypeCatalog, options: {
     const why = error instanceof Error ? error.message : String(error);
     return { ok: false, errors: [{ file: manifestFile, line, column: col, field: '', message: `its aliases expand too far (${why})` }] };
   }
+  return { ok: true, raw, document, at, locate: (path, key = false) => locate(document, path, at, key) };
+}
 
-  const errors: ManifestError[] = [];
-  const fail = (path: (string | number)[], message: string) => {
-    const { line, col } = locate(document, path, at);
-    errors.push({ file: manifestFile, line, column: col, field: path.join('.'), message });
+/**
+ * The positions a ManifestLocator answers after the schema's check — the root and everything under
+ * `tasks` — by path, so that the document itself need not cross threads: `n` is the node's start,
+ * `k` its key's; each segment of a path ends with a NUL.
+ */
+export type ManifestPlaces = Record<string, { n?: [number, number]; k?: [number, number] }>;
+
+export function manifestPlaces(document: Document, at: (offset: number) => { line: number; col: number }): ManifestPlaces {
+  const places: ManifestPlaces = Object.create(null) as ManifestPlaces;
+  const pos = (node: unknown): [number, number] | undefined => {
+    if (!isNode(node) || !node.range) return undefined;
+    const { line, col } = at(node.range[0]);
+    return [line, col];
   };
+  // The same lookups as `document.getIn(path, true)`: string keys of scalars, item indexes, first match.
+  const walk = (node: unknown, path: string) => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isScalar(pair.key) || typeof pair.key.value !== 'string') continue;
+        const at = `${path}${pair.key.value}\0`;
+        if (places[at] !== undefined) continue;
+        places[at] = { n: pos(pair.value), k: pos(pair.key) };
+        walk(pair.value, at);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) => {
+        const at = `${path}${index}\0`;
+        places[at] = { n: pos(item) };
+        walk(item, at);
+      });
+    }
+  };
+  // Past the schema (which the worker checks), only the task types' checks ask for places, all under `tasks`.
+  places[''] = { n: pos(document.contents) };
+  const tasks = isMap(document.contents) ? document.contents.items.find((pair) => isScalar(pair.key) && pair.key.value === 'tasks') : undefined;
+  if (tasks) {
+    places['tasks\0'] = { n: pos(tasks.value), k: pos(tasks.key) };
+    walk(tasks.value, 'tasks\0');
+  }
+  return places;
+}
+
+/** A ManifestLocator answering from manifestPlaces, as `locate` answers from the document. */
+export function placesLocator(places: ManifestPlaces): ManifestLocator {
+  const key = (path: (string | number)[]) => path.map((segment) => `${segment}\0`).join('');
+  return (path, byKey = false) => {
+    for (let depth = path.length; depth >= 0; depth -= 1) {
+      const place = places[key(path.slice(0, depth))];
+      if (byKey && depth === path.length && depth > 0 && place?.k) return { line: place.k[0], col: place.k[1] };
+      if (place?.n) return { line: place.n[0], col: place.n[1] };
+    }
+    return { line: 1, col: 1 };
+  };
+}
+
+/** The caps on counts and the schema: the checks that need no task types, which the YAML worker runs too. */
+export function checkManifestShape(raw: unknown, locate: ManifestLocator): { ok: true; manifest: Manifest } | { ok: false; errors: ManifestError[] } {
+  const errors: ManifestError[] = [];
   // Counts first, so that no more than the caps is ever validated or compiled.
-  for (const [path, message] of limitProblems(raw)) fail(path, message);
+  for (const [path, message] of limitProblems(raw)) {
+    const { line, col } = locate(path);
+    errors.push({ file: manifestFile, line, column: col, field: path.join('.'), message });
+  }
   if (errors.length > 0) return { ok: false, errors };
   const parsed = manifestSchema.safeParse(raw);
-  if (!parsed.success) return { ok: false, errors: issuesToErrors(parsed.error.issues, document, at) };
-  const manifest = parsed.data;
+  if (!parsed.success) return { ok: false, errors: issuesToErrors(parsed.error.issues, locate) };
+  return { ok: true, manifest: parsed.data };
+}
+
+/** The checks of parseManifest after the YAML step: the caps on counts, the schema, the task types. */
+export function checkManifest(raw: unknown, locate: ManifestLocator, catalog: TaskTypeCatalog, options: { defaultImage?: string } = {}): ManifestResult {
+  const shaped = checkManifestShape(raw, locate);
+  if (!shaped.ok) return shaped;
+  const manifest = shaped.manifest;
+  const errors: ManifestError[] = [];
+  const fail = (path: (string | number)[], message: string) => {
+    const { line, col } = locate(path);
+    errors.push({ file: manifestFile, line, column: col, field: path.join('.'), message });
+  };
 
   const tasks: ResolvedTask[] = [];
   for (const [name, spec] of Object.entries(manifest.tasks)) {
@@ -406,15 +492,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function issuesToErrors(
-  issues: readonly z.core.$ZodIssue[],
-  document: Document,
-  at: (offset: number | undefined) => { line: number; col: number },
-): ManifestError[] {
+function issuesToErrors(issues: readonly z.core.$ZodIssue[], locate: ManifestLocator): ManifestError[] {
   return issues.map((issue) => {
     const path = issue.path.map(String);
     const unknownKey = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
-    const { line, col } = locate(document, unknownKey ? [...path, unknownKey] : path, at, Boolean(unknownKey));
+    const { line, col } = locate(unknownKey ? [...path, unknownKey] : path, Boolean(unknownKey));
     const field = (unknownKey ? [...path, unknownKey] : path).join('.');
     return { file: manifestFile, line, column: col, field, message: issue.message };
   });

@@ -2,10 +2,11 @@
 import { createHash } from 'node:crypto';
 import type { RepoHost } from '../../ports/repo-host.js';
 import { dockerfileSources } from './task-files.js';
+import { readManifestYamlOffThread } from './manifest-yaml-pool.js';
 import {
+  checkManifest,
   dockerfileManifest,
   manifestFile,
-  parseManifest,
   procfileManifest,
   type LoadedManifest,
   type ManifestError,
@@ -45,7 +46,11 @@ export async function readManifest(host: RepoHost, sha: string, catalog: TaskTyp
     manifest = dockerfileManifest();
   } else {
     const text = texts.get(source)!;
-    const parsed = source === 'Procfile' ? procfileManifest(text, defaultImage) : parseManifest(text, catalog, { defaultImage });
+    // The YAML step of a task-mgmt.yml runs in a worker with a deadline: the text is the pull
+    // request's, and parsing it on the event loop could hold up every other request.
+    const yaml = source === 'Procfile' ? null : await readManifestYamlOffThread(text);
+    if (yaml !== null && !yaml.ok) return yaml;
+    const parsed = yaml === null ? procfileManifest(text, defaultImage) : checkManifest(yaml.raw, yaml.locate, catalog, { defaultImage });
     if (!parsed.ok) return parsed;
     manifest = parsed.manifest;
   }
