@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import Dockerode from 'dockerode';
 import { describe } from 'vitest';
-import { DockerExecutor, RUN_LABEL } from '../../src/adapters/executor/docker-executor.js';
+import { DockerExecutor } from '../../src/adapters/executor/docker-executor.js';
+import { leftoversOf } from '../support/docker-leftovers.js';
 import { requireServices } from '../support/services.js';
 import { executorContract } from './executor.contract.js';
 
@@ -27,12 +28,7 @@ describe.skipIf(!dockerReady)('Docker', { timeout: 30_000 }, () => {
     if (failure) throw new Error(`building the contract's image failed: ${failure.error}`);
     return {
       executor: new DockerExecutor({ docker }),
-      leftoversOf: async (runId) => {
-        const filters = { label: [`${RUN_LABEL}=${runId}`] };
-        const containers = await docker.listContainers({ all: true, filters });
-        const images = await docker.listImages({ filters });
-        return [...containers.map((container) => `container ${container.Id}`), ...images.map((image) => `image ${image.Id}`)];
-      },
+      leftoversOf: (runId) => leftoversOf(docker, runId),
       cleanup: async () => {
         await docker.getImage(tag).remove();
       },

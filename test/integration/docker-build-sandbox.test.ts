@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DockerExecutor, RUN_LABEL } from '../../src/adapters/executor/docker-executor.js';
+import { DockerExecutor } from '../../src/adapters/executor/docker-executor.js';
 import { BuildFailedError, type ExecuteRequest, type SandboxLimits } from '../../src/ports/executor.js';
+import { leftoversOf } from '../support/docker-leftovers.js';
 import { requireServices } from '../support/services.js';
 
 const MiB = 1024 * 1024;
@@ -51,11 +52,7 @@ describe.skipIf(!dockerAvailable)('the build sandbox on a real engine', { timeou
   const tempDirs: string[] = [];
 
   afterEach(async () => {
-    for (const runId of usedRunIds.splice(0)) {
-      const filters = { label: [`${RUN_LABEL}=${runId}`] };
-      expect(await docker.listContainers({ all: true, filters }), `containers of ${runId}`).toEqual([]);
-      expect(await docker.listImages({ filters }), `images of ${runId}`).toEqual([]);
-    }
+    for (const runId of usedRunIds.splice(0)) expect(await leftoversOf(docker, runId), `left by ${runId}`).toEqual([]);
   });
 
   afterAll(async () => {

@@ -16,6 +16,7 @@ import {
   imageTagFor,
 } from '../../src/adapters/executor/docker-executor.js';
 import { BuildFailedError, type ExecuteRequest, type SandboxLimits } from '../../src/ports/executor.js';
+import { leftoversOf } from '../support/docker-leftovers.js';
 import { requireServices } from '../support/services.js';
 
 const MiB = 1024 * 1024;
@@ -72,11 +73,7 @@ describe.skipIf(!dockerAvailable)('DockerExecutor on a real engine', { timeout: 
   const tempDirs: string[] = [];
 
   afterEach(async () => {
-    for (const runId of usedRunIds.splice(0)) {
-      const filters = { label: [`${RUN_LABEL}=${runId}`] };
-      expect(await docker.listContainers({ all: true, filters }), `containers of ${runId}`).toEqual([]);
-      expect(await docker.listImages({ filters }), `images of ${runId}`).toEqual([]);
-    }
+    for (const runId of usedRunIds.splice(0)) expect(await leftoversOf(docker, runId), `left by ${runId}`).toEqual([]);
   });
 
   afterAll(async () => {
