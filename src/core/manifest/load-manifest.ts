@@ -71,14 +71,8 @@ export type ManifestResult = { ok: true; manifest: LoadedManifest } | { ok: fals
 
 export type TaskTypeCatalog = ReadonlyMap<string, Pick<TaskType, 'name' | 'params'>>;
 
-/** Which file defines the tasks of a commit, from the names at its root. */
-export function manifestSource(rootNames: readonly string[]): 'task-mgmt.yml' | 'Dockerfile' | 'Procfile' | null {
-  const names = new Set(rootNames);
-  if (names.has(manifestFile)) return manifestFile;
-  if (names.has('Dockerfile')) return 'Dockerfile';
-  if (names.has('Procfile')) return 'Procfile';
-  return null;
-}
+/** The files that may define the tasks of a commit, at its root, in the order they are looked up: the first present wins. */
+export const manifestSources = [manifestFile, 'Dockerfile', 'Procfile'] as const;
 
 /** A root Dockerfile alone: one task named `default`. */
 export function dockerfileManifest(): LoadedManifest {

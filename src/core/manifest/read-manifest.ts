@@ -6,7 +6,7 @@ import { readManifestYamlOffThread } from './manifest-yaml-pool.js';
 import {
   checkManifest,
   dockerfileManifest,
-  manifestFile,
+  manifestSources,
   procfileManifest,
   type LoadedManifest,
   type ManifestError,
@@ -34,7 +34,7 @@ export type ReadManifest =
  */
 export async function readManifest(host: RepoHost, sha: string, catalog: TaskTypeCatalog, defaultImage: string): Promise<ReadManifest> {
   const at = `\`${sha.slice(0, 12)}\``;
-  const candidates = [manifestFile, 'Dockerfile', 'Procfile'] as const;
+  const candidates = manifestSources;
   const found = await Promise.all(candidates.map((path) => host.readFile(path, sha)));
   const index = found.findIndex((text) => text !== null);
   if (index === -1) return { ok: false, reason: `${at} declares no task: add a \`task-mgmt.yml\` or a \`Dockerfile\` at the root of the repository.` };
