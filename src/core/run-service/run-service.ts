@@ -249,7 +249,7 @@ export class RunService {
 
   /** Null when the command is within the requester's limit; otherwise the refusal (already on record). */
   private async admit(asked: { repo: RepoRef; number?: number | null; target?: RunTarget; requester: Requester }, command: string): Promise<Refused | null> {
-    const number = asked.number !== undefined ? asked.number : asked.target ? numberOf(asked.target) : null;
+    const number = numberAsked(asked);
     const admission = await admitCommand(this.deps.store, this.deps.now(), { repo: asked.repo, number, requester: asked.requester, command }, this.deps.commandsPerMinute);
     if (admission.admitted) return null;
     return { kind: 'refused', code: 'rate_limited', reason: admission.reason, ...(admission.silent ? { silent: true } : {}) };
@@ -261,10 +261,15 @@ export class RunService {
     code: RefusalCode,
     reason: string,
   ): Promise<Refused> {
-    const number = asked.number !== undefined ? asked.number : asked.target ? numberOf(asked.target) : null;
+    const number = numberAsked(asked);
     await record(this.deps.store, this.deps.now(), { repo: asked.repo, number, requester: asked.requester, action, allowed: false, reason });
     return { kind: 'refused', code, reason };
   }
+}
+
+/** The pull request or issue a refusal or a counted command belongs to: named, or the target's. */
+function numberAsked(asked: { number?: number | null; target?: RunTarget }): number | null {
+  return asked.number !== undefined ? asked.number : asked.target ? numberOf(asked.target) : null;
 }
 
 /**
