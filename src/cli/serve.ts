@@ -56,10 +56,11 @@ export async function serve(config: Config): Promise<number> {
     log,
   });
   let octokitFor: OctokitForInstallation | undefined;
+  let checks: GithubCheckReporter | undefined;
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
       instrumentOctokit(await app.auth(installationId), { request: countGithubRequest, rateLimitRemaining: setRateLimitRemaining });
-    const checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact });
+    checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact });
     const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor!(repo.installationId), repo);
     // One run service behind every way in: comments, buttons, the JSON API and JSON-RPC.
     const runs = new RunService({
@@ -98,7 +99,7 @@ export async function serve(config: Config): Promise<number> {
     recoverAbandonedRuns({
       store: services.store,
       queue: services.queue,
-      checks: new GithubCheckReporter({ octokitFor: octokitFor!, publicUrl: config.PUBLIC_URL, redact }),
+      checks: checks!,
       log: log.child({ name: 'recovery' }),
       now: () => new Date(),
       gatewayUrl: config.IPFS_GATEWAY_URL,
