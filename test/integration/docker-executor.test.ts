@@ -294,6 +294,13 @@ describe.skipIf(!dockerAvailable)('DockerExecutor on a real engine', { timeout: 
     expect(result).toMatchObject({ cancelled: true, exitCode: null, imageId: '' });
     const stepContainer = /Running in ([0-9a-f]+)/.exec(run.lines.join('\n'))?.[1];
     expect(stepContainer).toBeDefined();
+    // The engine removes an aborted build's step container on its own, a moment after the build
+    // request ends: give it up to 5 s, then the container must be gone.
+    for (let i = 0; i < 50; i += 1) {
+      const gone = await docker.getContainer(stepContainer!).inspect().then(() => false, () => true);
+      if (gone) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     await expect(docker.getContainer(stepContainer!).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 
