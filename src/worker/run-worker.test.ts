@@ -600,7 +600,7 @@ describe('progress', () => {
     const shown = progressReports(w.reports(await w.run(queued.id)));
     expect(shown.length).toBeGreaterThanOrEqual(2);
     expect(shown.length).toBeLessThanOrEqual(Math.floor(tookMs / intervalMs) + 1);
-    expect(shown.at(-1)!.summary).toMatch(/\*\*Progress:\*\* \d+ of 40 \(\d+%\) — page \d+/);
+    expect(shown.at(-1)!.summary).toMatch(/\*\*Progress:\*\* \d+ of 40 \(\d+%\) — `page \d+`/);
 
     const published = w.events.events.filter((event) => event.name === 'run.progress');
     expect(published).toHaveLength(shown.length);
@@ -622,7 +622,7 @@ describe('progress', () => {
     const queued = await w.queue({ taskType: 'test/progress-file', spec: { with: { waitMs: 200 }, network: false } });
     await w.handle(queued.id);
     const run = await w.run(queued.id);
-    expect(progressReports(w.reports(run)).at(-1)!.summary).toContain('**Progress:** 3 of 4 (75%) — page 3');
+    expect(progressReports(w.reports(run)).at(-1)!.summary).toContain('**Progress:** 3 of 4 (75%) — `page 3`');
     expect(run.outputFiles).toEqual([]);
   });
 });

@@ -107,7 +107,7 @@ tasks:
     const [check] = await completed(repo, 1);
     expect(check!.name).toBe('task-mgmt / manifest');
     expect(check!.conclusion).toBe('failure');
-    expect(check!.output.summary).toMatch(/`task-mgmt.yml` line 11, column 14, `tasks.process.timeout`: "soon" is not a duration/);
+    expect(check!.output.summary).toMatch(/`task-mgmt.yml` line 11, column 14, `tasks.process.timeout`: `"soon" is not a duration/);
     expect(check!.output.annotationsCount).toBe(1);
     const reply = await gh.waitFor(() => gh.commentsOn(repo, number).find((c) => c.user.login === gh.botLogin), { timeoutMs: 20_000 });
     expect(reply.body).toContain('`task-mgmt.yml` line 11');
@@ -122,7 +122,7 @@ tasks:
     const [check] = await completed(repo, 1);
     expect(check!.conclusion).toBe('success');
     const summaries = check!.history.map((body) => String((body.output as { summary?: string } | undefined)?.summary ?? ''));
-    expect(summaries.some((summary) => summary.includes('**Progress:** 40 of 100 (40%) — pages'))).toBe(true);
+    expect(summaries.some((summary) => summary.includes('**Progress:** 40 of 100 (40%) — `pages`'))).toBe(true);
     expect(check!.output.summary).toContain('`result.txt`');
     expect(check!.output.summary).not.toContain('.progress.json');
   });

@@ -82,7 +82,7 @@ describe.skipIf(!dockerReady)('review gate and commands', () => {
     await gh.comment(repo, number, 'maintainer', '/run');
     const ran = await check(repo, first, (c) => c.status === 'completed' && c.conclusion === 'success');
     expect(ran.output.summary).toContain('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o');
-    expect(ran.history[0]!.output).toMatchObject({ summary: expect.stringContaining('approving reviews #') });
+    expect(ran.history[0]!.output).toMatchObject({ summary: expect.stringContaining('approving reviews `') });
 
     const { after } = await gh.pushToPullRequest(repo, number, { 'notes.txt': 'more\n' });
     const stale = await gh.waitFor(() => gh.checkRuns(repo, { headSha: first }).find((c) => c.id === waiting.id && c.output.title?.startsWith('Stale')), {

@@ -1,5 +1,17 @@
+import MarkdownIt from 'markdown-it';
 import { describe, expect, it } from 'vitest';
-import { checkTextLimit, finishedReport, truncateEnd, truncateStart } from './check-text.js';
+import { authorize } from '../policy/authorize.js';
+import {
+  approvalNeededReport,
+  checkTextLimit,
+  finishedReport,
+  manifestErrorReport,
+  progressReport,
+  queuedReport,
+  startedReport,
+  truncateEnd,
+  truncateStart,
+} from './check-text.js';
 import type { Run } from './run.js';
 
 function run(overrides: Partial<Run> = {}): Run {
@@ -51,9 +63,9 @@ describe('finishedReport', () => {
     const report = finishedReport(run(), 'https://gw.example');
     expect(report).toMatchObject({ status: 'completed', conclusion: 'success', title: 'Succeeded' });
     expect(report.summary).toContain('`ipfs://QmRoot` ([gateway](https://gw.example/ipfs/QmRoot))');
-    expect(report.summary).toContain('| `a.txt` | [`QmA`](https://gw.example/ipfs/QmA) | 2.0 KiB |');
-    expect(report.summary).toContain('| `dir/` | [`QmD`](https://gw.example/ipfs/QmD) | directory |');
-    expect(report.summary).toContain('we\\|ird\\`');
+    expect(report.summary).toContain('- `a.txt` · [`QmA`](https://gw.example/ipfs/QmA) · 2.0 KiB');
+    expect(report.summary).toContain('- `dir/` · [`QmD`](https://gw.example/ipfs/QmD) · directory');
+    expect(report.summary).toContain('- `` we|ird` `` · [`QmW`]');
     expect(report.summary).toContain('exit code 0');
     expect(report.summary).toContain('1 min 5 s');
     expect(report.text).toBe('```text\nline 1\nline 2\n```');
@@ -66,7 +78,7 @@ describe('finishedReport', () => {
   ] as const)('a %s run concludes %s and shows its error', (state, conclusion) => {
     const report = finishedReport(run({ state, error: 'it broke\nbadly', exitCode: 3 }), 'https://gw.example');
     expect(report.conclusion).toBe(conclusion);
-    expect(report.summary).toContain('> it broke\n> badly');
+    expect(report.summary).toContain('> `it broke badly`');
   });
 
   it('keeps a log that contains backtick fences inside its own, longer fence', () => {
@@ -84,6 +96,74 @@ describe('finishedReport', () => {
   });
 });
 
+/**
+ * Text someone else wrote reaches a check run's Markdown summary: a manifest's fields and YAML
+ * errors, a task's progress message and file names, a run's error. Rendered by a CommonMark
+ * parser (with HTML and bare links on, as GitHub has them), none of it may end up outside code.
+ */
+describe('check-run summaries quote what others wrote', () => {
+  const markdown = new MarkdownIt({ html: true, linkify: true });
+  const hostile = '@octo-org/team ping @mona, see octo-org/repo#1 and #2, [x](https://evil.example) **b** <b>h</b> https://evil.example';
+  const breakouts = [hostile, `\`${hostile}\``, `a\\|${hostile}`, `line\n\n# ${hostile}\n`, `\`\`\` ${hostile}`];
+  /** What a reader sees outside code: no mention, reference, link, emphasis or HTML of theirs may be there. */
+  function outsideCode(summary: string): string {
+    return markdown.render(summary).replace(/<code>[\s\S]*?<\/code>/g, '');
+  }
+  function expectInert(summary: string): void {
+    const shown = outsideCode(summary);
+    for (const trace of ['octo-org', 'mona', 'evil.example', '#1', '#2', '<strong>b', '<b>h', '<h1>']) expect(shown, summary).not.toContain(trace);
+  }
+
+  it.each(breakouts)('a manifest error: its file, field and message (%j)', (text) => {
+    const report = manifestErrorReport([{ file: text, line: 3, column: 5, field: `tasks.${text}`, message: `unknown key ${text}` }], 'a'.repeat(40));
+    expectInert(report.summary);
+    expect(report.summary).toContain('line 3, column 5');
+  });
+
+  it.each(breakouts)('a progress message (%j)', (text) => {
+    const report = progressReport(run({ state: 'running' }), { done: 1, total: 2, message: text });
+    expectInert(report.summary);
+    expect(report.summary).toContain('**Progress:** 1 of 2 (50%) — `');
+  });
+
+  it.each(breakouts)('a run error and the names of the files a task wrote (%j)', (text) => {
+    const report = finishedReport(
+      run({ state: 'failed', error: `the build failed: ${text}`, outputFiles: [{ name: text, cid: 'QmW', size: 1, kind: 'file' }] }),
+      'https://gw.example',
+    );
+    expectInert(report.summary);
+  });
+
+  it.each(breakouts)('a pull request file name in the approval it waits for (%j)', (text) => {
+    const permission = (level: string) => ({ permission: level, roleName: null, flags: null });
+    const decision = authorize({
+      actor: 'writer',
+      permission: permission('write'),
+      pullRequest: { number: 7, headSha: 'b'.repeat(40), author: 'writer', authorPermission: permission('write'), changedTaskFiles: [text], reviews: [], reviewerPermissions: new Map() },
+    });
+    expect(decision).toMatchObject({ allowed: false, kind: 'approval' });
+    expectInert(approvalNeededReport(decision.reason, 'b'.repeat(40)).summary);
+  });
+
+  it('names approving reviews by id, not as `#id`, which GitHub would link to the issue with that number', () => {
+    for (const report of [queuedReport(run({ approvals: [1, 2] })), startedReport(run({ approvals: [1, 2] }))]) {
+      expectInert(report.summary);
+      expect(report.summary).toContain('(approving reviews `1`, `2`)');
+    }
+  });
+
+  it('cuts a long summary between lines, so no quote is left open for the rest to be read as Markdown', () => {
+    // Many long errors: a cut inside one would leave its span unclosed and its text live.
+    for (const pad of [0, 1, 7, 500]) {
+      const errors = Array.from({ length: 120 }, (_, i) => ({ file: 'task-mgmt.yml', line: i + 1, column: 1, field: 'x'.repeat(pad), message: `${'y'.repeat(900)} ${hostile}` }));
+      const report = manifestErrorReport(errors, 'a'.repeat(40));
+      expect(report.summary.length).toBeLessThanOrEqual(checkTextLimit);
+      expect(report.summary.endsWith('\n… (cut to fit)')).toBe(true);
+      expectInert(report.summary);
+    }
+  });
+});
+
 describe('truncation', () => {
   it('leaves short texts alone', () => {
     expect(truncateEnd('abc', 10)).toBe('abc');
@@ -94,5 +174,8 @@ describe('truncation', () => {
     expect(truncateStart('0123456789'.repeat(10), 40)).toHaveLength(40);
     expect(truncateEnd('0123456789'.repeat(10), 40)).toMatch(/^0123456789/);
     expect(truncateEnd('0123456789'.repeat(10), 40)).toHaveLength(40);
+  });
+  it('cuts the end at a line break when there is one', () => {
+    expect(truncateEnd('first line\nsecond `quoted` line', 26)).toBe('first line\n… (cut to fit)');
   });
 });

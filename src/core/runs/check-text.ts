@@ -2,8 +2,15 @@
  * What a run's check run says, as pure functions of the run. GitHub caps `summary` and `text`
  * at 65,535 characters: texts are cut to fit, never rejected for length.
  * https://docs.github.com/en/rest/checks/runs#create-a-check-run
+ *
+ * A summary is Markdown, and much of what it shows was written by someone else: a manifest's
+ * fields and the YAML errors quoting them, the progress message and the files a task wrote, a
+ * run's error (which may carry a build's or a task's words). All of it goes through `quote()`,
+ * as replies do, so it cannot mention, reference, link or format; the log in `text` sits in a
+ * fence longer than any inside it.
  */
 import type { CheckAction, CheckReport } from '../../ports/check-reporter.js';
+import { quote } from '../text/quote.js';
 import type { Run } from './run.js';
 import { formatDuration, formatSize } from './units.js';
 
@@ -19,11 +26,19 @@ export function truncateStart(text: string, limit = checkTextLimit): string {
   return marker + text.slice(text.length - (limit - marker.length));
 }
 
+/**
+ * Keeps the start, cut at the end of a line when there is one: a quoted text never spans lines,
+ * so the cut never leaves a code span open (an open span's text would be read as Markdown).
+ */
 export function truncateEnd(text: string, limit = checkTextLimit): string {
   if (text.length <= limit) return text;
   const marker = '\n… (cut to fit)';
-  return text.slice(0, limit - marker.length) + marker;
+  const lineEnd = text.lastIndexOf('\n', limit - marker.length);
+  return text.slice(0, lineEnd > 0 ? lineEnd : limit - marker.length) + marker;
 }
+
+/** Longest a quoted error or manifest message may be in a summary; shorter texts use quote's own. */
+const longTextChars = 1_000;
 
 function logBlock(logTail: string | null): string | undefined {
   if (!logTail) return undefined;
@@ -60,11 +75,14 @@ export function progressReport(run: Run, progress: { done: number; total?: numbe
   const of = progress.total !== undefined && progress.total > 0 ? ` of ${progress.total} (${Math.floor((progress.done / progress.total) * 100)}%)` : '';
   return {
     ...startedReport(run),
-    summary: truncateEnd(`${startedReport(run).summary}\n\n**Progress:** ${progress.done}${of}${progress.message ? ` — ${progress.message}` : ''}`),
+    summary: truncateEnd(`${startedReport(run).summary}\n\n**Progress:** ${progress.done}${of}${progress.message ? ` — ${quote(progress.message)}` : ''}`),
   };
 }
 
-/** A command held until a review: says exactly what is missing (who may approve, which SHA). */
+/**
+ * A command held until a review: says exactly what is missing (who may approve, which SHA). The
+ * reason comes from the policy, which quotes the file names in it; the rest is logins and SHAs.
+ */
 export function approvalNeededReport(reason: string, sha: string): CheckReport {
   return {
     status: 'completed',
@@ -101,7 +119,8 @@ export function closedApprovalReport(sha: string, why: string): CheckReport {
 }
 
 function approvedBy(run: Pick<Run, 'approvals'>): string {
-  return run.approvals.length > 0 ? ` (approving reviews ${run.approvals.map((id) => `#${id}`).join(', ')})` : '';
+  // A review id is no issue number: written `#id`, GitHub would link it to whatever issue has it.
+  return run.approvals.length > 0 ? ` (approving reviews ${run.approvals.map((id) => `\`${id}\``).join(', ')})` : '';
 }
 
 export function finishedReport(run: Run, gatewayUrl: string): CheckReport {
@@ -110,15 +129,17 @@ export function finishedReport(run: Run, gatewayUrl: string): CheckReport {
   const conclusion = conclusionOf(run);
   const title = titles[run.state] ?? run.state;
   lines.push(`**${title}** in ${duration} · exit code ${run.exitCode ?? 'none'} · run \`${run.id}\` at \`${run.sha.slice(0, 12)}\``);
-  if (run.error) lines.push('', `> ${run.error.replace(/\n/g, '\n> ')}`);
+  if (run.error) lines.push('', `> ${quote(run.error, longTextChars)}`);
   if (run.outputCid) {
     const gateway = `${gatewayUrl}/ipfs/${run.outputCid}`;
     lines.push('', `### Outputs`, '', `\`ipfs://${run.outputCid}\` ([gateway](${gateway}))`);
     if (run.outputFiles.length > 0) {
-      lines.push('', '| file | CID | size |', '| --- | --- | --- |');
+      // A list, not a table: in a table cell GitHub splits at a pipe before it sees code spans,
+      // and a name ending in a backslash would unescape the pipe meant to stay inside the span.
+      lines.push('');
       for (const file of run.outputFiles) {
-        const name = file.name.replace(/[|`\\]/g, (c) => `\\${c}`) + (file.kind === 'directory' ? '/' : '');
-        lines.push(`| \`${name}\` | [\`${file.cid}\`](${gatewayUrl}/ipfs/${file.cid}) | ${file.kind === 'file' ? formatSize(file.size) : file.kind} |`);
+        const name = quote(file.name + (file.kind === 'directory' ? '/' : ''), 256);
+        lines.push(`- ${name} · [\`${file.cid}\`](${gatewayUrl}/ipfs/${file.cid}) · ${file.kind === 'file' ? formatSize(file.size) : file.kind}`);
       }
     } else {
       lines.push('', 'The task wrote no files to `/out`.');
@@ -157,7 +178,7 @@ function conclusionOf(run: Run): NonNullable<CheckReport['conclusion']> {
 
 /** A manifest that cannot be read: nothing is queued, and each error points at its line. */
 export function manifestErrorReport(errors: readonly { file: string; line: number; column: number; field: string; message: string }[], sha: string): CheckReport {
-  const lines = errors.map((e) => `- \`${e.file}\` line ${e.line}, column ${e.column}${e.field ? `, \`${e.field}\`` : ''}: ${e.message}`);
+  const lines = errors.map((e) => `- ${quote(e.file)} line ${e.line}, column ${e.column}${e.field ? `, ${quote(e.field)}` : ''}: ${quote(e.message, longTextChars)}`);
   return {
     status: 'completed',
     conclusion: 'failure',
