@@ -33,3 +33,16 @@ export interface IpfsStore {
   addPath(path: string, options?: AddOptions): Promise<AddResult>;
   close(): Promise<void>;
 }
+
+/**
+ * Reading stored blocks back, for the app's own gateway: a section of its own, so task types
+ * (which only add) and their test doubles need not offer it.
+ */
+export interface IpfsBlockReader {
+  /**
+   * The bytes of one stored block (any block of an add, not only roots), exactly as stored, or
+   * null when this store does not hold it. The CID is matched by its multihash, so a CIDv0 and its
+   * CIDv1 form find the same block.
+   */
+  getBlock(cid: string, options?: { signal?: AbortSignal }): Promise<Uint8Array | null>;
+}

@@ -9,6 +9,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import { CID } from 'multiformats/cid';
+import { sha256 } from 'multiformats/hashes/sha2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedIpfsStore, SpecialFileError } from './embedded-ipfs-store.js';
 import type { ImportOptionsInput } from './import-profile.js';
@@ -103,6 +105,16 @@ describe('single files (Kubo sharness t0040, cid_profiles_test.go)', () => {
     await s.close();
     const reopened = store();
     expect(await reopened.has(cid)).toBe(true);
+  });
+
+  it('reads a stored block back as stored, by its CIDv0 or CIDv1 form; null for a block it does not hold', async () => {
+    const s = store();
+    const { cid } = await s.addPath(await file('f', 'hello world\n'));
+    const block = await s.getBlock(cid);
+    expect(block).not.toBeNull();
+    expect(CID.createV0(await sha256.digest(block!)).toString()).toBe(cid);
+    expect(await s.getBlock(CID.parse(cid).toV1().toString())).toEqual(block);
+    expect(await s.getBlock('QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH')).toBeNull();
   });
 
   it('records {cid, expiresAt} in pins.jsonl on every add', async () => {

@@ -17,7 +17,7 @@ import type { BufferImporter, ImportCandidate, ImportResult, ImporterOptions, Wr
 import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { sha256 } from 'multiformats/hashes/sha2';
-import type { AddedEntry, AddOptions, AddResult, IpfsStore } from '../../ports/ipfs-store.js';
+import type { AddedEntry, AddOptions, AddResult, IpfsBlockReader, IpfsStore } from '../../ports/ipfs-store.js';
 import { describeFileType, openRegularFile } from '../../ports/untrusted-file.js';
 import { resolveImportSettings, toImporterOptions } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
@@ -70,7 +70,7 @@ const CHUNKS_IN_FLIGHT = 4;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export class EmbeddedIpfsStore implements IpfsStore {
+export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
   readonly settings: ImportSettings;
   private readonly ipfsDir: string;
   private readonly blockstore: FsBlockstore;
@@ -129,6 +129,21 @@ export class EmbeddedIpfsStore implements IpfsStore {
   async has(cid: string): Promise<boolean> {
     await this.open();
     return this.blockstore.has(CID.parse(cid));
+  }
+
+  async getBlock(cid: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array | null> {
+    const key = CID.parse(cid);
+    await this.open();
+    const chunks: Uint8Array[] = [];
+    try {
+      for await (const chunk of this.blockstore.get(key, options)) chunks.push(chunk);
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      // blockstore-fs answers every failed read (a missing file above all) with NotFoundError.
+      if ((error as Error).name === 'NotFoundError') return null;
+      throw error;
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 
   async close(): Promise<void> {
