@@ -1,95 +1,43 @@
 /**
- * The zero-setup IPFS backend: UnixFS DAGs built in-process and kept as files under
- * `<dataDir>/ipfs/blocks`. Offline by design: no libp2p, no peer is ever dialed (README "Outputs on IPFS").
- *
- * CIDs equal Kubo's `ipfs add -r` for the same tree and profile: same chunking and layout
- * (import-profile.ts), names in Go's byte order, symlinks stored as UnixFS symlink nodes,
- * empty folders kept, hidden entries left out unless asked for.
+ * The zero-setup IPFS backend: blocks kept as files under `<dataDir>/ipfs/blocks`. Offline by
+ * design: no libp2p, no peer is ever dialed (README "Outputs on IPFS"). CIDs are computed by
+ * import-tree.ts, as for every backend.
  */
-import { appendFile, lstat, mkdir, readdir, readlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import * as dagPb from '@ipld/dag-pb';
+import { join, resolve } from 'node:path';
 import { FsBlockstore } from 'blockstore-fs';
-import { UnixFS } from 'ipfs-unixfs';
-import { importer } from 'ipfs-unixfs-importer';
-import type { BufferImporter, ImportCandidate, ImportResult, ImporterOptions, WritableStorage } from 'ipfs-unixfs-importer';
 import { CID } from 'multiformats/cid';
-import * as raw from 'multiformats/codecs/raw';
-import { sha256 } from 'multiformats/hashes/sha2';
-import type { AddedEntry, AddOptions, AddResult, IpfsBlockReader, IpfsStore } from '../../ports/ipfs-store.js';
-import { describeFileType, openRegularFile } from '../../ports/untrusted-file.js';
-import { resolveImportSettings, toImporterOptions } from './import-profile.js';
+import type { AddOptions, AddResult, IpfsBlockReader, IpfsStore } from '../../ports/ipfs-store.js';
+import { resolveImportSettings } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
+import { importTree, type BlockSink } from './import-tree.js';
+import { PinRecords } from './pin-records.js';
+
+export { SpecialFileError, UnsupportedNameError } from './import-tree.js';
 
 export interface EmbeddedIpfsStoreOptions {
   /** Root of the service's data; blocks go to `<dataDir>/ipfs/blocks`. */
   dataDir: string;
   /** Import profile and Kubo-style overrides; Kubo's bare `ipfs add` defaults when unset. */
   profile?: ImportOptionsInput;
-  /**
-   * Include entries whose name starts with a dot inside added folders, like `ipfs add -r --hidden`.
-   * Kubo leaves them out by default ("--hidden / -H includes hidden files (default: false)",
-   * Kubo v0.40 changelog; `ipfs add --help`), so the default keeps CIDs equal to plain `ipfs add -r`.
-   * The path passed to `addPath` itself is always added, dot or not, as Kubo does.
-   */
+  /** Include dot-files inside added folders, like `ipfs add -r --hidden` (import-tree.ts). */
   includeHidden?: boolean;
 }
 
-/** A socket, FIFO or device node: it has no content to add, and reading a FIFO could block forever. */
-export class SpecialFileError extends Error {
-  constructor(
-    readonly path: string,
-    readonly fileType: string,
-  ) {
-    super(`cannot add ${path}: it is a ${fileType}; only regular files, folders and symlinks can be added`);
-    this.name = 'SpecialFileError';
-  }
-}
-
-/** A name the UnixFS importer cannot represent faithfully (not UTF-8, or a folder ending in a backslash). */
-export class UnsupportedNameError extends Error {
-  constructor(
-    readonly path: string,
-    reason: string,
-  ) {
-    super(`cannot add ${path}: ${reason}`);
-    this.name = 'UnsupportedNameError';
-  }
-}
-
-type BlockBytes = Parameters<FsBlockstore['put']>[1];
-
-// Path prefix handed to the importer; never visible in results (names come from the components below it).
-const ROOT = 'root';
-
-// Bound on memory: about FILES_IN_FLIGHT × CHUNKS_IN_FLIGHT chunks are held at once
-// (16 × chunk size: 4 MiB with 256 KiB chunks, 16 MiB with 1 MiB chunks). Neither changes CIDs.
-const FILES_IN_FLIGHT = 4;
-const CHUNKS_IN_FLIGHT = 4;
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
   readonly settings: ImportSettings;
-  private readonly ipfsDir: string;
   private readonly blockstore: FsBlockstore;
+  private readonly pins: PinRecords;
   private readonly includeHidden: boolean;
   private opened: Promise<void> | undefined;
   /** Blocks being written now, by multihash, so a repeated block is written once. */
   private readonly writing = new Map<string, Promise<void>>();
-  private readonly writer: WritableStorage = {
-    put: async (cid, bytes) => {
-      await this.putOnce(cid, bytes);
-      return cid;
-    },
-  };
+  private readonly sink: BlockSink = { put: (cid, bytes) => this.putOnce(cid, bytes) };
 
   constructor(options: EmbeddedIpfsStoreOptions) {
     // Validate at once: a bad profile is a configuration error, not an error of the first add.
     this.settings = resolveImportSettings(options.profile);
-    this.ipfsDir = join(resolve(options.dataDir), 'ipfs');
-    this.blockstore = new FsBlockstore(join(this.ipfsDir, 'blocks'));
+    this.blockstore = new FsBlockstore(join(resolve(options.dataDir), 'ipfs', 'blocks'));
+    this.pins = new PinRecords(options.dataDir);
     this.includeHidden = options.includeHidden ?? false;
   }
 
@@ -97,32 +45,9 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
     const { signal } = options;
     signal?.throwIfAborted();
     await this.open();
-
-    const absolute = resolve(path);
-    const stats = await lstat(absolute);
-    const importerOptions: ImporterOptions = {
-      ...toImporterOptions(this.settings),
-      fileImportConcurrency: FILES_IN_FLIGHT,
-      blockWriteConcurrency: CHUNKS_IN_FLIGHT,
-      bufferImporter: leanLeafImporter(this.settings),
-    };
-
-    let root: ImportResult | undefined;
-    const entries: AddedEntry[] = [];
-    const source = this.candidates(absolute, stats, signal);
-    for await (const result of importer(source, this.writer, importerOptions)) {
-      signal?.throwIfAborted();
-      const components = (result.path ?? '').split('/');
-      if (components.length === 1) root = result;
-      else if (components.length === 2 && components[1] !== undefined) {
-        entries.push(toEntry(components[1], result));
-      }
-    }
-    if (root === undefined) throw new Error(`adding ${absolute} produced no root CID`);
-
-    const cid = root.cid.toString();
-    await this.recordPin(cid, options.pinUntil);
-    return { cid, entries: entries.sort((a, b) => compareNames(a.name, b.name)) };
+    const result = await importTree(path, this.sink, { settings: this.settings, includeHidden: this.includeHidden, ...(signal ? { signal } : {}) });
+    await this.pins.record(result.cid, options.pinUntil);
+    return result;
   }
 
   /** Whether the block with this CID is stored here (the root of an add, or any block below it). */
@@ -163,48 +88,12 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
   }
 
   /**
-   * Import candidates in the order Kubo walks a tree: depth first, each folder's names sorted
-   * by their bytes (Go's os.ReadDir). Files are read only when the importer gets to them.
-   */
-  private async *candidates(absolute: string, stats: Stats, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
-    if (stats.isDirectory()) yield* this.walkFolder(absolute, ROOT, signal);
-    else yield await leafCandidate(absolute, ROOT, stats, signal);
-  }
-
-  private async *walkFolder(folder: string, importPath: string, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
-    signal?.throwIfAborted();
-    // One folder's names at a time: sorting needs them all, as it does for Kubo.
-    const names = (await readdir(folder, { encoding: 'buffer' }))
-      .filter((name) => this.includeHidden || name[0] !== 0x2e /* '.' */)
-      .sort(Buffer.compare)
-      .map((name) => decodeName(join(folder, name.toString()), name));
-    if (names.length === 0) {
-      // An empty folder (or one holding only hidden entries) is kept, as Kubo's --empty-dirs default does.
-      yield { path: importPath };
-      return;
-    }
-    for (const name of names) {
-      signal?.throwIfAborted();
-      const child = join(folder, name);
-      const childPath = `${importPath}/${name}`;
-      const stats = await lstat(child);
-      if (stats.isDirectory()) {
-        // The importer splits paths on "/" unless escaped with "\", so "a\" + "/" would merge two names.
-        if (name.endsWith('\\')) throw new UnsupportedNameError(child, 'a folder name may not end with a backslash');
-        yield* this.walkFolder(child, childPath, signal);
-      } else {
-        yield await leafCandidate(child, childPath, stats, signal);
-      }
-    }
-  }
-
-  /**
    * Writes a block unless it is already stored or being stored. Besides saving work, this
    * avoids blockstore-fs writing the same block twice at once: both writes share one temporary
    * file, and the loser's rename is retried for a second before it gives up quietly, which made
    * folders of many identical small files crawl.
    */
-  private async putOnce(cid: CID, bytes: BlockBytes): Promise<void> {
+  private async putOnce(cid: CID, bytes: Uint8Array): Promise<void> {
     const key = Buffer.from(cid.multihash.bytes).toString('base64');
     const pending = this.writing.get(key);
     if (pending !== undefined) return pending;
@@ -218,100 +107,4 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
       this.writing.delete(key);
     }
   }
-
-  /** Keeps `{cid, expiresAt}` so a later job can unpin expired outputs (README "Outputs on IPFS"). */
-  private async recordPin(cid: string, pinUntil: Date | undefined): Promise<void> {
-    const record = { cid, expiresAt: pinUntil === undefined ? null : pinUntil.toISOString() };
-    await mkdir(this.ipfsDir, { recursive: true });
-    await appendFile(join(this.ipfsDir, 'pins.jsonl'), `${JSON.stringify(record)}\n`);
-  }
-}
-
-async function leafCandidate(
-  path: string,
-  importPath: string,
-  stats: Stats,
-  signal: AbortSignal | undefined,
-): Promise<ImportCandidate> {
-  if (stats.isFile()) return { path: importPath, content: readLazily(path, signal) };
-  if (stats.isSymbolicLink()) {
-    // Stored as the link itself, never followed (Kubo's default without --dereference-symlinks).
-    const target = await readlink(path, { encoding: 'buffer' });
-    return { path: importPath, link: decodeName(path, target) };
-  }
-  throw new SpecialFileError(path, describeFileType(stats));
-}
-
-/**
- * Writes each chunk as a leaf block, byte for byte as the importer's own leaf writer does, but
- * without keeping the chunk in the leaf's UnixFS metadata: the importer holds the leaves of a
- * file node until all of them are written, which with dag-pb leaves kept 174 × 256 KiB (44 MiB)
- * of file data alive per file being imported. The parent node needs only each leaf's length.
- */
-function leanLeafImporter(settings: ImportSettings): BufferImporter {
-  return async function* importLeaves(file, blockstore) {
-    for await (const chunk of file.content) {
-      yield async () => {
-        if (settings.rawLeaves) {
-          // Raw blocks cannot be addressed by CIDv0, so raw leaves are CIDv1 even under a v0 root, as in Kubo.
-          const cid = CID.createV1(raw.code, await sha256.digest(chunk));
-          await blockstore.put(cid, chunk);
-          return { cid, size: BigInt(chunk.byteLength), block: chunk };
-        }
-        const block = dagPb.encode({ Data: new UnixFS({ type: 'file', data: chunk }).marshal(), Links: [] });
-        const digest = await sha256.digest(block);
-        const cid = settings.cidVersion === 0 ? CID.createV0(digest) : CID.createV1(dagPb.code, digest);
-        await blockstore.put(cid, block);
-        const unixfs = new UnixFS({ type: 'file', blockSizes: [BigInt(chunk.byteLength)] });
-        return { cid, size: BigInt(block.byteLength), block, unixfs };
-      };
-    }
-  };
-}
-
-/**
- * Opens the file only when the importer starts reading it, and closes it however the read ends.
- * It was a regular file when the folder was walked, but whoever wrote it may have swapped it
- * since: opened as README "Security model" says, a FIFO or a symlink put there now
- * ends the add with NotRegularFileError instead of hanging or being followed.
- */
-async function* readLazily(path: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
-  signal?.throwIfAborted();
-  const { handle } = await openRegularFile(path);
-  const stream = handle.createReadStream({ highWaterMark: 1024 * 1024, signal });
-  try {
-    for await (const chunk of stream) yield chunk as Buffer;
-  } finally {
-    stream.destroy();
-    await handle.close().catch(() => undefined);
-  }
-}
-
-function toEntry(name: string, result: ImportResult): AddedEntry {
-  const cid = result.cid.toString();
-  const unixfs = result.unixfs;
-  // A raw leaf has no UnixFS wrapper: the block is the file's bytes.
-  if (unixfs === undefined) return { name, cid, size: Number(result.size), kind: 'file' };
-  switch (unixfs.type) {
-    case 'directory':
-    case 'hamt-sharded-directory':
-      return { name, cid, size: 0, kind: 'directory' };
-    case 'symlink':
-      return { name, cid, size: 0, kind: 'symlink' };
-    default:
-      return { name, cid, size: Number(unixfs.fileSize()), kind: 'file' };
-  }
-}
-
-function decodeName(path: string, bytes: Buffer): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new UnsupportedNameError(path, 'the name is not valid UTF-8');
-  }
-}
-
-/** Byte order of the UTF-8 names, as Go compares strings. */
-function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -1,0 +1,235 @@
+/**
+ * The one place CIDs are computed: a file or folder becomes a UnixFS DAG exactly as Kubo's
+ * `ipfs add -r` builds it, and every block of it is handed to a sink. Each IPFS backend is only
+ * a sink (blocks in DATA_DIR, or a CAR stream to Kubo), so all backends give the same CIDs by
+ * construction (README "Outputs on IPFS").
+ *
+ * Kubo's choices kept here: same chunking and layout (import-profile.ts), names in Go's byte
+ * order, symlinks stored as UnixFS symlink nodes and never followed, empty folders kept, hidden
+ * entries left out unless asked for.
+ */
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as dagPb from '@ipld/dag-pb';
+import { UnixFS } from 'ipfs-unixfs';
+import { importer } from 'ipfs-unixfs-importer';
+import type { BufferImporter, ImportCandidate, ImportResult, ImporterOptions, WritableStorage } from 'ipfs-unixfs-importer';
+import { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
+import { sha256 } from 'multiformats/hashes/sha2';
+import type { AddedEntry, AddResult } from '../../ports/ipfs-store.js';
+import { describeFileType, openRegularFile } from '../../ports/untrusted-file.js';
+import { toImporterOptions } from './import-profile.js';
+import type { ImportSettings } from './import-profile.js';
+
+/** Where the blocks of an add go. A block may be offered more than once (two identical files). */
+export interface BlockSink {
+  put(cid: CID, bytes: Uint8Array): Promise<void>;
+}
+
+export interface ImportTreeOptions {
+  settings: ImportSettings;
+  /**
+   * Include entries whose name starts with a dot inside added folders, like `ipfs add -r --hidden`.
+   * Kubo leaves them out by default ("--hidden / -H includes hidden files (default: false)",
+   * Kubo v0.40 changelog; `ipfs add --help`), so the default keeps CIDs equal to plain `ipfs add -r`.
+   * The path given itself is always added, dot or not, as Kubo does.
+   */
+  includeHidden?: boolean;
+  signal?: AbortSignal;
+}
+
+/** A socket, FIFO or device node: it has no content to add, and reading a FIFO could block forever. */
+export class SpecialFileError extends Error {
+  constructor(
+    readonly path: string,
+    readonly fileType: string,
+  ) {
+    super(`cannot add ${path}: it is a ${fileType}; only regular files, folders and symlinks can be added`);
+    this.name = 'SpecialFileError';
+  }
+}
+
+/** A name the UnixFS importer cannot represent faithfully (not UTF-8, or a folder ending in a backslash). */
+export class UnsupportedNameError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`cannot add ${path}: ${reason}`);
+    this.name = 'UnsupportedNameError';
+  }
+}
+
+// Path prefix handed to the importer; never visible in results (names come from the components below it).
+const ROOT = 'root';
+
+// Bound on memory: about FILES_IN_FLIGHT × CHUNKS_IN_FLIGHT chunks are held at once
+// (16 × chunk size: 4 MiB with 256 KiB chunks, 16 MiB with 1 MiB chunks). Neither changes CIDs.
+const FILES_IN_FLIGHT = 4;
+const CHUNKS_IN_FLIGHT = 4;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Adds the file or folder at `path`: every block goes to `sink`, and the root and top-level entries come back. */
+export async function importTree(path: string, sink: BlockSink, options: ImportTreeOptions): Promise<AddResult> {
+  const { settings, signal } = options;
+  signal?.throwIfAborted();
+  const absolute = resolve(path);
+  const stats = await lstat(absolute);
+  const importerOptions: ImporterOptions = {
+    ...toImporterOptions(settings),
+    fileImportConcurrency: FILES_IN_FLIGHT,
+    blockWriteConcurrency: CHUNKS_IN_FLIGHT,
+    bufferImporter: leanLeafImporter(settings),
+  };
+  const writer: WritableStorage = {
+    put: async (cid, bytes) => {
+      await sink.put(cid, await toBytes(bytes));
+      return cid;
+    },
+  };
+
+  let root: ImportResult | undefined;
+  const entries: AddedEntry[] = [];
+  const source = candidates(absolute, stats, options.includeHidden ?? false, signal);
+  for await (const result of importer(source, writer, importerOptions)) {
+    signal?.throwIfAborted();
+    const components = (result.path ?? '').split('/');
+    if (components.length === 1) root = result;
+    else if (components.length === 2 && components[1] !== undefined) {
+      entries.push(toEntry(components[1], result));
+    }
+  }
+  if (root === undefined) throw new Error(`adding ${absolute} produced no root CID`);
+  return { cid: root.cid.toString(), entries: entries.sort((a, b) => compareNames(a.name, b.name)) };
+}
+
+/**
+ * Import candidates in the order Kubo walks a tree: depth first, each folder's names sorted
+ * by their bytes (Go's os.ReadDir). Files are read only when the importer gets to them.
+ */
+async function* candidates(absolute: string, stats: Stats, includeHidden: boolean, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
+  if (stats.isDirectory()) yield* walkFolder(absolute, ROOT, includeHidden, signal);
+  else yield await leafCandidate(absolute, ROOT, stats, signal);
+}
+
+async function* walkFolder(folder: string, importPath: string, includeHidden: boolean, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
+  signal?.throwIfAborted();
+  // One folder's names at a time: sorting needs them all, as it does for Kubo.
+  const names = (await readdir(folder, { encoding: 'buffer' }))
+    .filter((name) => includeHidden || name[0] !== 0x2e /* '.' */)
+    .sort(Buffer.compare)
+    .map((name) => decodeName(join(folder, name.toString()), name));
+  if (names.length === 0) {
+    // An empty folder (or one holding only hidden entries) is kept, as Kubo's --empty-dirs default does.
+    yield { path: importPath };
+    return;
+  }
+  for (const name of names) {
+    signal?.throwIfAborted();
+    const child = join(folder, name);
+    const childPath = `${importPath}/${name}`;
+    const stats = await lstat(child);
+    if (stats.isDirectory()) {
+      // The importer splits paths on "/" unless escaped with "\", so "a\" + "/" would merge two names.
+      if (name.endsWith('\\')) throw new UnsupportedNameError(child, 'a folder name may not end with a backslash');
+      yield* walkFolder(child, childPath, includeHidden, signal);
+    } else {
+      yield await leafCandidate(child, childPath, stats, signal);
+    }
+  }
+}
+
+async function leafCandidate(path: string, importPath: string, stats: Stats, signal: AbortSignal | undefined): Promise<ImportCandidate> {
+  if (stats.isFile()) return { path: importPath, content: readLazily(path, signal) };
+  if (stats.isSymbolicLink()) {
+    // Stored as the link itself, never followed (Kubo's default without --dereference-symlinks).
+    const target = await readlink(path, { encoding: 'buffer' });
+    return { path: importPath, link: decodeName(path, target) };
+  }
+  throw new SpecialFileError(path, describeFileType(stats));
+}
+
+/**
+ * Writes each chunk as a leaf block, byte for byte as the importer's own leaf writer does, but
+ * without keeping the chunk in the leaf's UnixFS metadata: the importer holds the leaves of a
+ * file node until all of them are written, which with dag-pb leaves kept 174 × 256 KiB (44 MiB)
+ * of file data alive per file being imported. The parent node needs only each leaf's length.
+ */
+function leanLeafImporter(settings: ImportSettings): BufferImporter {
+  return async function* importLeaves(file, blockstore) {
+    for await (const chunk of file.content) {
+      yield async () => {
+        if (settings.rawLeaves) {
+          // Raw blocks cannot be addressed by CIDv0, so raw leaves are CIDv1 even under a v0 root, as in Kubo.
+          const cid = CID.createV1(raw.code, await sha256.digest(chunk));
+          await blockstore.put(cid, chunk);
+          return { cid, size: BigInt(chunk.byteLength), block: chunk };
+        }
+        const block = dagPb.encode({ Data: new UnixFS({ type: 'file', data: chunk }).marshal(), Links: [] });
+        const digest = await sha256.digest(block);
+        const cid = settings.cidVersion === 0 ? CID.createV0(digest) : CID.createV1(dagPb.code, digest);
+        await blockstore.put(cid, block);
+        const unixfs = new UnixFS({ type: 'file', blockSizes: [BigInt(chunk.byteLength)] });
+        return { cid, size: BigInt(block.byteLength), block, unixfs };
+      };
+    }
+  };
+}
+
+/**
+ * Opens the file only when the importer starts reading it, and closes it however the read ends.
+ * It was a regular file when the folder was walked, but whoever wrote it may have swapped it
+ * since: opened as README "Security model" says, a FIFO or a symlink put there now
+ * ends the add with NotRegularFileError instead of hanging or being followed.
+ */
+async function* readLazily(path: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  signal?.throwIfAborted();
+  const { handle } = await openRegularFile(path);
+  const stream = handle.createReadStream({ highWaterMark: 1024 * 1024, signal });
+  try {
+    for await (const chunk of stream) yield chunk as Buffer;
+  } finally {
+    stream.destroy();
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** The importer hands over whole blocks as one Uint8Array; the blockstore type also allows streams. */
+async function toBytes(bytes: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  if (bytes instanceof Uint8Array) return bytes;
+  const parts: Uint8Array[] = [];
+  for await (const part of bytes) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+function toEntry(name: string, result: ImportResult): AddedEntry {
+  const cid = result.cid.toString();
+  const unixfs = result.unixfs;
+  // A raw leaf has no UnixFS wrapper: the block is the file's bytes.
+  if (unixfs === undefined) return { name, cid, size: Number(result.size), kind: 'file' };
+  switch (unixfs.type) {
+    case 'directory':
+    case 'hamt-sharded-directory':
+      return { name, cid, size: 0, kind: 'directory' };
+    case 'symlink':
+      return { name, cid, size: 0, kind: 'symlink' };
+    default:
+      return { name, cid, size: Number(unixfs.fileSize()), kind: 'file' };
+  }
+}
+
+function decodeName(path: string, bytes: Buffer): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new UnsupportedNameError(path, 'the name is not valid UTF-8');
+  }
+}
+
+/** Byte order of the UTF-8 names, as Go compares strings. */
+function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
