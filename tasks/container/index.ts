@@ -10,6 +10,7 @@ import { runImage } from '../shared/run-image.js';
 const relativePath = z
   .string()
   .min(1)
+  .max(1024)
   .refine((path) => !isAbsolute(path) && !normalize(path).split(/[\\/]/).includes('..'), 'must be a path inside the repository');
 
 export const containerParams = z

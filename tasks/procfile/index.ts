@@ -10,11 +10,11 @@ import { runImage } from '../shared/run-image.js';
 
 export const procfileParams = z
   .object({
-    procfile: z.string().default('Procfile'),
+    procfile: z.string().max(1024).default('Procfile'),
     /** The process type (the name before the colon). */
-    process: z.string().regex(/^[A-Za-z0-9_-]+$/, 'is not a Procfile process type'),
+    process: z.string().max(63).regex(/^[A-Za-z0-9_-]+$/, 'is not a Procfile process type'),
     /** Base image; it must already be on the Docker host. */
-    image: z.string().default('busybox:latest'),
+    image: z.string().max(255).default('busybox:latest'),
   })
   .strict();
 export type ProcfileParams = z.infer<typeof procfileParams>;

@@ -15,11 +15,12 @@ import { NotRegularFileError, openRegularFile } from '../../../src/ports/untrust
 
 const paramsSchema = z.object({
   /** Name of a needed task whose outputs to identify; default every needed task. */
-  input: z.string().min(1).optional(),
+  input: z.string().min(1).max(63).optional(),
   /** Sub-folder of the input(s) to identify, relative to their root. */
   path: z
     .string()
     .min(1)
+    .max(1024)
     .refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), 'a relative path inside the input')
     .optional(),
 });

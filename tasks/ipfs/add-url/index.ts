@@ -24,6 +24,7 @@ export const addUrlParams = z
     /** The http or https URL to fetch. Redirects are followed (at most 5). */
     url: z
       .string({ error: 'must be a URL' })
+      .max(8192, { error: 'must be at most 8192 characters', abort: true })
       .refine((value) => URL.canParse(value), { error: 'must be an absolute URL, e.g. https://example.org/file.zip', abort: true })
       .refine((value) => /^https?:$/.test(new URL(value).protocol), { error: 'must be an http or https URL' }),
     /** Expected SHA-256 of the body, 64 hexadecimal digits; a mismatch fails the task. */

@@ -15,7 +15,9 @@ const maxListedFiles = 100;
 const maxMetadataChars = 500;
 const defaultFrom = 'task-mgmt@localhost';
 
-const address = z.email({ error: (issue) => `${JSON.stringify(issue.input)} is not an email address` });
+const address = z
+  .email({ error: (issue) => `${JSON.stringify(issue.input)} is not an email address` })
+  .max(254, 'is longer than an email address may be (254 characters)');
 
 function addressList(field: string) {
   return z

@@ -16,13 +16,14 @@ import { responseHeaderBlock, WarcWriter } from '../../shared/warc-writer.js';
 
 const httpUrl = z
   .string({ error: 'must be a URL' })
+  .max(8192, { error: 'must be at most 8192 characters', abort: true })
   .refine((value) => URL.canParse(value), { error: 'must be an absolute URL, e.g. https://example.org/', abort: true })
   .refine((value) => /^https?:$/.test(new URL(value).protocol), { error: 'must be an http or https URL' });
 
 export const webWarcParams = z
   .object({
     /** Seed URLs: where the crawl starts (at depth 0). */
-    urls: z.array(httpUrl, { error: 'must be a list of URLs' }).min(1, { error: 'needs at least one URL' }),
+    urls: z.array(httpUrl, { error: 'must be a list of URLs' }).min(1, { error: 'needs at least one URL' }).max(1000, { error: 'takes at most 1000 URLs' }),
     /** How many links away from a seed to follow (0: the seeds and their page requisites only). */
     depth: z.number({ error: 'must be a number from 0 to 5' }).int().min(0).max(5, { error: 'must be at most 5' }).default(1),
     /** Which discovered URLs are followed: same host, below the seed's folder, or same domain. */
