@@ -1,9 +1,10 @@
 /**
- * Where runs, their leases, webhook deliveries, audit decisions and approval waits live. One
+ * Where runs, their leases and logs, webhook deliveries, audit decisions and approval waits live. One
  * database keeps them all, but each concern is its own small port, so a consumer names only the
  * part it uses (the way BullMQ sections its backend interface): the worker needs run records and
- * leases, the HTTP API run records and the audit log, the webhook intake its inbox. `RunStore` is
- * every section plus `close()`: what an adapter implements and the composition root holds.
+ * leases and its run's log, the HTTP API run records, logs and the audit log, the webhook intake
+ * its inbox. `RunStore` is every section plus `close()`: what an adapter implements and the
+ * composition root holds.
  */
 import type { Run, RunMove, RunState } from '../core/runs/run.js';
 
@@ -189,9 +190,64 @@ export interface ApprovalWaits {
   takeApprovalWaits(repo: string, number: number): Promise<ApprovalWait[]>;
 }
 
+// ─── Run logs ───────────────────────────────────────────────────────────────────────────────
+
+/** Most bytes one `readLog` returns, and one `appendLog` takes: a reader's memory stays bounded. */
+export const LOG_CHUNK_MAX_BYTES = 1024 * 1024;
+
+/** What is known of a run's log without reading it. */
+export interface LogInfo {
+  /** Bytes ever appended: the offset the next chunk goes at. Zero for a run that wrote nothing. */
+  size: number;
+  /** The bytes dropped to keep the log under its cap, `[from, to)` in stream offsets; null when nothing was cut. */
+  cut: { from: number; to: number } | null;
+}
+
+export interface LogRead extends LogInfo {
+  /** Where `bytes` start: the offset asked for, or the end of the cut when that offset was cut. */
+  offset: number;
+  /** At most the limit asked for; empty at the end of the log. Never spans the cut. */
+  bytes: Uint8Array;
+}
+
+/** Appending at an offset other than the log's end (a gap, or an overlap with what is stored). */
+export class LogOffsetError extends Error {
+  override readonly name = 'LogOffsetError';
+  constructor(
+    readonly runId: string,
+    readonly offset: number,
+    readonly size: number,
+  ) {
+    super(`the log of run ${runId} ends at byte ${size}, not ${offset}`);
+  }
+}
+
+/**
+ * Run logs, kept where every process can serve them whichever worker ran the task: a log is a
+ * stream of bytes in chunks, addressed by stream offset (byte n of everything the run printed).
+ *
+ * The cap (LOG_MAX_BYTES, passed with each append) keeps the head and the tail: chunks that
+ * start in the first half of the cap stay for good; after them the newest chunks that fit in
+ * what the head leaves of the cap stay, the oldest of them dropped as new ones come (the newest
+ * chunk always stays). What was dropped is one growing gap, `cut`. Offsets never move, so a
+ * reader following at an offset that was cut meanwhile learns it from `readLog`, which answers
+ * from the end of the cut.
+ */
+export interface RunLogs {
+  /**
+   * Appends `bytes` (at most LOG_CHUNK_MAX_BYTES) at `offset`, which must be the log's size, and
+   * drops what the cap `maxBytes` no longer holds. A chunk that ends at or before the log's end
+   * is taken as a repeated append and changes nothing; any other offset is a LogOffsetError.
+   */
+  appendLog(runId: string, chunk: { offset: number; bytes: Uint8Array }, maxBytes: number): Promise<LogInfo>;
+  /** Up to `limit` bytes (at most LOG_CHUNK_MAX_BYTES) from `offset`, from one consistent view of the log. */
+  readLog(runId: string, offset: number, limit?: number): Promise<LogRead>;
+  logInfo(runId: string): Promise<LogInfo>;
+}
+
 // ─── All of it ──────────────────────────────────────────────────────────────────────────────
 
 /** Every section, as one adapter implements them over one database. */
-export interface RunStore extends RunRecords, RunLeases, WebhookInbox, AuditLog, ApprovalWaits {
+export interface RunStore extends RunRecords, RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs {
   close(): Promise<void>;
 }

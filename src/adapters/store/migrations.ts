@@ -105,6 +105,26 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await sql`update runs set requester_kind = 'service' where substr(requested_by, 1, 8) = 'service:'`.execute(db);
     },
   },
+  '0005-run-logs': {
+    async up(db: Kysely<unknown>) {
+      // Logs move from files in the worker's DATA_DIR to the store every process shares (README
+      // "Run logs"). One row per log: its size, and the cut between the head and the tail kept.
+      await db.schema
+        .createTable('run_logs')
+        .addColumn('run_id', 'text', (c) => c.primaryKey())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('head_end', 'bigint', (c) => c.notNull())
+        .addColumn('tail_start', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('run_log_chunks')
+        .addColumn('run_id', 'text', (c) => c.notNull())
+        .addColumn('byte_offset', 'bigint', (c) => c.notNull())
+        .addColumn('bytes', dialect === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+        .addPrimaryKeyConstraint('run_log_chunks_pkey', ['run_id', 'byte_offset'])
+        .execute();
+    },
+  },
 });
 
 /** Where the applied migrations are recorded. */

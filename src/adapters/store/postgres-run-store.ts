@@ -18,7 +18,7 @@ export class PostgresRunStore extends SqlRunStore {
       ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
     });
     const store = new PostgresRunStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
-    await store.migrate();
+    await store.migrate(options.schema ? { schema: options.schema } : {});
     return store;
   }
 

@@ -73,9 +73,28 @@ export interface ApprovalWaitsTable {
   created_at: number;
 }
 
+/** One row per run log: stream offsets, in bytes (RunLogs in src/ports/run-store.ts). */
+export interface RunLogsTable {
+  run_id: string;
+  /** Bytes ever appended. */
+  size: number;
+  /** End of the head kept for good; the cut runs from here to `tail_start`. */
+  head_end: number;
+  /** First byte of the tail kept; equal to `head_end` while nothing was cut. */
+  tail_start: number;
+}
+
+export interface RunLogChunksTable {
+  run_id: string;
+  byte_offset: number;
+  bytes: Uint8Array;
+}
+
 export interface Database {
   approval_waits: ApprovalWaitsTable;
   runs: RunsTable;
   deliveries: DeliveriesTable;
   audit: AuditTable;
+  run_logs: RunLogsTable;
+  run_log_chunks: RunLogChunksTable;
 }

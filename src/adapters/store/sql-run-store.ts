@@ -4,9 +4,10 @@
  */
 import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
-import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, MoveGuard, MovePatch, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
+import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
+import { LOG_CHUNK_MAX_BYTES, LogOffsetError } from '../../ports/run-store.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
-import type { Database, RunsTable } from './schema.js';
+import type { Database, RunLogsTable, RunsTable } from './schema.js';
 
 export class RunNotFoundError extends Error {
   override readonly name = 'RunNotFoundError';
@@ -21,9 +22,18 @@ export class SqlRunStore implements RunStore {
     private readonly dialect: SqlDialectName,
   ) {}
 
-  /** Applies pending migrations; call once before use. */
-  async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), ...migrationTables });
+  /**
+   * Applies pending migrations; call once before use. With `schema`, the migration bookkeeping
+   * is looked up in that schema only: Kysely otherwise takes a table of that name in any schema
+   * of the database for its own (a second deployment's, or a test's beside it).
+   */
+  async migrate(options: { schema?: string } = {}): Promise<void> {
+    const migrator = new Migrator({
+      db: this.db,
+      provider: migrationProvider(this.dialect),
+      ...migrationTables,
+      ...(options.schema ? { migrationTableSchema: options.schema } : {}),
+    });
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (error || failed) {
@@ -338,6 +348,96 @@ export class SqlRunStore implements RunStore {
     }));
   }
 
+  // The log model (head and tail kept, one cut between them) is described on RunLogs.
+  async appendLog(runId: string, chunk: { offset: number; bytes: Uint8Array }, maxBytes: number): Promise<LogInfo> {
+    const length = chunk.bytes.byteLength;
+    if (length > LOG_CHUNK_MAX_BYTES) throw new RangeError(`a log chunk holds at most ${LOG_CHUNK_MAX_BYTES} bytes, got ${length}`);
+    return this.db.transaction().execute(async (trx) => {
+      // Creating the row first takes SQLite's write lock before anything is read (a worker in
+      // another process may be appending); PostgreSQL then locks the row until COMMIT.
+      await trx
+        .insertInto('run_logs')
+        .values({ run_id: runId, size: 0, head_end: 0, tail_start: 0 })
+        .onConflict((oc) => oc.column('run_id').doNothing())
+        .execute();
+      let select = trx.selectFrom('run_logs').selectAll().where('run_id', '=', runId);
+      if (this.dialect === 'postgres') select = select.forUpdate();
+      const log = toLogState(await select.executeTakeFirstOrThrow());
+      if (chunk.offset >= 0 && chunk.offset + length <= log.size) return toLogInfo(log); // a repeated append
+      if (chunk.offset !== log.size) throw new LogOffsetError(runId, chunk.offset, log.size);
+
+      const size = log.size + length;
+      let { headEnd, tailStart } = log;
+      await trx
+        .insertInto('run_log_chunks')
+        .values({ run_id: runId, byte_offset: chunk.offset, bytes: Buffer.from(chunk.bytes.buffer, chunk.bytes.byteOffset, length) })
+        .execute();
+      if (headEnd === log.size && chunk.offset < Math.floor(maxBytes / 2)) {
+        // Still the head: it grows, and nothing is cut.
+        headEnd = size;
+        tailStart = size;
+      } else {
+        // The tail keeps its newest chunks that fit beside the head, and always the newest one.
+        const budget = Math.max(0, maxBytes - headEnd);
+        if (size - tailStart > budget) {
+          const kept = await trx
+            .selectFrom('run_log_chunks')
+            .select((eb) => eb.fn.min<number>('byte_offset').as('first'))
+            .where('run_id', '=', runId)
+            .where('byte_offset', '>=', size - budget)
+            .executeTakeFirst();
+          const first = kept?.first == null ? chunk.offset : Number(kept.first);
+          if (first > tailStart) {
+            await trx.deleteFrom('run_log_chunks').where('run_id', '=', runId).where('byte_offset', '>=', tailStart).where('byte_offset', '<', first).execute();
+            tailStart = first;
+          }
+        }
+      }
+      await trx.updateTable('run_logs').set({ size, head_end: headEnd, tail_start: tailStart }).where('run_id', '=', runId).execute();
+      return toLogInfo({ size, headEnd, tailStart });
+    });
+  }
+
+  async readLog(runId: string, offset: number, limit: number = LOG_CHUNK_MAX_BYTES): Promise<LogRead> {
+    const most = Math.max(0, Math.min(Math.floor(limit), LOG_CHUNK_MAX_BYTES));
+    // One snapshot for both queries: a writer dropping tail chunks in between would leave a hole.
+    const transaction = this.dialect === 'postgres' ? this.db.transaction().setIsolationLevel('repeatable read') : this.db.transaction();
+    return transaction.execute(async (trx) => {
+      const row = await trx.selectFrom('run_logs').selectAll().where('run_id', '=', runId).executeTakeFirst();
+      const info = row ? toLogInfo(toLogState(row)) : { size: 0, cut: null };
+      let start = Math.max(0, Math.floor(offset));
+      if (info.cut && start >= info.cut.from && start < info.cut.to) start = info.cut.to;
+      let end = Math.min(info.size, start + most);
+      if (info.cut && start < info.cut.from) end = Math.min(end, info.cut.from);
+      if (end <= start) return { ...info, offset: start, bytes: new Uint8Array(0) };
+      const rows = await trx
+        .selectFrom('run_log_chunks')
+        .select(['byte_offset', 'bytes'])
+        .where('run_id', '=', runId)
+        .where('byte_offset', '>=', (eb) =>
+          eb.selectFrom('run_log_chunks').select((inner) => inner.fn.max<number>('byte_offset').as('first')).where('run_id', '=', runId).where('byte_offset', '<=', start),
+        )
+        .where('byte_offset', '<', end)
+        .orderBy('byte_offset', 'asc')
+        .execute();
+      const parts: Uint8Array[] = [];
+      let at = start;
+      for (const { byte_offset: chunkOffset, bytes } of rows) {
+        const from = Number(chunkOffset);
+        if (from > at) break; // not stored: cannot happen within one snapshot
+        const slice = bytes.subarray(at - from, Math.min(bytes.byteLength, end - from));
+        parts.push(slice);
+        at += slice.byteLength;
+      }
+      return { ...info, offset: start, bytes: Buffer.concat(parts) };
+    });
+  }
+
+  async logInfo(runId: string): Promise<LogInfo> {
+    const row = await this.db.selectFrom('run_logs').selectAll().where('run_id', '=', runId).executeTakeFirst();
+    return row ? toLogInfo(toLogState(row)) : { size: 0, cut: null };
+  }
+
   async close(): Promise<void> {
     await this.db.destroy();
   }
@@ -348,6 +448,16 @@ export class SqlRunStore implements RunStore {
     return run;
   }
 }
+
+interface LogState {
+  size: number;
+  headEnd: number;
+  tailStart: number;
+}
+
+const toLogState = (row: Selectable<RunLogsTable>): LogState => ({ size: Number(row.size), headEnd: Number(row.head_end), tailStart: Number(row.tail_start) });
+
+const toLogInfo = (log: LogState): LogInfo => ({ size: log.size, cut: log.tailStart > log.headEnd ? { from: log.headEnd, to: log.tailStart } : null });
 
 function auditRow(entry: AuditEntry) {
   return {
