@@ -14,10 +14,10 @@ import { smtpServerAvailable, startSmtpTestServer, type SmtpTestServer } from '.
 import { FakeGitHub } from '../fake-github/index.js';
 import type { CheckRunRecord } from '../fake-github/state.js';
 import { projectRoot, startApp, type AppProcess } from '../support/app-process.js';
-import { makeZim, startKiwixStandIn, zimwriterfsAvailable, type KiwixStandIn } from '../support/kiwix-stand-in.js';
+import { makeZim, startKiwixStandIn, zimToolsAvailable, type KiwixStandIn } from '../support/kiwix-stand-in.js';
 import { requireServices } from '../support/services.js';
 
-const ready = (await requireServices('docker')) && (await zimwriterfsAvailable()) && smtpServerAvailable();
+const ready = (await requireServices('docker')) && zimToolsAvailable() && smtpServerAvailable();
 
 const exampleDir = join(projectRoot, 'examples', 'wikipedia-pipeline');
 const book = 'wikipedia_en_100_nopic';
@@ -41,7 +41,7 @@ describe.skipIf(!ready)('examples/wikipedia-pipeline', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'example-pipeline-'));
-    const zim = await makeZim(work, { title: 'Wikipedia 100 (stand-in)', pages: 5 });
+    const zim = makeZim({ title: 'Wikipedia 100 (stand-in)', pages: 5 });
     kiwix = await startKiwixStandIn('wikipedia', { [zimName]: zim });
     smtp = await startSmtpTestServer();
     gh = await FakeGitHub.start();

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,8 +16,9 @@ import { contentLength, type GuardedResponse } from '../../shared/safe-fetch.js'
 import { type ChecksumAlgorithm, parseChecksumFile } from './checksum-file.js';
 import { type Get, okGetter, readText } from './http-get.js';
 import { folderUrl, newestInListing, projectOf, splitDatedName } from './resolve-name.js';
-import { type ZimMetadata, readZimMetadata } from './zim-metadata.js';
-import { type ZimHeader, ZimReader } from './zim-reader.js';
+import { inspectZim } from './inspect-zim.js';
+import type { ZimMetadata } from './zim-metadata.js';
+import type { ZimHeader } from './zim-reader.js';
 
 const bookName = /^[A-Za-z0-9][A-Za-z0-9.+-]*(?:_[A-Za-z0-9.+-]+)*$/;
 
@@ -91,7 +92,7 @@ async function fetchZim(ctx: TaskContext, params: Params): Promise<ZimReport> {
     if (actual !== expected) {
       throw new PermanentError(`checksum mismatch: expected ${params.checksum} ${expected}, got ${actual} for ${filename}`);
     }
-    const { header, mimeTypes, metadata } = await inspect(ctx, partial);
+    const { header, mimeTypes, metadata } = await inspectZim(partial, { signal: ctx.signal, log: ctx.log });
     await rename(partial, target);
     const report: ZimReport = {
       url: zimUrl,
@@ -158,18 +159,4 @@ async function download(
     throw new RetryableError(`download of ${got.url.href} ended after ${bytes} of ${length} bytes`);
   }
   return { sha256: sha256.digest('hex'), md5: md5.digest('hex'), bytes };
-}
-
-async function inspect(
-  ctx: TaskContext,
-  path: string,
-): Promise<{ header: ZimHeader; mimeTypes: string[]; metadata: ZimMetadata }> {
-  const file = await open(path, 'r');
-  try {
-    const reader = await ZimReader.open(file);
-    const metadata = await readZimMetadata(reader, { path, signal: ctx.signal, log: ctx.log });
-    return { header: reader.header, mimeTypes: reader.mimeTypes, metadata };
-  } finally {
-    await file.close();
-  }
 }

@@ -1,16 +1,10 @@
 /**
- * The metadata of a ZIM file (namespace `M`: Title, Language, Creator, …) and its article count.
- *
- * Blobs in uncompressed clusters are read directly. libzim 7+ puts text metadata in a zstd
- * cluster, and Node 20 has no zstd (zlib.zstdDecompress arrived in Node 22.15), so those are
- * read with `zimdump show` from zim-tools when it is installed. Without it, the metadata holds
- * what the header and the uncompressed clusters give, and `source` says so.
+ * The metadata of a ZIM file (namespace `M`: Title, Language, Creator, …), its article count
+ * and main page, as zim.json records them. libzim 7+ puts text metadata in a zstd cluster (older
+ * files in xz ones); ZimReader decompresses them within the inspection's limits. Runs in the
+ * inspection's worker thread (zim-worker.ts).
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { Compression, type DirEntry, type ZimReader } from './zim-reader.js';
-
-const run = promisify(execFile);
+import type { ZimReader } from './zim-reader.js';
 
 /** Metadata names written by Kiwix's tools, and the keys they get in zim.json. */
 const known: Record<string, string> = {
@@ -47,46 +41,26 @@ export interface ZimMetadata {
   /** Every directory entry, from the header. */
   entryCount: number;
   mainPage: string | null;
-  /** How the metadata was read: `zim` (directly), `zimdump`, or `header` (metadata unreadable). */
-  readWith: 'zim' | 'zimdump' | 'header';
 }
 
-export interface ReadMetadataOptions {
-  path: string;
-  signal: AbortSignal;
-  log: (line: string) => void;
-  /** zimdump command; undefined looks it up on PATH. */
-  zimdump?: string;
-}
-
-export async function readZimMetadata(reader: ZimReader, options: ReadMetadataOptions): Promise<ZimMetadata> {
-  const blobs = new BlobSource(reader, options);
-  const metadata: ZimMetadata = {
-    entryCount: reader.header.entryCount,
-    articleCount: null,
-    mainPage: null,
-    readWith: 'zim',
-  };
+export async function readZimMetadata(reader: ZimReader, log: (line: string) => void): Promise<ZimMetadata> {
+  const metadata: ZimMetadata = { entryCount: reader.header.entryCount, articleCount: null, mainPage: null };
 
   const { start, end } = await reader.namespaceRange('M');
+  if (end - start > MAX_METADATA_ENTRIES) log(`kiwix/zim: the file has ${end - start} metadata entries; read the first ${MAX_METADATA_ENTRIES}`);
   for (let index = start; index < Math.min(end, start + MAX_METADATA_ENTRIES); index++) {
     const entry = await reader.entry(index);
     const key = known[entry.url];
     if (!key || !entry.mime?.startsWith('text/')) continue;
-    const value = await blobs.read(entry);
-    if (value !== undefined) metadata[key] = value.toString('utf8');
+    const value = await reader.readBlob(entry, MAX_METADATA_BYTES);
+    if (value === undefined) log(`kiwix/zim: metadata ${entry.url} is larger than ${MAX_METADATA_BYTES / 1024} KiB; left out`);
+    else metadata[key] = value.toString('utf8');
   }
 
-  metadata.articleCount = await articleCount(reader, blobs);
+  metadata.articleCount = await articleCount(reader);
   if (reader.header.mainPage !== null) {
-    let main = await reader.entry(reader.header.mainPage);
     // ZIM 6.1 points at W/mainPage, a redirect to the real page.
-    if (main.redirectIndex !== undefined) main = await reader.entry(main.redirectIndex);
-    metadata.mainPage = main.url;
-  }
-  metadata.readWith = blobs.unread > 0 ? 'header' : blobs.usedZimdump ? 'zimdump' : 'zim';
-  if (blobs.unread > 0) {
-    options.log(`kiwix/zim: ${blobs.unread} metadata entries sit in compressed clusters and zimdump is not available; recorded the header only`);
+    metadata.mainPage = (await reader.resolve(reader.header.mainPage)).url;
   }
   return metadata;
 }
@@ -95,88 +69,12 @@ export async function readZimMetadata(reader: ZimReader, options: ReadMetadataOp
  * Front articles: ZIM 6.1 lists them in `X/listing/titleOrdered/v1` (one 4-byte index each);
  * older files keep articles in namespace `A`.
  */
-async function articleCount(reader: ZimReader, blobs: BlobSource): Promise<number | null> {
+async function articleCount(reader: ZimReader): Promise<number | null> {
   const listing = await reader.find('X', 'listing/titleOrdered/v1');
   if (listing) {
-    const size = await blobs.size(listing);
-    return size === undefined ? null : size / 4;
+    if (listing.redirectIndex !== undefined || listing.cluster === undefined) return null;
+    return Math.floor((await reader.blobSize(listing)) / 4);
   }
   const { start, end } = await reader.namespaceRange('A');
   return end - start;
-}
-
-/** Reads blobs directly, or through zimdump when their cluster is compressed. */
-class BlobSource {
-  usedZimdump = false;
-  unread = 0;
-  private zimdumpMissing = false;
-
-  constructor(
-    private readonly reader: ZimReader,
-    private readonly options: ReadMetadataOptions,
-  ) {}
-
-  private async compressed(entry: DirEntry): Promise<boolean> {
-    const compression = await this.reader.clusterCompression(entry.cluster!);
-    return compression !== Compression.none && compression !== 0;
-  }
-
-  async read(entry: DirEntry): Promise<Buffer | undefined> {
-    if (entry.cluster === undefined || entry.blob === undefined) return undefined;
-    if (!(await this.compressed(entry))) return this.reader.readBlob(entry.cluster, entry.blob, MAX_METADATA_BYTES);
-    const details = await this.zimdumpDetails(entry);
-    if (!details || details.size > MAX_METADATA_BYTES) return undefined;
-    const { stdout } = await run(this.command, ['show', `--idx=${entry.index}`, '--', this.options.path], {
-      encoding: 'buffer',
-      maxBuffer: MAX_METADATA_BYTES * 2,
-      timeout: 60_000,
-      signal: this.options.signal,
-    });
-    this.usedZimdump = true;
-    return stdout;
-  }
-
-  async size(entry: DirEntry): Promise<number | undefined> {
-    if (entry.cluster === undefined || entry.blob === undefined) return undefined;
-    if (!(await this.compressed(entry))) return this.reader.blobSize(entry.cluster, entry.blob);
-    return (await this.zimdumpDetails(entry))?.size;
-  }
-
-  private get command(): string {
-    return this.options.zimdump ?? 'zimdump';
-  }
-
-  /**
-   * `zimdump list --details --idx=N` names the entry at URL-list index N; checking that its path
-   * is the entry we read makes sure both sides count entries the same way.
-   */
-  private async zimdumpDetails(entry: DirEntry): Promise<{ size: number } | undefined> {
-    if (this.zimdumpMissing) {
-      this.unread++;
-      return undefined;
-    }
-    let stdout: string;
-    try {
-      ({ stdout } = await run(this.command, ['list', '--details', `--idx=${entry.index}`, '--', this.options.path], {
-        maxBuffer: 1024 * 1024,
-        timeout: 60_000,
-        signal: this.options.signal,
-      }));
-    } catch (error) {
-      if (this.options.signal.aborted) throw error;
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') this.zimdumpMissing = true;
-      else this.options.log(`kiwix/zim: zimdump could not read entry ${entry.index}: ${(error as Error).message}`);
-      this.unread++;
-      return undefined;
-    }
-    const path = /^path: (.*)$/m.exec(stdout)?.[1];
-    const size = /^\* item size:\s+(\d+)/m.exec(stdout)?.[1];
-    const expected = [entry.url, `${entry.namespace}/${entry.url}`];
-    if (path === undefined || !expected.includes(path) || size === undefined) {
-      this.options.log(`kiwix/zim: zimdump names entry ${entry.index} "${path ?? '?'}", expected "${entry.url}"; skipped`);
-      this.unread++;
-      return undefined;
-    }
-    return { size: Number(size) };
-  }
 }

@@ -1,13 +1,21 @@
 /**
- * Just enough of the ZIM format (https://wiki.openzim.org/wiki/ZIM_file_format) to check a file
- * and read its metadata: the header, the MIME type list, the URL pointer list, directory entries
- * and blobs of uncompressed clusters. Reads are positioned, so a 100 GB file costs a few KiB.
+ * Enough of the ZIM format (https://wiki.openzim.org/wiki/ZIM_file_format) to check a file and
+ * read its metadata: the header, the MIME type list, the URL pointer list, directory entries and
+ * blobs, in uncompressed, zstd and xz clusters. Reads are positioned, so a 100 GB file costs a
+ * few KiB plus the clusters read; every offset the file gives is checked against its size before
+ * it is followed. The file is untrusted: this module runs in the inspection's worker thread only
+ * (zim-worker.ts), never on the event loop.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { PermanentError } from '../../../src/ports/errors.js';
+import { ClusterStream, Compression, type DecodeBudget } from './cluster-stream.js';
 
 export const ZIM_MAGIC = 72173914;
 const NO_PAGE = 0xffffffff;
+const HEADER_BYTES = 80;
+/** A directory entry's URL and title together; libzim's are far shorter. */
+const MAX_ENTRY_BYTES = 64 * 1024;
+const MAX_MIME_LIST_BYTES = 64 * 1024;
 
 export interface ZimHeader {
   majorVersion: number;
@@ -38,21 +46,22 @@ export interface DirEntry {
   blob: number | undefined;
 }
 
-/** Compression byte of a cluster (low four bits). */
-export const Compression = { none: 1, zlib: 2, bzip2: 3, xz: 4, zstd: 5 } as const;
-
 export class ZimReader {
+  /** The compressed cluster being read; one at a time, so memory holds one cluster at most. */
+  private current: ClusterStream | undefined;
+
   private constructor(
     private readonly file: FileHandle,
     readonly size: number,
     readonly header: ZimHeader,
     readonly mimeTypes: string[],
+    private readonly budget: DecodeBudget,
   ) {}
 
-  static async open(file: FileHandle): Promise<ZimReader> {
+  static async open(file: FileHandle, budget: DecodeBudget): Promise<ZimReader> {
     const { size } = await file.stat();
-    const raw = await readAt(file, 0, 80);
-    if (raw.length < 80) throw new PermanentError(`not a ZIM file: only ${raw.length} bytes`);
+    const raw = await readAt(file, 0, HEADER_BYTES);
+    if (raw.length < HEADER_BYTES) throw new PermanentError(`not a ZIM file: only ${raw.length} bytes`);
     const magic = raw.readUInt32LE(0);
     if (magic !== ZIM_MAGIC) {
       throw new PermanentError(`not a ZIM file: magic number ${magic}, expected ${ZIM_MAGIC}`);
@@ -63,7 +72,7 @@ export class ZimReader {
     }
     const position = (offset: number, name: string): number => {
       const value = raw.readBigUInt64LE(offset);
-      if (value >= BigInt(size)) throw new PermanentError(`broken ZIM header: ${name} ${value} lies past the end of the file`);
+      if (value >= BigInt(size)) throw new PermanentError(`broken ZIM header: ${name} ${value} lies past the end of the file (${size} bytes)`);
       return Number(value);
     };
     const page = (offset: number): number | null => {
@@ -85,31 +94,53 @@ export class ZimReader {
       layoutPage: page(68),
       checksumPos: position(72, 'checksumPos'),
     };
+    if (header.mimeListPos < HEADER_BYTES) throw new PermanentError(`broken ZIM header: mimeListPos ${header.mimeListPos} lies inside the header`);
+    if (header.urlPtrPos + 8 * header.entryCount > size) {
+      throw new PermanentError(`broken ZIM header: ${header.entryCount} entries do not fit in the URL pointer list at ${header.urlPtrPos}`);
+    }
+    if (header.clusterPtrPos + 8 * header.clusterCount > size) {
+      throw new PermanentError(`broken ZIM header: ${header.clusterCount} clusters do not fit in the cluster pointer list at ${header.clusterPtrPos}`);
+    }
+    if (header.mainPage !== null && header.mainPage >= header.entryCount) {
+      throw new PermanentError(`broken ZIM header: the main page is entry ${header.mainPage} of ${header.entryCount}`);
+    }
     const mimeTypes = await readMimeList(file, header.mimeListPos);
-    return new ZimReader(file, size, header, mimeTypes);
+    return new ZimReader(file, size, header, mimeTypes, budget);
   }
 
-  async entryOffset(index: number): Promise<number> {
-    if (index < 0 || index >= this.header.entryCount) throw new PermanentError(`ZIM entry ${index} does not exist`);
-    return Number((await readAt(this.file, this.header.urlPtrPos + 8 * index, 8)).readBigUInt64LE(0));
+  async close(): Promise<void> {
+    this.current?.close();
+    this.current = undefined;
+  }
+
+  private async entryOffset(index: number): Promise<number> {
+    if (!Number.isInteger(index) || index < 0 || index >= this.header.entryCount) {
+      throw new PermanentError(`broken ZIM: entry ${index} does not exist (the file has ${this.header.entryCount})`);
+    }
+    const offset = (await readAt(this.file, this.header.urlPtrPos + 8 * index, 8)).readBigUInt64LE(0);
+    if (offset + 16n > BigInt(this.size)) throw new PermanentError(`broken ZIM: entry ${index} lies at ${offset}, past the end of the file`);
+    return Number(offset);
   }
 
   async entry(index: number): Promise<DirEntry> {
     const offset = await this.entryOffset(index);
     // Fixed part (at most 16 bytes), then url\0title\0; grow the read for long URLs.
     for (let length = 1024; ; length *= 4) {
-      const raw = await readAt(this.file, offset, length);
+      const raw = await readAt(this.file, offset, Math.min(length, 16 + MAX_ENTRY_BYTES));
       if (raw.length < 8) throw new PermanentError(`broken ZIM: entry ${index} is cut short`);
       const mimeIndex = raw.readUInt16LE(0);
       const namespace = String.fromCharCode(raw[3]!);
       const redirect = mimeIndex === 0xffff;
       const hasTarget = mimeIndex < 0xfffd;
       const start = redirect ? 12 : hasTarget ? 16 : 8;
-      const urlEnd = raw.indexOf(0, start);
+      const urlEnd = raw.length > start ? raw.indexOf(0, start) : -1;
       const titleEnd = urlEnd < 0 ? -1 : raw.indexOf(0, urlEnd + 1);
       if (titleEnd < 0) {
-        if (raw.length < length || length >= 1 << 20) throw new PermanentError(`broken ZIM: entry ${index} has no end`);
+        if (raw.length < length || length >= 16 + MAX_ENTRY_BYTES) throw new PermanentError(`broken ZIM: entry ${index} has no end`);
         continue;
+      }
+      if (hasTarget && mimeIndex >= this.mimeTypes.length) {
+        throw new PermanentError(`broken ZIM: entry ${index} names MIME type ${mimeIndex} of ${this.mimeTypes.length}`);
       }
       const url = raw.toString('utf8', start, urlEnd);
       const title = raw.toString('utf8', urlEnd + 1, titleEnd);
@@ -125,6 +156,19 @@ export class ZimReader {
         blob: hasTarget ? raw.readUInt32LE(12) : undefined,
       };
     }
+  }
+
+  /** Follows redirects from `index` to an entry that is not one; a loop or a long chain is an error. */
+  async resolve(index: number, maxHops = 16): Promise<DirEntry> {
+    const seen = new Set<number>();
+    let entry = await this.entry(index);
+    while (entry.redirectIndex !== undefined) {
+      seen.add(entry.index);
+      if (seen.has(entry.redirectIndex)) throw new PermanentError(`broken ZIM: entry ${index} redirects in a loop`);
+      if (seen.size > maxHops) throw new PermanentError(`broken ZIM: entry ${index} redirects more than ${maxHops} times`);
+      entry = await this.entry(entry.redirectIndex);
+    }
+    return entry;
   }
 
   private async namespaceAt(index: number): Promise<string> {
@@ -149,68 +193,106 @@ export class ZimReader {
     };
     const start = await firstAtLeast((ns) => ns >= namespace);
     const end = await firstAtLeast((ns) => ns > namespace);
-    return { start, end };
+    return { start, end: Math.max(start, end) };
   }
 
   /** Finds an entry by namespace and URL (binary search over the URL pointer list). */
   async find(namespace: string, url: string): Promise<DirEntry | undefined> {
     const { start, end } = await this.namespaceRange(namespace);
+    const wanted = Buffer.from(url);
     let low = start;
     let high = end;
     while (low < high) {
       const middle = (low + high) >>> 1;
       const entry = await this.entry(middle);
-      if (entry.url === url) return entry;
-      if (Buffer.compare(Buffer.from(entry.url), Buffer.from(url)) < 0) low = middle + 1;
+      const order = Buffer.compare(Buffer.from(entry.url), wanted);
+      if (order === 0 && entry.namespace === namespace) return entry;
+      if (order < 0) low = middle + 1;
       else high = middle;
     }
     return undefined;
   }
 
+  /** The compressed payload of a cluster runs from after its info byte to the next cluster (or the checksum). */
   private async clusterBounds(cluster: number): Promise<{ start: number; end: number }> {
-    if (cluster >= this.header.clusterCount) throw new PermanentError(`broken ZIM: cluster ${cluster} does not exist`);
+    if (!Number.isInteger(cluster) || cluster >= this.header.clusterCount) {
+      throw new PermanentError(`broken ZIM: cluster ${cluster} does not exist (the file has ${this.header.clusterCount})`);
+    }
     const pointers = await readAt(this.file, this.header.clusterPtrPos + 8 * cluster, 16);
     const start = Number(pointers.readBigUInt64LE(0));
     const end = cluster + 1 < this.header.clusterCount ? Number(pointers.readBigUInt64LE(8)) : this.header.checksumPos;
-    if (start >= end || end > this.size) throw new PermanentError(`broken ZIM: cluster ${cluster} has bad bounds`);
+    if (start < HEADER_BYTES || start >= end || end > this.size) {
+      throw new PermanentError(`broken ZIM: cluster ${cluster} has bad bounds (${start} to ${end} in a file of ${this.size} bytes)`);
+    }
     return { start, end };
   }
 
-  async clusterCompression(cluster: number): Promise<number> {
-    const { start } = await this.clusterBounds(cluster);
-    return (await readAt(this.file, start, 1))[0]! & 0x0f;
+  private async clusterInfo(cluster: number): Promise<{ start: number; end: number; compression: number; width: 4 | 8 }> {
+    const bounds = await this.clusterBounds(cluster);
+    const info = (await readAt(this.file, bounds.start, 1))[0]!;
+    // Bit 4 set: "extended" cluster with 8-byte offsets (ZIM 6).
+    return { ...bounds, compression: info & 0x0f, width: info & 0x10 ? 8 : 4 };
   }
 
-  /** Size of a blob in an uncompressed cluster. */
-  async blobSize(cluster: number, blob: number): Promise<number> {
-    const { from, to } = await this.blobBounds(cluster, blob);
+  /**
+   * Where a blob lies: in the file for an uncompressed cluster, in the decompressed cluster
+   * otherwise. The offsets at the cluster's head say; each is checked before it is used.
+   */
+  private async blobBounds(entry: DirEntry): Promise<{ from: number; to: number; read: (from: number, to: number) => Promise<Buffer> }> {
+    const { cluster, blob } = entry;
+    if (cluster === undefined || blob === undefined) throw new PermanentError(`ZIM entry ${entry.index} holds no data`);
+    const info = await this.clusterInfo(cluster);
+    const what = `blob ${blob} of cluster ${cluster}`;
+    let read: (from: number, to: number) => Promise<Buffer>;
+    let limit: number;
+    if (info.compression === Compression.none || info.compression === 0) {
+      const data = info.start + 1;
+      limit = info.end - data;
+      read = async (from, to) => {
+        if (to > limit) throw new PermanentError(`broken ZIM: ${what} runs past the cluster's end`);
+        const bytes = await readAt(this.file, data + from, to - from);
+        if (bytes.length < to - from) throw new PermanentError(`broken ZIM: ${what} is cut short`);
+        return bytes;
+      };
+    } else {
+      const stream = this.streamFor(cluster, info);
+      limit = Number.MAX_SAFE_INTEGER;
+      read = (from, to) => stream.bytes(from, to, what);
+    }
+    const offset = async (at: number): Promise<number> => {
+      const raw = await read(at, at + info.width);
+      const value = info.width === 8 ? raw.readBigUInt64LE(0) : BigInt(raw.readUInt32LE(0));
+      if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new PermanentError(`broken ZIM: cluster ${cluster} has an offset of ${value}`);
+      return Number(value);
+    };
+    const first = await offset(0);
+    if (first < info.width || first % info.width !== 0) throw new PermanentError(`broken ZIM: cluster ${cluster} starts with a bad offset (${first})`);
+    const blobs = first / info.width - 1;
+    if (blob >= blobs) throw new PermanentError(`broken ZIM: ${what} does not exist (the cluster has ${blobs})`);
+    const from = await offset(blob * info.width);
+    const to = await offset((blob + 1) * info.width);
+    if (from < first || from > to || to > limit) throw new PermanentError(`broken ZIM: ${what} has bad bounds (${from} to ${to})`);
+    return { from, to, read };
+  }
+
+  private streamFor(cluster: number, info: { start: number; end: number; compression: number }): ClusterStream {
+    if (this.current?.cluster === cluster) return this.current;
+    this.current?.close();
+    this.current = new ClusterStream(cluster, info.compression, this.file, { start: info.start + 1, end: info.end }, this.budget);
+    return this.current;
+  }
+
+  /** Size of an entry's data. */
+  async blobSize(entry: DirEntry): Promise<number> {
+    const { from, to } = await this.blobBounds(entry);
     return to - from;
   }
 
-  /** A blob of an uncompressed cluster, refusing blobs above `maxBytes`. */
-  async readBlob(cluster: number, blob: number, maxBytes: number): Promise<Buffer> {
-    const { from, to } = await this.blobBounds(cluster, blob);
-    if (to - from > maxBytes) throw new PermanentError(`ZIM blob ${cluster}/${blob} is larger than ${maxBytes} bytes`);
-    return readAt(this.file, from, to - from);
-  }
-
-  private async blobBounds(cluster: number, blob: number): Promise<{ from: number; to: number }> {
-    const { start, end } = await this.clusterBounds(cluster);
-    const info = (await readAt(this.file, start, 1))[0]!;
-    if ((info & 0x0f) !== Compression.none && (info & 0x0f) !== 0) {
-      throw new PermanentError(`ZIM cluster ${cluster} is compressed (type ${info & 0x0f})`);
-    }
-    // Bit 4 set: "extended" cluster with 8-byte offsets (ZIM 6).
-    const width = info & 0x10 ? 8 : 4;
-    const read = (raw: Buffer): number => (width === 8 ? Number(raw.readBigUInt64LE(0)) : raw.readUInt32LE(0));
-    const data = start + 1;
-    const blobs = read(await readAt(this.file, data, width)) / width - 1;
-    if (blob >= blobs) throw new PermanentError(`broken ZIM: blob ${blob} not in cluster ${cluster}`);
-    const offsets = await readAt(this.file, data + blob * width, 2 * width);
-    const from = data + read(offsets);
-    const to = data + read(offsets.subarray(width));
-    if (from > to || to > end) throw new PermanentError(`broken ZIM: blob ${blob} of cluster ${cluster} has bad bounds`);
-    return { from, to };
+  /** An entry's data, or undefined (and nothing decompressed past its offsets) when it is larger than `maxBytes`. */
+  async readBlob(entry: DirEntry, maxBytes: number): Promise<Buffer | undefined> {
+    const { from, to, read } = await this.blobBounds(entry);
+    if (to - from > maxBytes) return undefined;
+    return Buffer.from(await read(from, to));
   }
 }
 
@@ -227,14 +309,15 @@ async function readAt(file: FileHandle, position: number, length: number): Promi
 
 /** The MIME list: NUL-terminated strings, ended by an empty one. */
 async function readMimeList(file: FileHandle, position: number): Promise<string[]> {
-  const raw = await readAt(file, position, 64 * 1024);
+  const raw = await readAt(file, position, MAX_MIME_LIST_BYTES);
   const types: string[] = [];
   let at = 0;
   while (at < raw.length && raw[at] !== 0) {
     const end = raw.indexOf(0, at);
-    if (end < 0) throw new PermanentError('broken ZIM: the MIME type list has no end');
+    if (end < 0) throw new PermanentError(`broken ZIM: the MIME type list has no end within ${MAX_MIME_LIST_BYTES / 1024} KiB`);
     types.push(raw.toString('utf8', at, end));
     at = end + 1;
   }
+  if (at >= raw.length) throw new PermanentError('broken ZIM: the MIME type list has no end');
   return types;
 }
