@@ -8,6 +8,10 @@ const catalog: TaskTypeCatalog = new Map([
   ['notify/email', { name: 'notify/email', params: z.object({ to: z.array(z.email()).min(1) }).strict() }],
 ]);
 
+/** A manifest of one `notify/email` task `mail` whose `with:` is `entries`, one a line (6 spaces in). */
+const mailWith = (entries: string[]) => ['version: 1', 'tasks:', '  mail:', '    uses: notify/email', '    with:', ...entries.map((line) => `      ${line}`), ''].join('\n');
+/** `count` list items, one a line (8 spaces in). */
+const items = (count: number, item = 'a@example.org') => Array.from({ length: count }, () => `  - ${item}`);
 /** A manifest of one container task `a` with `more` lines below `dockerfile: D` (4 spaces in). */
 const taskA = (...more: string[]) => ['version: 1', 'tasks:', '  a:', '    dockerfile: D', ...more.map((line) => `    ${line}`), ''].join('\n');
 /** `(a+)+$` backtracks exponentially in JavaScript's RegExp: 30 `a`s and a `!` take over a minute. */
@@ -123,6 +127,33 @@ describe('parseManifest: untrusted manifests are bounded', () => {
       'tasks.a.params.p2.pattern',
       /brings the manifest's patterns to about 2997 steps; together they may have at most 2000/,
     ],
+    // Every string and list is bounded, `with:` too, and so is what a manifest holds in all.
+    ['a `with:` list of 60,000 items, within 256 KiB', mailWith([`to: [${Array(60_000).fill('a').join(',')}]`]), 6, 11, 'tasks.mail.with.to', /brings the manifest past 10000 values; a manifest may hold at most 10000/],
+    ['a `with:` list of 1,001 items', mailWith(['to:', ...items(1_001)]), 7, 9, 'tasks.mail.with.to', /has 1001 items; a list in `with:` may have at most 1000/],
+    ['a `with:` string of 8,193 characters', mailWith([`to: [a${'a'.repeat(8_192)}]`]), 6, 12, 'tasks.mail.with.to.0', /is 8193 characters long; a string in `with:` may have at most 8192/],
+    ['a `with:` mapping of 65 keys', mailWith(['to: [a@example.org]', 'x:', ...Array.from({ length: 65 }, (_, i) => `  k${i}: 1`)]), 8, 9, 'tasks.mail.with.x', /has 65 keys; a mapping in `with:` may have at most 64/],
+    [
+      '12 tasks of 900 recipients each: values spread over lists under their caps',
+      `version: 1\ntasks:\n${Array.from({ length: 12 }, (_, t) => `  m${t}:\n    uses: notify/email\n    with:\n      to:\n${items(900).map((line) => `      ${line}`).join('\n')}\n`).join('')}`,
+      9_951,
+      9,
+      'tasks.m11.with.to',
+      /brings the manifest past 10000 values/,
+    ],
+    [
+      '3 tasks of 900 recipients each: more `with:` values together than the task types check',
+      `version: 1\ntasks:\n${Array.from({ length: 3 }, (_, t) => `  m${t}:\n    uses: notify/email\n    with:\n      to:\n${items(900).map((line) => `      ${line}`).join('\n')}\n`).join('')}`,
+      1_815,
+      9,
+      'tasks.m2.with.to',
+      /brings the `with:` values of the manifest past 2000; its tasks' `with:` may hold at most 2000 values together/,
+    ],
+    ['a cyclic alias', mailWith(['to: &x [a@example.org, *x]']), 6, 30, 'tasks.mail.with.to.1', /is an alias of a collection that holds it/],
+    ['65 needs', taskA(`needs: [${Array.from({ length: 65 }, () => 'a').join(', ')}]`), 5, 12, 'tasks.a.needs', /<=64 items/],
+    ['101 enum values', taskA(`params: { p: { enum: [${Array.from({ length: 101 }, (_, i) => i).join(', ')}] } }`), 5, 26, 'tasks.a.params.p.enum', /<=100 items/],
+    ['a description of 1,001 characters', taskA(`description: ${'d'.repeat(1_001)}`), 5, 18, 'tasks.a.description', /<=1000 characters/],
+    ['101 review globs', `${taskA()}review: [${Array.from({ length: 101 }, (_, i) => `g${i}`).join(', ')}]\n`, 5, 9, 'review', /<=100 items/],
+    ['a dockerfile path of 1,025 characters', taskA().replace('dockerfile: D', `dockerfile: ${'d'.repeat(1_025)}`), 4, 17, 'tasks.a.dockerfile', /<=1024 characters/],
     // The text is bounded before it is parsed: size, nesting, alias expansion.
     ['a manifest over 256 KiB', `${taskA()}# ${'x'.repeat(256 * 1024)}\n`, 1, 1, '', /is 257 KiB; a task definition may have at most 256 KiB/],
     ['100,000 nested flow sequences', `${taskA()}deep: ${'['.repeat(100_000)}\n`, 5, 71, '', /nests collections more than 64 levels deep/],
@@ -134,6 +165,37 @@ describe('parseManifest: untrusted manifests are bounded', () => {
     if (result.ok) return;
     expect(result.errors[0]).toMatchObject({ file: 'task-mgmt.yml', line, column, field });
     expect(result.errors[0]!.message).toMatch(message);
+  });
+});
+
+describe('parseManifest: a task type checks only bounded `with:` values', () => {
+  /** A type whose schema counts the values it is asked to check. */
+  function countingCatalog(): { catalog: TaskTypeCatalog; checked: () => number } {
+    let checked = 0;
+    const counted = z.string().refine(() => ++checked > 0);
+    const params = z.object({ urls: z.array(counted), to: z.array(counted), url: counted }).partial().strict();
+    return { catalog: new Map([['notify/email', { name: 'notify/email', params }]]), checked: () => checked };
+  }
+
+  it.each([
+    ['a list of 60,000 items', mailWith([`to: [${Array(60_000).fill('a').join(',')}]`])],
+    ['a list of 1,001 items', mailWith(['to:', ...items(1_001)])],
+    ['12 lists of 900 items', mailWith(Array.from({ length: 12 }, (_, i) => [`k${i}:`, ...items(900)]).flat())],
+    ['3 lists of 900 items', mailWith(Array.from({ length: 3 }, (_, i) => [`k${i}:`, ...items(900)]).flat())],
+    ['a string of 200,000 characters', mailWith([`url: ${'u'.repeat(200_000)}`])],
+  ])('refuses %s before the type sees one value', (_what, text) => {
+    const { catalog: counting, checked } = countingCatalog();
+    expect(text.length).toBeLessThan(256 * 1024);
+    const result = parseManifest(text, counting);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.errors[0]!.field).toMatch(/^tasks\.mail\.with\.(to|k11|k2|url)$/);
+    expect(checked()).toBe(0);
+  });
+
+  it('passes the largest list the bounds allow, and the type checks each item once', () => {
+    const { catalog: counting, checked } = countingCatalog();
+    expect(parseManifest(mailWith(['to:', ...items(1_000)]), counting).ok).toBe(true);
+    expect(checked()).toBe(1_000);
   });
 });
 

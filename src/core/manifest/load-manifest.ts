@@ -24,6 +24,17 @@ export const maxNesting = 64;
  * `maxAliasCount`, its default made explicit): a "billion laughs" document is refused.
  */
 export const maxAliasCount = 100;
+/**
+ * Values a manifest may hold in all (each scalar, list and mapping counts one), checked before the
+ * schema: the per-list bounds of the schema alone would let 256 KiB spread 80,000 values over
+ * many lists, and all a manifest holds crosses from the worker thread to the event loop.
+ */
+export const maxManifestValues = 10_000;
+/**
+ * Values the `with:` of all tasks may hold together: the task types check them on the event loop,
+ * and a type's check of a URL takes tens of microseconds. `web/warc` takes up to 1,000 seeds.
+ */
+export const maxWithValues = 2_000;
 
 export interface ManifestError {
   file: string;
@@ -453,6 +464,8 @@ function firstAlias(document: Document): number | undefined {
 /** The caps on counts, checked on the parsed document before the schema sees it. */
 function limitProblems(raw: unknown): [(string | number)[], string][] {
   const problems: [(string | number)[], string][] = [];
+  const crowded = valueProblem(raw);
+  if (crowded !== null) return [crowded];
   const tasks = isRecord(raw) && isRecord(raw.tasks) ? raw.tasks : {};
   const names = Object.keys(tasks);
   if (names.length > maxTasks) return [[['tasks'], `declares ${names.length} tasks; a manifest may declare at most ${maxTasks}`]];
@@ -480,6 +493,61 @@ function limitProblems(raw: unknown): [(string | number)[], string][] {
     }
   }
   return problems;
+}
+
+/**
+ * Where a walk of `value` (at `path`) passes `cap` values, counting on from `counter.count` — the
+ * path of the list or mapping in which it does — or the path of an alias that refers to a
+ * collection holding it (`&x [*x]`), which would hold values without end; null when neither. An
+ * alias counts its values each time it is used.
+ */
+function crowdedCollection(
+  value: unknown,
+  path: (string | number)[],
+  counter: { count: number },
+  cap: number,
+): { path: (string | number)[]; cyclic: boolean } | null {
+  const at = [...path];
+  const holding = new Set<object>();
+  const walk = (item: unknown): 'crowded' | 'cyclic' | null => {
+    counter.count += 1;
+    if (counter.count > cap) {
+      at.pop();
+      return 'crowded';
+    }
+    if (typeof item !== 'object' || item === null) return null;
+    if (holding.has(item)) return 'cyclic';
+    holding.add(item);
+    const keys: (string | number)[] = Array.isArray(item) ? Array.from(item.keys()) : Object.keys(item);
+    for (const key of keys) {
+      at.push(key);
+      const found = walk((item as Record<string | number, unknown>)[key]);
+      if (found !== null) return found;
+      at.pop();
+    }
+    holding.delete(item);
+    return null;
+  };
+  const found = walk(value);
+  return found === null ? null : { path: at, cyclic: found === 'cyclic' };
+}
+
+/** The caps on what a manifest holds: maxManifestValues in all, maxWithValues in its tasks' `with:`. */
+function valueProblem(raw: unknown): [(string | number)[], string] | null {
+  const cyclic = 'is an alias of a collection that holds it, which would hold values without end';
+  const all = crowdedCollection(raw, [], { count: 0 }, maxManifestValues);
+  if (all !== null) return [all.path, all.cyclic ? cyclic : `brings the manifest past ${maxManifestValues} values; a manifest may hold at most ${maxManifestValues}`];
+  const tasks = isRecord(raw) && isRecord(raw.tasks) ? raw.tasks : {};
+  const counter = { count: 0 };
+  for (const name of Object.keys(tasks)) {
+    const task = tasks[name];
+    if (!isRecord(task) || task.with === undefined) continue;
+    // The values of `with:` itself, not the mapping: a task's empty `with:` costs nothing.
+    counter.count -= 1;
+    const crowded = crowdedCollection(task.with, ['tasks', name, 'with'], counter, maxWithValues);
+    if (crowded !== null) return [crowded.path, `brings the \`with:\` values of the manifest past ${maxWithValues}; its tasks' \`with:\` may hold at most ${maxWithValues} values together`];
+  }
+  return null;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

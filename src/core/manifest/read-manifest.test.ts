@@ -74,6 +74,21 @@ describe('readManifest reads task-mgmt.yml off the event loop', () => {
     expect(unknownKey).toEqual({ ok: false, errors: [{ file: 'task-mgmt.yml', line: 5, column: 5, field: 'tasks.a.colour', message: expect.stringContaining('colour') }] });
   });
 
+  it('refuses a huge `with:` list in the worker, naming the field, so neither it nor the task type\'s check reaches the event loop', async () => {
+    let checked = 0;
+    const counting: TaskTypeCatalog = new Map([['web/warc', { name: 'web/warc', params: z.object({ urls: z.array(z.string().refine(() => ++checked > 0)) }).strict() }]]);
+    // 60,000 seeds within the 256 KiB cap: the type's check of 26,000 of them held the event loop 150–330 ms.
+    const manifest = `version: 1\ntasks:\n  crawl:\n    uses: web/warc\n    with:\n      urls: [${Array(60_000).fill('h').join(',')}]\n`;
+    expect(manifest.length).toBeLessThan(256 * 1024);
+    const { host, sha } = hostWith(manifest);
+    const read = await readManifest(host, sha, counting, 'busybox:latest');
+    expect(read).toEqual({
+      ok: false,
+      errors: [{ file: 'task-mgmt.yml', line: 6, column: 13, field: 'tasks.crawl.with.urls', message: 'brings the manifest past 10000 values; a manifest may hold at most 10000' }],
+    });
+    expect(checked).toBe(0);
+  });
+
   it('refuses a manifest that outlasts the deadline, and reads the next one with a fresh worker', async () => {
     const slow = await readManifestYamlOffThread(hostile['2,000 flow collections 63 deep'], 50);
     expect(slow).toEqual({
