@@ -6,7 +6,7 @@
  * its inbox. `RunStore` is every section plus `close()`: what an adapter implements and the
  * composition root holds.
  */
-import type { Run, RunMove, RunState } from '../core/runs/run.js';
+import type { RepoRef, Run, RunMove, RunState } from '../core/runs/run.js';
 
 // ─── Run records ────────────────────────────────────────────────────────────────────────────
 
@@ -18,6 +18,7 @@ export type NewRun = Omit<
   | 'exitCode'
   | 'outputCid'
   | 'outputFiles'
+  | 'pinnedUntil'
   | 'metadata'
   | 'error'
   | 'logTail'
@@ -245,9 +246,95 @@ export interface RunLogs {
   logInfo(runId: string): Promise<LogInfo>;
 }
 
+// ─── Pins ───────────────────────────────────────────────────────────────────────────────────
+
+/** What a run pins: the folder its task wrote, and the provenance record written about it. */
+export const pinKinds = ['outputs', 'provenance'] as const;
+export type PinKind = (typeof pinKinds)[number];
+
+/** A run keeps `root` (and every block below it) until `pinnedUntil`. */
+export interface Pin {
+  runId: string;
+  kind: PinKind;
+  /** Root CID; null while the add is under way (the blocks are indexed, the root is not known yet). */
+  root: string | null;
+  pinnedUntil: Date;
+}
+
+/** A live pin that holds a block, with the repository of its run: whoever may read that run may read the block. */
+export interface PinHolder {
+  runId: string;
+  kind: PinKind;
+  root: string;
+  pinnedUntil: Date;
+  repo: RepoRef;
+}
+
+/**
+ * Pins with an expiry, and the index of the blocks below each pinned root, so that whether a
+ * block is under a live pin (and of which runs) is one indexed query, and the collector deletes
+ * a block only when no pin's index lists it any more (reference counting across runs).
+ *
+ * An add indexes its blocks as it writes them, before its root is known: `startPin`, then
+ * `indexPinBlocks` in batches, then `completePin` with the root. A pin that never completes (its
+ * worker died) expires like any other, and its blocks are collected.
+ */
+export interface Pins {
+  /** Opens the run's pin of `kind` until `pinnedUntil`, its root not yet known; replaces an earlier pin of the same run and kind. */
+  startPin(pin: { runId: string; kind: PinKind; pinnedUntil: Date }, now: Date): Promise<void>;
+  /** Adds blocks to the index of the run's open pin of `kind` (repeats are ignored). Rejects when no such pin is open. */
+  indexPinBlocks(pin: { runId: string; kind: PinKind }, blocks: readonly string[]): Promise<void>;
+  /**
+   * Names the root of the run's open pin of `kind`: its index becomes the root's (merged with the
+   * index of another run that pinned the same root), and the run's `pinnedUntil` becomes the
+   * latest of its pins. Rejects when no such pin is open.
+   */
+  completePin(pin: { runId: string; kind: PinKind; root: string }, now: Date): Promise<Pin>;
+  /** The run's pins, `outputs` first. */
+  listPins(runId: string): Promise<Pin[]>;
+  /**
+   * Moves every pin of the run to `max(current, until)`, and the run's `pinnedUntil` with them;
+   * returns the run's new `pinnedUntil`, or null when the run has no pin (never pinned, or collected).
+   */
+  extendPins(runId: string, until: Date): Promise<Date | null>;
+  /**
+   * Complete pins live at `now` (ending after it) whose root's index lists `block`, latest expiry
+   * first, at most `limit` (default 100). `block` is matched as written: the CID's string as the
+   * add reported it (CIDv0 `Qm…` for dag-pb blocks under `unixfs-v0-2015`, CIDv1 otherwise).
+   */
+  livePinsHolding(block: string, now: Date, limit?: number): Promise<PinHolder[]>;
+  /**
+   * Removes at most `limit` pins that ended at or before `now` (a pin extended meanwhile stays).
+   * When a removed pin was the last on its root, the root's index is dropped and each of its
+   * blocks that no other pin's index lists is marked as garbage at `now`. Returns the removed
+   * pins and the roots no pin holds any more (to unpin on a backend that pins roots itself).
+   */
+  removeExpiredPins(now: Date, limit: number): Promise<{ removed: Pin[]; released: string[] }>;
+  /**
+   * At most `limit` garbage blocks marked at or before `markedBefore` that still no pin's index
+   * lists: the blocks to delete. Marks of blocks that a pin holds again are dropped.
+   */
+  garbageBlocks(markedBefore: Date, limit: number): Promise<string[]>;
+  /** Forgets garbage marks, once their blocks are deleted. */
+  forgetGarbage(blocks: readonly string[]): Promise<void>;
+}
+
+// ─── Named leases ───────────────────────────────────────────────────────────────────────────
+
+/**
+ * One holder at a time across replicas for periodic work (the pin collector): a lease row per
+ * name, taken when free or expired, renewed by its holder.
+ */
+export interface NamedLeases {
+  /** Takes or renews the lease `name` for `holder` until `until`; false while another holder's lease lasts past `now`. */
+  takeLease(name: string, holder: string, until: Date, now: Date): Promise<boolean>;
+  /** Ends `holder`'s lease `name`; ignores a lease held by someone else. */
+  releaseLease(name: string, holder: string): Promise<void>;
+}
+
 // ─── All of it ──────────────────────────────────────────────────────────────────────────────
 
 /** Every section, as one adapter implements them over one database. */
-export interface RunStore extends RunRecords, RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs {
+export interface RunStore extends RunRecords, RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs, Pins, NamedLeases {
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 /**
  * What every RunStore adapter must do, one describe block per section of the port (RunRecords,
- * RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs). Each adapter's test file calls
+ * RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs, Pins, NamedLeases). Each adapter's test file calls
  * `runStoreContract` with a way to open a fresh, empty store; the suite never assumes which
  * database is underneath.
  */
@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canMove, runMoves, runStates, type OutputFile, type RepoRef, type Run, type RunMove, type RunState } from '../../src/core/runs/run.js';
 import type { AuditEntry, NewRun, RunStore } from '../../src/ports/run-store.js';
+import { pinsContract } from './run-store-pins.contract.js';
 import { logsContract } from './run-store-logs.contract.js';
 
 export interface OpenedRunStore {
@@ -71,6 +72,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
             exitCode: null,
             outputCid: null,
             outputFiles: [],
+            pinnedUntil: null,
             metadata: {},
             error: null,
             logTail: null,
@@ -522,6 +524,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
       });
     });
 
+    pinsContract(() => store);
     logsContract(() => store);
   });
 }

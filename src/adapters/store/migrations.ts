@@ -125,6 +125,45 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0006-pins': {
+    async up(db: Kysely<unknown>) {
+      // The latest expiry of the run's complete pins, shown with the run; kept after they are collected.
+      await db.schema.alterTable('runs').addColumn('pinned_until', 'bigint').execute();
+      // `root` is the pinned CID once the add is complete; while it runs, a key that is never a CID
+      // (`adding:<run>:<kind>`) under which its blocks are indexed as they are written.
+      await db.schema
+        .createTable('pins')
+        .addColumn('run_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('root', 'text', (c) => c.notNull())
+        .addColumn('complete', 'integer', (c) => c.notNull())
+        .addColumn('pinned_until', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pins_pkey', ['run_id', 'kind'])
+        .execute();
+      await db.schema.createIndex('pins_root').on('pins').column('root').execute();
+      await db.schema.createIndex('pins_pinned_until').on('pins').column('pinned_until').execute();
+      await db.schema
+        .createTable('pin_blocks')
+        .addColumn('root', 'text', (c) => c.notNull())
+        .addColumn('block', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pin_blocks_pkey', ['root', 'block'])
+        .execute();
+      await db.schema.createIndex('pin_blocks_block').on('pin_blocks').column('block').execute();
+      await db.schema
+        .createTable('pin_garbage')
+        .addColumn('block', 'text', (c) => c.primaryKey())
+        .addColumn('marked_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('pin_garbage_marked_at').on('pin_garbage').column('marked_at').execute();
+      await db.schema
+        .createTable('named_leases')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('held_until', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 });
 
 /** Where the applied migrations are recorded. */

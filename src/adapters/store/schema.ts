@@ -39,6 +39,8 @@ export interface RunsTable {
   started_at: number | null;
   finished_at: number | null;
   updated_at: number;
+  /** Latest expiry of the run's complete pins. */
+  pinned_until: number | null;
 }
 
 export interface DeliveriesTable {
@@ -73,6 +75,33 @@ export interface ApprovalWaitsTable {
   created_at: number;
 }
 
+export interface PinsTable {
+  run_id: string;
+  /** outputs | provenance (PinKind). */
+  kind: string;
+  /** The pinned CID, or `adding:<run>:<kind>` while the add is under way. */
+  root: string;
+  complete: number;
+  pinned_until: number;
+  created_at: number;
+}
+
+export interface PinBlocksTable {
+  root: string;
+  block: string;
+}
+
+export interface PinGarbageTable {
+  block: string;
+  marked_at: number;
+}
+
+export interface NamedLeasesTable {
+  name: string;
+  holder: string;
+  held_until: number;
+}
+
 /** One row per run log: stream offsets, in bytes (RunLogs in src/ports/run-store.ts). */
 export interface RunLogsTable {
   run_id: string;
@@ -97,4 +126,8 @@ export interface Database {
   audit: AuditTable;
   run_logs: RunLogsTable;
   run_log_chunks: RunLogChunksTable;
+  pins: PinsTable;
+  pin_blocks: PinBlocksTable;
+  pin_garbage: PinGarbageTable;
+  named_leases: NamedLeasesTable;
 }

@@ -4,10 +4,10 @@
  */
 import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
-import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, RunPatch, RunStore } from '../../ports/run-store.js';
+import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, Pin, PinHolder, PinKind, RunPatch, RunStore } from '../../ports/run-store.js';
 import { LOG_CHUNK_MAX_BYTES, LogOffsetError } from '../../ports/run-store.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
-import type { Database, RunLogsTable, RunsTable } from './schema.js';
+import type { Database, PinsTable, RunLogsTable, RunsTable } from './schema.js';
 
 export class RunNotFoundError extends Error {
   override readonly name = 'RunNotFoundError';
@@ -15,6 +15,23 @@ export class RunNotFoundError extends Error {
     super(`run ${runId} does not exist`);
   }
 }
+
+/** Indexing or completing a pin that was never started, or was replaced or collected meanwhile. */
+export class PinNotOpenError extends Error {
+  override readonly name = 'PinNotOpenError';
+  constructor(
+    readonly runId: string,
+    readonly kind: PinKind,
+  ) {
+    super(`run ${runId} has no ${kind} pin being added`);
+  }
+}
+
+/** Rows per INSERT of block CIDs: two parameters each, far below SQLite's and PostgreSQL's limits. */
+const BLOCK_ROWS_PER_INSERT = 500;
+
+/** Where an add's blocks are indexed until its root is known; never a CID (CIDs have no colon). */
+const addingKey = (runId: string, kind: PinKind) => `adding:${runId}:${kind}`;
 
 export class SqlRunStore implements RunStore {
   constructor(
@@ -111,6 +128,7 @@ export class SqlRunStore implements RunStore {
         started_at: null,
         finished_at: null,
         updated_at: at,
+        pinned_until: null,
       })
       .execute();
     return this.mustGet(run.id);
@@ -348,6 +366,221 @@ export class SqlRunStore implements RunStore {
     }));
   }
 
+  async startPin(pin: { runId: string; kind: PinKind; pinnedUntil: Date }, now: Date): Promise<void> {
+    const key = addingKey(pin.runId, pin.kind);
+    await this.db.transaction().execute(async (trx) => {
+      await this.lockPinRoot(trx, key);
+      const previous = await trx
+        .deleteFrom('pins')
+        .where('run_id', '=', pin.runId)
+        .where('kind', '=', pin.kind)
+        .returning(['root'])
+        .executeTakeFirst();
+      await trx
+        .insertInto('pins')
+        .values({ run_id: pin.runId, kind: pin.kind, root: key, complete: 0, pinned_until: pin.pinnedUntil.getTime(), created_at: now.getTime() })
+        .execute();
+      // A run tried again (its worker died after adding) gives up what its earlier attempt pinned.
+      if (previous && previous.root !== key) await this.releaseRoot(trx, previous.root, now);
+    });
+  }
+
+  async indexPinBlocks(pin: { runId: string; kind: PinKind }, blocks: readonly string[]): Promise<void> {
+    const open = await this.db
+      .selectFrom('pins')
+      .select('run_id')
+      .where('run_id', '=', pin.runId)
+      .where('kind', '=', pin.kind)
+      .where('complete', '=', 0)
+      .executeTakeFirst();
+    if (!open) throw new PinNotOpenError(pin.runId, pin.kind);
+    const root = addingKey(pin.runId, pin.kind);
+    for (let i = 0; i < blocks.length; i += BLOCK_ROWS_PER_INSERT) {
+      const rows = [...new Set(blocks.slice(i, i + BLOCK_ROWS_PER_INSERT))].map((block) => ({ root, block }));
+      await this.db.insertInto('pin_blocks').values(rows).onConflict((oc) => oc.doNothing()).execute();
+    }
+  }
+
+  async completePin(pin: { runId: string; kind: PinKind; root: string }, now: Date): Promise<Pin> {
+    const key = addingKey(pin.runId, pin.kind);
+    return this.db.transaction().execute(async (trx) => {
+      // Under the root's lock: a collection releasing the same root (pinned before by a run whose
+      // pin just expired) either finishes first or sees this pin and keeps the index.
+      await this.lockPinRoot(trx, pin.root);
+      const updated = await trx
+        .updateTable('pins')
+        .set({ root: pin.root, complete: 1 })
+        .where('run_id', '=', pin.runId)
+        .where('kind', '=', pin.kind)
+        .where('complete', '=', 0)
+        .returningAll()
+        .executeTakeFirst();
+      if (!updated) throw new PinNotOpenError(pin.runId, pin.kind);
+      await sql`insert into pin_blocks (root, block) select ${pin.root}, block from pin_blocks where root = ${key} on conflict do nothing`.execute(trx);
+      await trx.insertInto('pin_blocks').values({ root: pin.root, block: pin.root }).onConflict((oc) => oc.doNothing()).execute();
+      await trx.deleteFrom('pin_blocks').where('root', '=', key).execute();
+      await this.updateRunPinnedUntil(trx, pin.runId);
+      return toPin(updated);
+    });
+  }
+
+  async listPins(runId: string): Promise<Pin[]> {
+    const rows = await this.db.selectFrom('pins').selectAll().where('run_id', '=', runId).orderBy('kind', 'asc').execute();
+    return rows.map(toPin);
+  }
+
+  async extendPins(runId: string, until: Date): Promise<Date | null> {
+    const at = until.getTime();
+    return this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('pins')
+        .set((eb) => ({ pinned_until: eb.case().when('pinned_until', '<', at).then(at).else(eb.ref('pinned_until')).end() }))
+        .where('run_id', '=', runId)
+        .execute();
+      return this.updateRunPinnedUntil(trx, runId);
+    });
+  }
+
+  async livePinsHolding(block: string, now: Date, limit = 100): Promise<PinHolder[]> {
+    const rows = await this.db
+      .selectFrom('pin_blocks')
+      .innerJoin('pins', 'pins.root', 'pin_blocks.root')
+      .innerJoin('runs', 'runs.id', 'pins.run_id')
+      .select(['pins.run_id', 'pins.kind', 'pins.root', 'pins.pinned_until', 'runs.repo_owner', 'runs.repo_name', 'runs.installation_id'])
+      .where('pin_blocks.block', '=', block)
+      .where('pins.complete', '=', 1)
+      .where('pins.pinned_until', '>', now.getTime())
+      .orderBy('pins.pinned_until', 'desc')
+      .orderBy('pins.run_id', 'asc')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({
+      runId: row.run_id,
+      kind: row.kind as PinKind,
+      root: row.root,
+      pinnedUntil: new Date(Number(row.pinned_until)),
+      repo: { owner: row.repo_owner, name: row.repo_name, installationId: Number(row.installation_id) },
+    }));
+  }
+
+  async removeExpiredPins(now: Date, limit: number): Promise<{ removed: Pin[]; released: string[] }> {
+    const at = now.getTime();
+    const expired = await this.db
+      .selectFrom('pins')
+      .select(['run_id', 'kind'])
+      .where('pinned_until', '<=', at)
+      .orderBy('pinned_until', 'asc')
+      .limit(limit)
+      .execute();
+    const removed: Pin[] = [];
+    const released: string[] = [];
+    for (const { run_id, kind } of expired) {
+      await this.db.transaction().execute(async (trx) => {
+        // Conditional on the expiry, so a pin extended since it was listed stays.
+        const row = await trx
+          .deleteFrom('pins')
+          .where('run_id', '=', run_id)
+          .where('kind', '=', kind)
+          .where('pinned_until', '<=', at)
+          .returningAll()
+          .executeTakeFirst();
+        if (!row) return;
+        removed.push(toPin(row));
+        if ((await this.releaseRoot(trx, row.root, now)) && row.complete === 1) released.push(row.root);
+      });
+    }
+    return { removed, released };
+  }
+
+  async garbageBlocks(markedBefore: Date, limit: number): Promise<string[]> {
+    const at = markedBefore.getTime();
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('pin_garbage as g')
+        .select((eb) => [
+          'g.block',
+          eb
+            .exists(eb.selectFrom('pin_blocks as o').innerJoin('pins as p', 'p.root', 'o.root').select('o.block').whereRef('o.block', '=', 'g.block'))
+            .as('held'),
+        ])
+        .where('g.marked_at', '<=', at)
+        .orderBy('g.marked_at', 'asc')
+        .orderBy('g.block', 'asc')
+        .limit(limit)
+        .execute();
+      const held = rows.filter((row) => Boolean(row.held)).map((row) => row.block);
+      // A block some pin holds again (a later add wrote it too) is no longer garbage.
+      if (held.length > 0) await this.forgetGarbage(held);
+      const garbage = rows.filter((row) => !row.held).map((row) => row.block);
+      if (garbage.length > 0 || rows.length < limit) return garbage;
+    }
+  }
+
+  async forgetGarbage(blocks: readonly string[]): Promise<void> {
+    for (let i = 0; i < blocks.length; i += BLOCK_ROWS_PER_INSERT) {
+      await this.db.deleteFrom('pin_garbage').where('block', 'in', blocks.slice(i, i + BLOCK_ROWS_PER_INSERT)).execute();
+    }
+  }
+
+  async takeLease(name: string, holder: string, until: Date, now: Date): Promise<boolean> {
+    const result = await this.db
+      .insertInto('named_leases')
+      .values({ name, holder, held_until: until.getTime() })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ holder, held_until: until.getTime() })
+          .where((eb) => eb.or([eb('named_leases.holder', '=', holder), eb('named_leases.held_until', '<=', now.getTime())])),
+      )
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.db.deleteFrom('named_leases').where('name', '=', name).where('holder', '=', holder).execute();
+  }
+
+  /**
+   * When no pin names `root` any more: marks each block of its index that no other pin's index
+   * lists as garbage at `now` (a new mark, so a block released again waits its full grace), and
+   * drops the index. True when the root was released.
+   */
+  private async releaseRoot(trx: Transaction<Database>, root: string, now: Date): Promise<boolean> {
+    await this.lockPinRoot(trx, root);
+    const pinned = await trx.selectFrom('pins').select('run_id').where('root', '=', root).limit(1).executeTakeFirst();
+    if (pinned) return false;
+    await sql`insert into pin_garbage (block, marked_at)
+      select b.block, ${now.getTime()} from pin_blocks b
+      where b.root = ${root}
+        and not exists (select 1 from pin_blocks o join pins p on p.root = o.root where o.block = b.block and o.root <> ${root})
+      on conflict (block) do update set marked_at = excluded.marked_at`.execute(trx);
+    await trx.deleteFrom('pin_blocks').where('root', '=', root).execute();
+    return true;
+  }
+
+  /** The run's `pinned_until` follows the latest of its complete pins; null (and unchanged) when it has none. */
+  private async updateRunPinnedUntil(trx: Transaction<Database>, runId: string): Promise<Date | null> {
+    const { latest } = await trx
+      .selectFrom('pins')
+      .select((eb) => eb.fn.max('pinned_until').as('latest'))
+      .where('run_id', '=', runId)
+      .where('complete', '=', 1)
+      .executeTakeFirstOrThrow();
+    if (latest === null || latest === undefined) return null;
+    await trx.updateTable('runs').set({ pinned_until: Number(latest) }).where('id', '=', runId).execute();
+    return new Date(Number(latest));
+  }
+
+  /**
+   * Serializes the changes to one root's pins and index inside a transaction. PostgreSQL: a
+   * transaction-scoped advisory lock on the root. SQLite: a write that changes nothing takes the
+   * database's write lock first, so no other writer comes between the check and the change.
+   */
+  private async lockPinRoot(trx: Transaction<Database>, root: string): Promise<void> {
+    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext(${`task-mgmt:pin:${root}`}))`.execute(trx);
+    else await sql`delete from pin_garbage where 0`.execute(trx);
+  }
+
   // The log model (head and tail kept, one cut between them) is described on RunLogs.
   async appendLog(runId: string, chunk: { offset: number; bytes: Uint8Array }, maxBytes: number): Promise<LogInfo> {
     const length = chunk.bytes.byteLength;
@@ -449,6 +682,15 @@ export class SqlRunStore implements RunStore {
   }
 }
 
+function toPin(row: Selectable<PinsTable>): Pin {
+  return {
+    runId: row.run_id,
+    kind: row.kind as PinKind,
+    root: row.complete === 1 ? row.root : null,
+    pinnedUntil: new Date(Number(row.pinned_until)),
+  };
+}
+
 interface LogState {
   size: number;
   headEnd: number;
@@ -513,6 +755,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     exitCode: optionalNumber(row.exit_code),
     outputCid: row.output_cid,
     outputFiles: outputFileSchema.array().parse(JSON.parse(row.output_files)),
+    pinnedUntil: optionalDate(row.pinned_until),
     error: row.error,
     logTail: row.log_tail,
     workerId: row.worker_id,

@@ -40,6 +40,7 @@ function run(overrides: Partial<Run> = {}): Run {
     commentId: 9,
     exitCode: 0,
     outputCid: 'QmRoot',
+    pinnedUntil: null,
     outputFiles: [
       { name: 'a.txt', cid: 'QmA', size: 2048, kind: 'file' },
       { name: 'dir', cid: 'QmD', size: 0, kind: 'directory' },

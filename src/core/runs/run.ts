@@ -73,6 +73,8 @@ export interface Run {
   exitCode: number | null;
   outputCid: string | null;
   outputFiles: OutputFile[];
+  /** Until when the run's outputs stay pinned: the latest of its pins (kept after they are collected); null before they are added. */
+  pinnedUntil: Date | null;
   /** Facts the task recorded about its outputs (a ZIM's title, counts…). */
   metadata: Record<string, unknown>;
   error: string | null;
