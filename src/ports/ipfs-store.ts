@@ -23,6 +23,13 @@ export interface AddOptions {
   signal?: AbortSignal;
   /** Pin the root until this time; undefined pins without expiry. */
   pinUntil?: Date;
+  /**
+   * Told the CIDs (as `CID.toString()`) of the add's blocks, each once it is stored (written, or
+   * found stored already), in batches of at most 1,000; the add waits for each call, fails with
+   * it, and has reported every block, root included, before it returns. The run store indexes
+   * what a pin holds this way without a large add's blocks all held in memory.
+   */
+  onBlocks?: (cids: string[]) => Promise<void>;
 }
 
 export interface IpfsStore {

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import * as dagPb from '@ipld/dag-pb';
 import { CID } from 'multiformats/cid';
 import { sha256 } from 'multiformats/hashes/sha2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -133,6 +134,62 @@ describe('single files (Kubo sharness t0040, cid_profiles_test.go)', () => {
     const controller = new AbortController();
     controller.abort();
     await expect(store().addPath(await file('f', 'x'), { signal: controller.signal })).rejects.toThrow(/abort/i);
+  });
+});
+
+/** Every block below `root`, root included, read back from the store: what a pin of `root` must keep. */
+async function dagBlocks(s: EmbeddedIpfsStore, root: string): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const walk = async (cid: CID): Promise<void> => {
+    if (seen.has(cid.toString())) return;
+    seen.add(cid.toString());
+    if (cid.code !== dagPb.code) return;
+    const block = await s.getBlock(cid.toString());
+    for (const link of dagPb.decode(block!).Links) await walk(link.Hash);
+  };
+  await walk(CID.parse(root));
+  return seen;
+}
+
+describe('reporting the blocks of an add', () => {
+  it.each([
+    ['Kubo’s bare defaults', undefined],
+    ['unixfs-v1-2025 (raw leaves)', { profile: 'unixfs-v1-2025' }],
+  ] as const)('tells every block of the DAG, root included, once it is stored (%s)', async (_label, profile) => {
+    const s = store(profile);
+    await writeDeterministicFile(await file('tree/big.bin', ''), 3 * 1024 * 1024 + 5, 'blocks');
+    await file('tree/sub/a.txt', 'a\n');
+    await file('tree/sub/b.txt', 'a\n');
+    const reported: string[][] = [];
+    const { cid } = await s.addPath(join(dir, 'tree'), {
+      onBlocks: async (cids) => {
+        for (const block of cids) expect(await s.has(block)).toBe(true);
+        reported.push(cids);
+      },
+    });
+    expect(new Set(reported.flat())).toStrictEqual(await dagBlocks(s, cid));
+    expect(reported.flat()).toContain(cid);
+  });
+
+  it('tells them in batches of at most 1,000', { timeout: 60_000 }, async () => {
+    const s = store();
+    for (let i = 0; i < 1_050; i++) await file(`many/${i}.txt`, `file ${i}\n`);
+    const batches: number[] = [];
+    const all = new Set<string>();
+    const { cid } = await s.addPath(join(dir, 'many'), {
+      onBlocks: async (cids) => {
+        batches.push(cids.length);
+        for (const block of cids) all.add(block);
+      },
+    });
+    expect(batches.length).toBeGreaterThan(1);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(1_000);
+    expect(all).toStrictEqual(await dagBlocks(s, cid));
+  });
+
+  it('fails the add when the callback fails', async () => {
+    const s = store();
+    await expect(s.addPath(await file('f', 'x'), { onBlocks: () => Promise.reject(new Error('index unavailable')) })).rejects.toThrow('index unavailable');
   });
 });
 

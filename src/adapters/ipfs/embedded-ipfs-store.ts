@@ -45,7 +45,12 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
     const { signal } = options;
     signal?.throwIfAborted();
     await this.open();
-    const result = await importTree(path, this.sink, { settings: this.settings, includeHidden: this.includeHidden, ...(signal ? { signal } : {}) });
+    const result = await importTree(path, this.sink, {
+      settings: this.settings,
+      includeHidden: this.includeHidden,
+      ...(signal ? { signal } : {}),
+      ...(options.onBlocks ? { onBlocks: options.onBlocks } : {}),
+    });
     await this.pins.record(result.cid, options.pinUntil);
     return result;
   }

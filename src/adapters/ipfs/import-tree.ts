@@ -38,6 +38,8 @@ export interface ImportTreeOptions {
    */
   includeHidden?: boolean;
   signal?: AbortSignal;
+  /** Told the CIDs of the blocks stored, in batches (AddOptions in src/ports/ipfs-store.ts). */
+  onBlocks?: (cids: string[]) => Promise<void>;
 }
 
 /** A socket, FIFO or device node: it has no content to add, and reading a FIFO could block forever. */
@@ -72,6 +74,28 @@ const CHUNKS_IN_FLIGHT = 4;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Most CIDs per `onBlocks` call: what the caller indexes at once, and all this side holds. */
+const BLOCKS_PER_REPORT = 1000;
+
+/** Gathers the CIDs of stored blocks and hands them on in batches, a repeated block once per batch. */
+class BlockReport {
+  private batch = new Set<string>();
+
+  constructor(private readonly onBlocks: (cids: string[]) => Promise<void>) {}
+
+  async add(cid: CID): Promise<void> {
+    this.batch.add(cid.toString());
+    if (this.batch.size >= BLOCKS_PER_REPORT) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.batch.size === 0) return;
+    const cids = [...this.batch];
+    this.batch = new Set();
+    await this.onBlocks(cids);
+  }
+}
+
 /** Adds the file or folder at `path`: every block goes to `sink`, and the root and top-level entries come back. */
 export async function importTree(path: string, sink: BlockSink, options: ImportTreeOptions): Promise<AddResult> {
   const { settings, signal } = options;
@@ -84,9 +108,11 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
     blockWriteConcurrency: CHUNKS_IN_FLIGHT,
     bufferImporter: leanLeafImporter(settings),
   };
+  const report = options.onBlocks ? new BlockReport(options.onBlocks) : undefined;
   const writer: WritableStorage = {
     put: async (cid, bytes) => {
       await sink.put(cid, await toBytes(bytes));
+      await report?.add(cid);
       return cid;
     },
   };
@@ -103,6 +129,7 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
     }
   }
   if (root === undefined) throw new Error(`adding ${absolute} produced no root CID`);
+  await report?.flush();
   return { cid: root.cid.toString(), entries: entries.sort((a, b) => compareNames(a.name, b.name)) };
 }
 
