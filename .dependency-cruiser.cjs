@@ -22,6 +22,7 @@ const technologyPackages = [
   'blockstore-[^/]+',
   'interface-blockstore',
   'ipfs-[^/]+',
+  'kubo-rpc-client',
   'multiformats',
   '@ipld/[^/]+',
   'nodemailer',

@@ -3,7 +3,7 @@
  * walks the UnixFS DAG in the store's block folder (`<dataDir>/ipfs/blocks`) as `ipfs cat` would,
  * and pins come from the `pins.jsonl` the store keeps for the unpin job.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as dagPb from '@ipld/dag-pb';
@@ -12,7 +12,7 @@ import { UnixFS } from 'ipfs-unixfs';
 import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { EmbeddedIpfsStore } from '../../src/adapters/ipfs/embedded-ipfs-store.js';
-import { ipfsStoreContract, type PinRecord } from './ipfs-store.contract.js';
+import { ipfsStoreContract, readPinRecords } from './ipfs-store.contract.js';
 
 /** `ipfs cat` over a blockstore: follows folder links by name, then joins a file's leaves in order. */
 class UnixfsReader {
@@ -58,14 +58,7 @@ ipfsStoreContract('EmbeddedIpfsStore', async () => {
   return {
     store,
     cat: (cid, path) => reader.cat(cid, path),
-    pins: async () => {
-      const text = await readFile(join(dataDir, 'ipfs', 'pins.jsonl'), 'utf8').catch(() => '');
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as { cid: string; expiresAt: string | null })
-        .map((pin): PinRecord => ({ cid: pin.cid, expiresAt: pin.expiresAt === null ? null : new Date(pin.expiresAt) }));
-    },
+    pins: () => readPinRecords(dataDir),
     cleanup: async () => {
       await store.close();
       await blocks.close();

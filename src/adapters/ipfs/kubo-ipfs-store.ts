@@ -1,0 +1,205 @@
+/**
+ * The Kubo backend (IPFS_API_URL): CIDs are computed here by import-tree.ts, exactly as the
+ * embedded store computes them, and the blocks of each add are streamed to Kubo as one CAR
+ * through `dag/import`; then the root is pinned with `pin/add` and `pin/ls` must list it. Kubo
+ * announces and serves the blocks from then on (README "Publishing to Kubo").
+ *
+ * Kubo never chunks or hashes anything of ours, so its `Import.*` settings cannot change a CID.
+ * Memory stays flat: each block is written to the request body as the importer makes it, and
+ * the importer waits while Kubo has not read the last one.
+ */
+import * as dagPb from '@ipld/dag-pb';
+import { CarWriter } from '@ipld/car';
+import { UnixFS } from 'ipfs-unixfs';
+import { create, type KuboRPCClient } from 'kubo-rpc-client';
+import { CID } from 'multiformats/cid';
+import { sha256 } from 'multiformats/hashes/sha2';
+import { equals } from 'multiformats/bytes';
+import type { AddOptions, AddResult, IpfsStore } from '../../ports/ipfs-store.js';
+import { RetryableError } from '../../ports/errors.js';
+import { resolveImportSettings } from './import-profile.js';
+import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
+import { importTree } from './import-tree.js';
+import { PinRecords } from './pin-records.js';
+
+export interface KuboIpfsStoreOptions {
+  /** Kubo's RPC API, e.g. `http://127.0.0.1:5001`; `user:password@` becomes HTTP Basic authentication. */
+  apiUrl: string;
+  /** Pin ends are recorded in `<dataDir>/ipfs/pins.jsonl`, as the embedded store does. */
+  dataDir: string;
+  /** Import profile and Kubo-style overrides; Kubo's bare `ipfs add` defaults when unset. */
+  profile?: ImportOptionsInput;
+  /** Include dot-files inside added folders, like `ipfs add -r --hidden` (import-tree.ts). */
+  includeHidden?: boolean;
+}
+
+/** Kubo answered with an error (HTTP 500 and its `{"Message", "Code", "Type": "error"}`), or broke its contract. */
+export class KuboError extends Error {
+  override readonly name = 'KuboError';
+}
+
+/** Kubo could not be reached at all: the run may succeed later, so the worker gives it back to the queue. */
+export class KuboUnreachableError extends RetryableError {
+  override readonly name = 'KuboUnreachableError';
+}
+
+export class KuboIpfsStore implements IpfsStore {
+  readonly settings: ImportSettings;
+  /** The API's address without credentials: what every error names. */
+  readonly apiUrl: string;
+  private readonly client: KuboRPCClient;
+  private readonly pins: PinRecords;
+  private readonly includeHidden: boolean;
+
+  constructor(options: KuboIpfsStoreOptions) {
+    this.settings = resolveImportSettings(options.profile);
+    const url = new URL(options.apiUrl);
+    const headers: Record<string, string> = {};
+    if (url.username !== '' || url.password !== '') {
+      // fetch refuses URLs that carry credentials; Kubo's API.Authorizations takes them as a header.
+      const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+      headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+      url.username = '';
+      url.password = '';
+    }
+    this.apiUrl = url.toString().replace(/\/+$/, '');
+    this.client = create({ url: this.apiUrl, headers });
+    this.pins = new PinRecords(options.dataDir);
+    this.includeHidden = options.includeHidden ?? false;
+  }
+
+  async addPath(path: string, options: AddOptions = {}): Promise<AddResult> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    // One controller for the whole add: the caller's cancel, a failed import or a failed upload ends all of it.
+    const controller = new AbortController();
+    const forward = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', forward, { once: true });
+    try {
+      const result = await this.importToKubo(path, controller);
+      await this.pinRoot(result.cid, controller.signal);
+      await this.pins.record(result.cid, options.pinUntil);
+      return result;
+    } finally {
+      signal?.removeEventListener('abort', forward);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open: each call is its own HTTP request.
+  }
+
+  /**
+   * Streams the add as one CAR through `dag/import` while the importer makes its blocks. The
+   * root is known only at the end, so the CAR's header names the empty folder (whose block goes
+   * first, keeping the CAR well-formed) and Kubo is told not to pin header roots: the real root
+   * is pinned next, by `pin/add`.
+   */
+  private async importToKubo(path: string, controller: AbortController): Promise<AddResult> {
+    const { signal } = controller;
+    const placeholder = await emptyFolder(this.settings);
+    const { writer, out } = CarWriter.create([placeholder.cid]);
+
+    const writes = new PendingWrites();
+    const uploading = this.call('dag/import', signal, async () => {
+      for await (const _ of this.client.dag.import([out], { pinRoots: false, signal })) {
+        // With pin-roots=false Kubo reports nothing; reading to the end waits for the import to finish.
+      }
+    }).catch((error: unknown) => {
+      writes.fail(error);
+      controller.abort(error);
+      throw error;
+    });
+
+    const importing = (async () => {
+      try {
+        await writes.wait(writer.put(placeholder));
+        const result = await importTree(path, { put: (cid, bytes) => writes.wait(writer.put({ cid, bytes })) }, {
+          settings: this.settings,
+          includeHidden: this.includeHidden,
+          signal,
+        });
+        await writes.wait(writer.close());
+        return result;
+      } catch (error) {
+        // The upload stops too; what Kubo received unpinned is garbage its own GC collects.
+        controller.abort(error);
+        throw error;
+      }
+    })();
+
+    const [result] = await Promise.all([importing, uploading]);
+    return result;
+  }
+
+  /** Pins the root recursively, then asks Kubo to list it: only then does the add count as published. */
+  private async pinRoot(root: string, signal: AbortSignal): Promise<void> {
+    await this.call('pin/add', signal, () => this.client.pin.add(root, { recursive: true, signal }));
+    const wanted = CID.parse(root).multihash.bytes;
+    const listed = await this.call('pin/ls', signal, async () => {
+      for await (const pin of this.client.pin.ls({ paths: root, type: 'recursive', signal })) {
+        if (equals(CID.parse(pin.cid.toString()).multihash.bytes, wanted)) return true;
+      }
+      return false;
+    });
+    if (!listed) throw new KuboError(`Kubo at ${this.apiUrl} did not list ${root} as pinned after pin/add`);
+  }
+
+  /** Runs one RPC call and turns whatever goes wrong into one line that names Kubo, its URL and the call. */
+  private async call<T>(command: string, signal: AbortSignal, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      // Stopped on purpose (cancelled, or the other half of the add failed): that reason is the error.
+      if (signal.aborted) throw signal.reason;
+      throw this.describe(command, error);
+    }
+  }
+
+  private describe(command: string, error: unknown): Error {
+    const failure = error as { name?: string; message?: string; response?: { status?: number }; cause?: { code?: string; message?: string } };
+    if (failure.name === 'HTTPError' && failure.response !== undefined) {
+      const message = oneLine(failure.message ?? '') || 'no message';
+      return new KuboError(`Kubo at ${this.apiUrl} refused ${command}: ${message} (HTTP ${failure.response.status ?? '?'})`, { cause: error });
+    }
+    if (failure.name === 'TimeoutError') return new KuboUnreachableError(`Kubo at ${this.apiUrl} timed out on ${command}`, { cause: error });
+    const reason = oneLine(failure.cause?.code ?? failure.cause?.message ?? failure.message ?? String(error));
+    return new KuboUnreachableError(`cannot reach Kubo at ${this.apiUrl} for ${command}: ${reason}`, { cause: error });
+  }
+}
+
+/**
+ * A CAR write resolves once Kubo has read what came before it, so if the upload dies the write
+ * would wait forever: each write is also failed with the upload's error. Only writes in flight
+ * are held (the importer's few), not one waiter per block of the add.
+ */
+class PendingWrites {
+  private readonly waiting = new Set<(error: unknown) => void>();
+  private failure: { error: unknown } | undefined;
+
+  wait(write: Promise<void>): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure.error);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.add(reject);
+      write.then(resolve, reject).finally(() => this.waiting.delete(reject));
+    });
+  }
+
+  fail(error: unknown): void {
+    this.failure ??= { error };
+    for (const reject of this.waiting) reject(error);
+    this.waiting.clear();
+  }
+}
+
+/** The empty UnixFS folder in the profile's CID version: the CAR header's stand-in root. */
+async function emptyFolder(settings: ImportSettings): Promise<{ cid: CID; bytes: Uint8Array }> {
+  const bytes = dagPb.encode({ Data: new UnixFS({ type: 'directory' }).marshal(), Links: [] });
+  const digest = await sha256.digest(bytes);
+  const cid = settings.cidVersion === 0 ? CID.createV0(digest) : CID.createV1(dagPb.code, digest);
+  return { cid, bytes };
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, 500);
+}
