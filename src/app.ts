@@ -15,7 +15,7 @@ import { withEvents } from './adapters/events/eventing-run-store.js';
 import { EmbeddedRunQueue } from './adapters/queue/embedded-run-queue.js';
 import { SqliteRunStore } from './adapters/store/sqlite-run-store.js';
 import { PostgresRunStore } from './adapters/store/postgres-run-store.js';
-import { EmbeddedIpfsStore } from './adapters/ipfs/embedded-ipfs-store.js';
+import { createIpfsStore } from './adapters/ipfs/create-ipfs-store.js';
 import { DockerExecutor } from './adapters/executor/docker-executor.js';
 import { GithubCheckReporter } from './adapters/github/github-check-reporter.js';
 import { secretRedactor, type Redact } from './adapters/github/redact-secrets.js';
@@ -69,7 +69,12 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     : config.QUEUE_URL.startsWith('amqp')
       ? new RabbitmqRunQueue({ url: config.QUEUE_URL, queueName: `${config.QUEUE_PREFIX}.runs`, log: queueLog })
       : new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: queueLog });
-  const ipfs = new EmbeddedIpfsStore({ dataDir: config.DATA_DIR, ...(config.IPFS_CID_PROFILE ? { profile: { profile: config.IPFS_CID_PROFILE } } : {}) });
+  // IPFS_API_URL publishes to Kubo; unset keeps blocks in DATA_DIR. Same importer, same CIDs.
+  const ipfs = createIpfsStore({
+    dataDir: config.DATA_DIR,
+    apiUrl: config.IPFS_API_URL,
+    ...(config.IPFS_CID_PROFILE ? { profile: { profile: config.IPFS_CID_PROFILE } } : {}),
+  });
   return {
     store,
     ...(events ? { events } : {}),

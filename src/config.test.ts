@@ -59,4 +59,17 @@ describe('loadConfig', () => {
   it('never echoes a password from a URL', () => {
     expect(() => loadConfig({ QUEUE_URL: 'ftp://user:hunter2@host' })).toThrow(/^(?!.*hunter2)/s);
   });
+
+  it('takes IPFS_API_URL as the Kubo to publish to, and refuses what is not its address in a line naming the variable', () => {
+    expect(loadConfig({ IPFS_API_URL: 'http://127.0.0.1:5001' }).IPFS_API_URL).toBe('http://127.0.0.1:5001');
+    expect(loadConfig({}).IPFS_API_URL).toBeUndefined();
+    for (const [value, reason] of [
+      ['ftp://127.0.0.1:5001', 'must start with http:// or https://'],
+      ['not a url', 'is not a URL'],
+      ['http://127.0.0.1:5001/?arg=x', "must be Kubo's RPC address alone"],
+    ]) {
+      expect(() => loadConfig({ IPFS_API_URL: value }), value).toThrow(ConfigError);
+      expect(() => loadConfig({ IPFS_API_URL: value }), value).toThrow(`IPFS_API_URL ${reason}`);
+    }
+  });
 });

@@ -71,7 +71,14 @@ const envSchema = z
     QUEUE_PREFIX: optionalString.transform((v) => v ?? 'task-mgmt'),
     /** Unset: SQLite in DATA_DIR. postgres://… selects PostgreSQL, shared by app and workers. */
     DATABASE_URL: url(['postgres:', 'postgresql:']),
-    IPFS_API_URL: url(['http:', 'https:']),
+    /**
+     * Kubo's RPC API, e.g. http://127.0.0.1:5001: each run's outputs are sent to that Kubo and
+     * pinned there (README "Publishing to Kubo"). Unset: the embedded store in DATA_DIR.
+     */
+    IPFS_API_URL: url(['http:', 'https:']).refine(
+      (value) => value === undefined || (!value.includes('?') && !value.includes('#')),
+      "must be Kubo's RPC address alone, like http://127.0.0.1:5001, without ?query or #fragment",
+    ),
     IPFS_GATEWAY_URL: url(['http:', 'https:']).transform((v) => (v ?? 'https://ipfs.io').replace(/\/+$/, '')),
     IPFS_CID_PROFILE: optionalString.pipe(z.enum(['unixfs-v0-2015', 'unixfs-v1-2025']).optional()),
     EVENTS_URL: url(['amqp:', 'amqps:']),
@@ -183,11 +190,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const config = parsed.data;
-  for (const [name, value] of [['IPFS_API_URL', config.IPFS_API_URL]] as const) {
-    if (value !== undefined) {
-      throw new ConfigError(`invalid configuration:\n  ${name} is not supported by this version yet; unset it to use the embedded default`);
-    }
-  }
   let privateKey = config.PRIVATE_KEY?.replace(/\\n/g, '\n');
   if (!privateKey && config.PRIVATE_KEY_PATH) {
     try {

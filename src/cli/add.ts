@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { CID_PROFILES, importOptionsInputSchema } from '../adapters/ipfs/import-profile.js';
 import type { ImportOptionsInput } from '../adapters/ipfs/import-profile.js';
 import type { Config } from '../config.js';
-import { EmbeddedIpfsStore } from '../adapters/ipfs/embedded-ipfs-store.js';
+import { createIpfsStore } from '../adapters/ipfs/create-ipfs-store.js';
 import type { AddedEntry, AddResult, IpfsStore } from '../ports/ipfs-store.js';
 
 export const ADD_USAGE = `Usage: task-mgmt add [options] <path>
@@ -220,9 +220,11 @@ export async function add(config: Config, argv: string[]): Promise<number> {
     argv,
     { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
     {
+      // The configured store: with IPFS_API_URL the add is published to that Kubo and pinned there.
       createStore: (request) =>
-        new EmbeddedIpfsStore({
+        createIpfsStore({
           dataDir: config.DATA_DIR,
+          apiUrl: config.IPFS_API_URL,
           includeHidden: request.includeHidden,
           profile: { ...(config.IPFS_CID_PROFILE ? { profile: config.IPFS_CID_PROFILE } : {}), ...request.import },
         }),
