@@ -14,6 +14,7 @@ import type { OctokitForInstallation } from '../adapters/github/octokit.js';
 import { newRunId } from '../core/runs/ids.js';
 import { join } from 'node:path';
 import { createHttpApi } from '../adapters/http/http-api.js';
+import { logRequests, withoutProbotRequestLog } from '../adapters/http/request-log.js';
 import { countGithubRequest, observeWebhook, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
 import { instrumentOctokit } from '../adapters/github/octokit.js';
 import { githubUserResolver } from '../adapters/github/user-tokens.js';
@@ -53,7 +54,8 @@ export async function serve(config: Config): Promise<number> {
     host: config.HOST ?? 'localhost',
     webhookPath: config.WEBHOOK_PATH,
     ...(config.WEBHOOK_PROXY_URL ? { webhookProxy: config.WEBHOOK_PROXY_URL } : {}),
-    log,
+    // Probot's own request log prints every header; the app logs a short line per request instead.
+    log: withoutProbotRequestLog(log),
   });
   let octokitFor: OctokitForInstallation | undefined;
   let checks: GithubCheckReporter | undefined;
@@ -90,7 +92,8 @@ export async function serve(config: Config): Promise<number> {
       }),
     );
   });
-  await server.start();
+  const httpServer = await server.start();
+  logRequests(httpServer, log.child({ name: 'http' }));
   const resumed = await intake!.resumePending();
   if (resumed > 0) log.info({ resumed }, 'resuming webhook deliveries accepted before a restart');
   if (config.WORKERS > 0) await startWorker(config, services, octokitFor!, log, config.WORKERS);

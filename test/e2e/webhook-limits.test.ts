@@ -233,6 +233,32 @@ describe('webhook bodies from strangers', () => {
     });
   }
 
+  it('a webhook sent with 16 KB of junk headers is logged in one short line without a header value', async () => {
+    const app = await startApp(gh, { WORKERS: '0' });
+    try {
+      const logOffset = app.output().length;
+      const junk = 'junk-header-value-';
+      const headers: Record<string, string> = { 'x-request-id': `${junk}${'r'.repeat(1500)}` };
+      for (let i = 0; i < 90; i += 1) headers[`x-junk-${i}`] = `${junk}${i}-${'j'.repeat(130)}`;
+      const delivery = randomUUID();
+      const response = await fetch(`${app.webhookUrl}?token=in-the-query`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json', 'x-github-event': 'issue_comment', 'x-github-delivery': delivery, 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` },
+        body: '{}',
+      });
+      expect(response.status).toBe(400);
+      await new Promise((r) => setTimeout(r, 500));
+      const lines = app.output().slice(logOffset).split('\n').filter(Boolean);
+      for (const line of lines) expect(line.length, line.slice(0, 300)).toBeLessThan(1024);
+      expect(lines.join('\n')).not.toContain(junk);
+      expect(lines.join('\n')).not.toContain('in-the-query');
+      const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((entry) => entry.name === 'http' && entry.deliveryId === delivery);
+      expect(logged).toMatchObject({ method: 'POST', path: '/api/github/webhooks', status: 400, event: 'issue_comment' });
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('a body just over the cap is refused and logged by delivery, event and size; a normal webhook still works after', async () => {
     const app = await startApp(gh, { WORKERS: '0' });
     try {

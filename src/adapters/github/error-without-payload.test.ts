@@ -34,6 +34,18 @@ describe('serializeErrorWithoutPayload', () => {
     expect(logged.find((line) => line.err?.event)?.err?.event).toEqual({ id: 'delivery-1', name: 'issue_comment', bytes: Buffer.byteLength(payload) });
   });
 
+  it('a wrong signature is a refusal: logged in one short line, without the verifier\'s stacks', async () => {
+    const { probot, lines } = await probotWithLog();
+    await expect(
+      probot.webhooks.verifyAndReceive({ id: 'delivery-3', name: 'issue_comment', payload: '{}', signature: `sha256=${'0'.repeat(64)}` }),
+    ).rejects.toThrow(/signature does not match/);
+    expect(lines().length).toBeGreaterThan(0);
+    for (const line of lines()) {
+      expect(line.length, line).toBeLessThan(1024);
+      expect(line).not.toContain('"stack"');
+    }
+  });
+
   it('a failing handler is logged without the (signed) payload it was given', async () => {
     const { probot, lines } = await probotWithLog();
     probot.on('issue_comment', () => {
@@ -46,6 +58,8 @@ describe('serializeErrorWithoutPayload', () => {
     expect(text).toContain('the store is down');
     expect(text).toContain('delivery-2');
     expect(text).not.toContain(marker);
+    // The app's own fault keeps its stack.
+    expect(text).toContain('"stack"');
   });
 
   it('leaves other errors as pino would log them', () => {
