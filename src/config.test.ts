@@ -56,6 +56,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ OUTPUT_MAX_BYTES: '1t', OUTPUT_MAX_FILES: '5000' })).toMatchObject({ OUTPUT_MAX_BYTES: 1024 ** 4, OUTPUT_MAX_FILES: 5000 });
   });
 
+  it('reads the pin TTLs and the collection interval as durations, 30 d, 365 d and 1 h unless set', () => {
+    expect(loadConfig({})).toMatchObject({ PIN_TTL_DEFAULT: 30 * 86_400_000, PIN_TTL_MAX: 365 * 86_400_000, GC_INTERVAL: 3_600_000 });
+    expect(loadConfig({ PIN_TTL_DEFAULT: '7d', PIN_TTL_MAX: '90d', GC_INTERVAL: '10m' })).toMatchObject({ PIN_TTL_DEFAULT: 7 * 86_400_000, PIN_TTL_MAX: 90 * 86_400_000, GC_INTERVAL: 600_000 });
+    expect(() => loadConfig({ PIN_TTL_MAX: '1y' })).toThrow(/PIN_TTL_MAX "1y" is not a duration/);
+    expect(() => loadConfig({ PIN_TTL_DEFAULT: '400d' })).toThrow(/PIN_TTL_DEFAULT must not be longer than PIN_TTL_MAX/);
+  });
+
   it('never echoes a password from a URL', () => {
     expect(() => loadConfig({ QUEUE_URL: 'ftp://user:hunter2@host' })).toThrow(/^(?!.*hunter2)/s);
   });

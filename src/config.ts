@@ -81,6 +81,12 @@ const envSchema = z
     ),
     IPFS_GATEWAY_URL: url(['http:', 'https:']).transform((v) => (v ?? 'https://ipfs.io').replace(/\/+$/, '')),
     IPFS_CID_PROFILE: optionalString.pipe(z.enum(['unixfs-v0-2015', 'unixfs-v1-2025']).optional()),
+    /** How long a run's outputs stay pinned when its manifest sets no `pin.ttl` (README "Pins"). */
+    PIN_TTL_DEFAULT: optionalString.transform((v) => v ?? '30d').pipe(durationSchema),
+    /** The longest pin a manifest's `pin.ttl` or a `/pin` may ask for; more is refused, naming this cap. */
+    PIN_TTL_MAX: optionalString.transform((v) => v ?? '365d').pipe(durationSchema),
+    /** Time between two collections of expired pins and unpinned blocks (one replica collects at a time). */
+    GC_INTERVAL: optionalString.transform((v) => v ?? '1h').pipe(durationSchema),
     EVENTS_URL: url(['amqp:', 'amqps:']),
     DATA_DIR: optionalString.transform((v) => resolve(v ?? './data')),
     /** In-process worker concurrency; 0 runs no worker in the app process. */
@@ -153,6 +159,9 @@ const envSchema = z
     COMMANDS_PER_MINUTE: integer(10, 1, 10_000),
   })
   .superRefine((env, ctx) => {
+    if (env.PIN_TTL_DEFAULT > env.PIN_TTL_MAX) {
+      ctx.addIssue({ code: 'custom', path: ['PIN_TTL_DEFAULT'], message: 'must not be longer than PIN_TTL_MAX' });
+    }
     if (env.APP_ID && !env.WEBHOOK_SECRET) {
       ctx.addIssue({
         code: 'custom',
