@@ -35,7 +35,7 @@ const technologyPackages = [
  */
 const technologyPackage = `(^|(^|/)node_modules/)(@types/)?(${technologyPackages.join('|')})(/|$)`;
 
-/** Raw network clients; task types reach the network only through the guarded modules below. */
+/** Raw network clients; task types reach the network only through their context (rules below). */
 const rawNetwork = '^(node:)?(net|http|https|http2|dgram|tls)$';
 
 module.exports = {
@@ -133,14 +133,27 @@ module.exports = {
 
     /* ------------------------------------------------------------- 6. task types and the network */
     {
+      name: 'task-types-network-through-context',
+      severity: 'error',
+      comment:
+        'Task types reach the network only through their context: ctx.fetch (the guarded fetch of ' +
+        'tasks/shared/safe-fetch.ts, which vets every address it connects to, DNS rebinding ' +
+        'included) and ctx.mail (tasks/shared/smtp-mailer.ts, which sends only to the operator\'s ' +
+        'SMTP_URL). The worker wires both (src/worker/tasks/) and nothing else imports them, so no ' +
+        'task type can build a fetch with other settings or skip the one it was given. Tests may ' +
+        'build one to put in the context they pass.',
+      from: { pathNot: ['^src/worker/tasks/', '\\.test\\.ts$', '/test-[^/]+\\.ts$'] },
+      to: { path: '^tasks/shared/(safe-fetch|smtp-mailer)\\.ts$' },
+    },
+    {
       name: 'task-types-no-raw-network',
       severity: 'error',
       comment:
-        'Task types reach the network only through tasks/shared/safe-fetch.ts, which vets every ' +
-        'address it connects to (public unicast only, DNS rebinding included) ' +
-        'and so must use node:http, node:https and node:net itself; and tasks/shared/smtp-mailer.ts, ' +
-        'which opens the TCP connection to the configured SMTP server itself so that cancelling a ' +
-        "run can cut a send short (nodemailer's own transport cannot). Tests stand up local " +
+        'No module of tasks/ opens a socket of its own: raw sockets would skip the address checks ' +
+        "of ctx.fetch. Only the modules behind the context's fetch and mailer use node:http, " +
+        'node:https and node:net (tasks/shared/safe-fetch.ts connects to exactly the addresses it ' +
+        "vetted; tasks/shared/smtp-mailer.ts opens the SMTP connection itself so that cancelling a " +
+        "run can cut a send short, which nodemailer's own transport cannot). Tests stand up local " +
         'servers, so *.test.ts and test-*.ts helpers are excepted.',
       from: {
         path: '^tasks/',
@@ -153,8 +166,8 @@ module.exports = {
       severity: 'error',
       comment:
         'A task type resolves no names itself: an address it found could skip the check. Only ' +
-        'tasks/shared/safe-fetch.ts resolves, so that it can vet every address and connect to ' +
-        'exactly those. Tests excepted.',
+        'tasks/shared/safe-fetch.ts (behind ctx.fetch) resolves, so that it can vet every address ' +
+        'and connect to exactly those. Tests excepted.',
       from: { path: '^tasks/', pathNot: ['^tasks/shared/safe-fetch\\.ts$', '\\.test\\.ts$', '/test-[^/]+\\.ts$'] },
       to: { dependencyTypes: ['core'], path: '^(node:)?dns(/promises)?$' },
     },
@@ -162,9 +175,9 @@ module.exports = {
       name: 'task-types-no-mailer',
       severity: 'error',
       comment:
-        'A task type sends mail only through tasks/shared/smtp-mailer.ts, which connects to the ' +
-        "operator's SMTP_URL and nowhere else (a manifest names recipients, never a server). Tests " +
-        'excepted.',
+        'A task type sends mail only through ctx.mail (tasks/shared/smtp-mailer.ts), which ' +
+        "connects to the operator's SMTP_URL and nowhere else (a manifest names recipients, never " +
+        'a server). Tests excepted.',
       from: { path: '^tasks/', pathNot: ['^tasks/shared/smtp-mailer\\.ts$', '\\.test\\.ts$', '/test-[^/]+\\.ts$'] },
       to: { path: '(^|/)node_modules/(@types/)?nodemailer(/|$)|^nodemailer(/|$)' },
     },

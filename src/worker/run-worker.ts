@@ -21,6 +21,7 @@ import type { RunLeases, RunPatch, RunRecords } from '../ports/run-store.js';
 import type { SourceFetcher } from '../ports/source-fetcher.js';
 import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../ports/task-type.js';
 import { LogSink } from './log-sink.js';
+import { taskNetwork } from './tasks/index.js';
 import { runToJson } from '../core/runs/run-json.js';
 import type { EventBus } from '../ports/event-bus.js';
 import { NotRegularFileError, readSmallFile } from '../ports/untrusted-file.js';
@@ -236,6 +237,7 @@ async function execute(
         limits,
         env: containerEnv(run),
         settings: deps.settings,
+        ...taskNetwork(type, deps.settings),
         ...(type.startsContainer ? { beforeStart } : {}),
       },
       params.data,

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BodyTooLargeError, FetchGuard, forbiddenAddressReason, RefusedAddressError, RefusedUrlError, saveBody, TooManyRedirectsError } from './safe-fetch.js';
+import { BodyTooLargeError, saveBody } from './http-body.js';
+import { FetchGuard, forbiddenAddressReason, RefusedAddressError, RefusedUrlError, TooManyRedirectsError } from './safe-fetch.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 

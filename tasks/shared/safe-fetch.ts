@@ -1,19 +1,18 @@
 /**
- * A guarded HTTP(S) GET for task types that fetch what a manifest names (README "Declaring
- * tasks": they refuse private addresses). Each hop's host is resolved once, every address it
- * resolves to is vetted, and the socket connects to exactly those vetted addresses, so a DNS
- * answer that changes between check and connect (DNS rebinding) cannot reach an internal host.
+ * The guarded HTTP(S) GET behind every task type's `ctx.fetch` (README "Security model": task
+ * types refuse private addresses). Each hop's host is resolved once, every address it resolves to
+ * is vetted, and the socket connects to exactly those vetted addresses, so a DNS answer that
+ * changes between check and connect (DNS rebinding) cannot reach an internal host. Only the
+ * worker builds one (src/worker/tasks/); task types get it in their context and import no
+ * network module themselves (`npm run boundaries`).
  */
-import { createHash, type Hash } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { createWriteStream } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import ipaddr from 'ipaddr.js';
 import { PermanentError, RetryableError } from '../../src/ports/errors.js';
+import type { FetchOptions, FetchedResponse, SentRequest, TaskFetch } from '../../src/ports/task-type.js';
 
 /** The fetch would reach an address the deployment does not allow (private, loopback…). */
 export class RefusedAddressError extends PermanentError {
@@ -44,51 +43,8 @@ export interface FetchGuardOptions {
   resolveHost?: ResolveHost;
 }
 
-export interface GetOptions {
-  signal?: AbortSignal;
-  /** Extra request headers (names as they should be sent). */
-  headers?: Record<string, string>;
-  /**
-   * `follow` (default) follows up to maxRedirects redirects; `manual` returns a 3xx response
-   * as it is, for crawlers that record each hop and decide themselves where to go.
-   */
-  redirect?: 'follow' | 'manual';
-  /**
-   * Called with each redirect response before it is followed, e.g. to write it to a WARC. Its
-   * body may be read; whatever is left is discarded once the returned promise settles.
-   */
-  onRedirect?: (hop: GuardedResponse) => Promise<void> | void;
-}
-
-/** The request as it went on the wire, for WARC request records. */
-export interface SentRequest {
-  method: 'GET';
-  url: URL;
-  /** Request target, e.g. `/a/b?c`. */
-  path: string;
-  /** Header name/value pairs in sending order, Host first. */
-  headers: [string, string][];
-}
-
-export interface GuardedResponse {
-  /** URL this response answers (the final URL after redirects). */
-  url: URL;
-  status: number;
-  statusText: string;
-  /** e.g. `1.1` */
-  httpVersion: string;
-  /** Lower-cased header names, as Node parses them. */
-  headers: IncomingHttpHeaders;
-  /** Header name/value pairs as the server sent them (case and order kept). */
-  rawHeaders: [string, string][];
-  /** The body, streamed; consume or destroy it. Transfer-Encoding is already decoded. */
-  body: Readable;
-  /** The vetted address the connection went to. */
-  remoteAddress: string | undefined;
-  request: SentRequest;
-  /** URLs that redirected here, in order (empty when none). */
-  redirectedFrom: URL[];
-}
+export type GetOptions = FetchOptions;
+export type GuardedResponse = FetchedResponse;
 
 const DEFAULT_MAX_REDIRECTS = 5;
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
@@ -104,7 +60,7 @@ const resolveAll: ResolveHost = (hostname) =>
  * One guard per task run: `get(url)` resolves, vets, connects to the vetted address, follows
  * redirects (vetting each hop) and returns the streamed response.
  */
-export class FetchGuard {
+export class FetchGuard implements TaskFetch {
   private readonly allowPrivate: boolean;
   private readonly maxRedirects: number;
   private readonly idleTimeoutMs: number;
@@ -254,63 +210,6 @@ export class FetchGuard {
       redirectedFrom: [],
     };
   }
-}
-
-/** A body grew past the caller's limit; the download stopped there. */
-export class BodyTooLargeError extends PermanentError {
-  override readonly name = 'BodyTooLargeError';
-}
-
-export interface SaveBodyOptions {
-  signal?: AbortSignal;
-  /** Stop with BodyTooLargeError once more than this many bytes arrived. */
-  maxBytes?: number;
-  /** Called after each chunk with the bytes written so far (throttle on the caller's side). */
-  onBytes?: (bytes: number) => void;
-  /** Also fed every chunk, e.g. a WARC block digest already fed the HTTP header block. */
-  extraHash?: Hash;
-}
-
-export interface SavedBody {
-  bytes: number;
-  /** Hex SHA-256 of the body. */
-  sha256: string;
-}
-
-/**
- * Streams a response body into a file, hashing as it goes: memory stays flat whatever the size.
- * Rejects on abort, on a body past maxBytes, and on a body shorter than its Content-Length.
- */
-export async function saveBody(response: GuardedResponse, path: string, options: SaveBodyOptions = {}): Promise<SavedBody> {
-  const hash = createHash('sha256');
-  const { maxBytes, onBytes, extraHash } = options;
-  let bytes = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      bytes += chunk.length;
-      if (maxBytes !== undefined && bytes > maxBytes) {
-        callback(new BodyTooLargeError(`${response.url.href} is larger than the limit of ${maxBytes} bytes; stopped after ${bytes} bytes`));
-        return;
-      }
-      hash.update(chunk);
-      extraHash?.update(chunk);
-      onBytes?.(bytes);
-      callback(null, chunk);
-    },
-  });
-  await pipeline(response.body, meter, createWriteStream(path), options.signal ? { signal: options.signal } : {});
-  const announced = contentLength(response);
-  if (announced !== undefined && announced !== bytes) {
-    throw new RetryableError(`${response.url.href} ended after ${bytes} of ${announced} bytes`);
-  }
-  return { bytes, sha256: hash.digest('hex') };
-}
-
-/** The Content-Length a response announced, if it is a valid number. */
-export function contentLength(response: Pick<GuardedResponse, 'headers'>): number | undefined {
-  const value = response.headers['content-length'];
-  if (value === undefined || !/^\d+$/.test(value)) return undefined;
-  return Number(value);
 }
 
 /** Parses a URL a task was given and refuses what it may never fetch. */

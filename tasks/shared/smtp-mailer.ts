@@ -1,22 +1,22 @@
 /**
- * Sends mail through the deployment's SMTP server (`SMTP_URL`), for task types that notify
- * (`notify/email`). The one module of tasks/ besides safe-fetch.ts that opens connections itself:
- * nodemailer's transport cannot stop a send in flight, so the TCP connection is opened here and
- * destroyed when the run is cancelled. Failures come out as the worker needs them: retryable when
- * the server or the network may recover, permanent otherwise, and never with the password.
+ * The mailer behind `ctx.mail` (README "Built-in task types": `notify/email`): sends through the
+ * deployment's SMTP server (`SMTP_URL`) and nowhere else. Only the worker builds one
+ * (src/worker/tasks/); task types get it in their context. Nodemailer's transport cannot stop a
+ * send in flight, so the TCP connection is opened here and destroyed when the run is cancelled.
+ * Failures come out as the worker needs them: retryable when the server or the network may
+ * recover, permanent otherwise, and never with the password.
  */
 import { connect, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { PermanentError, RetryableError, errorMessage } from '../../src/ports/errors.js';
+import type { MailMessage, TaskMailer } from '../../src/ports/task-type.js';
 
 /** How long to wait for the TCP connection and each server reply, unless SMTP_URL says otherwise. */
 const connectionTimeoutMs = 30_000;
 const socketTimeoutMs = 60_000;
 
-/** One message: nodemailer's options, with the recipients as plain lists. */
-export type MailMessage = SMTPTransport.Options & { to: string[]; cc: string[] };
 
 export interface SmtpServer {
   url: string;
@@ -45,6 +45,38 @@ export function smtpServer(smtpUrl: string): SmtpServer {
     display: `${url.protocol}//${user}${url.host}`,
     redact(text) {
       return secrets.reduce((redacted, secret) => redacted.split(secret).join('***'), text);
+    },
+  };
+}
+
+/**
+ * The mailer a task's context holds when SMTP_URL is set. An unusable SMTP_URL is reported when
+ * the task first asks for the server, so that only a task that mails fails over it.
+ */
+export function smtpMailer(smtpUrl: string): TaskMailer {
+  let server: SmtpServer | undefined;
+  let problem: unknown;
+  try {
+    server = smtpServer(smtpUrl);
+  } catch (error) {
+    problem = error;
+  }
+  const usable = (): SmtpServer => {
+    if (!server) throw problem;
+    return server;
+  };
+  return {
+    server: () => usable().display,
+    redact: (text) => (server ? server.redact(text) : text),
+    async send(message, signal) {
+      const info = await deliver(signal, usable(), message);
+      return {
+        messageId: info.messageId,
+        accepted: info.accepted.map(String),
+        rejected: info.rejected.map(String),
+        response: info.response,
+        refusals: refusals(info.rejectedErrors),
+      };
     },
   };
 }

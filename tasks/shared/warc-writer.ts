@@ -11,12 +11,12 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { WARC_1_1, WARCRecord } from 'warcio';
-import type { GuardedResponse, SentRequest } from './safe-fetch.js';
+import type { FetchedResponse, SentRequest } from '../../src/ports/task-type.js';
 
 const CRLF = Buffer.from('\r\n');
 
 /** The HTTP header block of a response as a WARC response record stores it. */
-export function responseHeaderBlock(response: Pick<GuardedResponse, 'httpVersion' | 'status' | 'statusText' | 'rawHeaders'>): Buffer {
+export function responseHeaderBlock(response: Pick<FetchedResponse, 'httpVersion' | 'status' | 'statusText' | 'rawHeaders'>): Buffer {
   const lines = [`HTTP/${response.httpVersion} ${response.status} ${response.statusText}`.trimEnd()];
   for (const [name, value] of response.rawHeaders) {
     // Node hands over the body de-chunked, so the stored payload is not chunked any more; keep
@@ -80,7 +80,7 @@ export class WarcWriter {
   }
 
   /** Writes the response record; returns its WARC-Record-ID. */
-  async writeResponse(response: Pick<GuardedResponse, 'url' | 'remoteAddress'>, date: Date, payload: ResponsePayload): Promise<string> {
+  async writeResponse(response: Pick<FetchedResponse, 'url' | 'remoteAddress'>, date: Date, payload: ResponsePayload): Promise<string> {
     const record = WARCRecord.create({ type: 'response', url: response.url.href, date: date.toISOString(), warcVersion: WARC_1_1 });
     const headers = record.warcHeaders.headers;
     if (response.remoteAddress) headers.set('WARC-IP-Address', response.remoteAddress);

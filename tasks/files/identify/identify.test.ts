@@ -44,6 +44,7 @@ async function context(inputs: Record<string, string>) {
     limits: { memoryBytes: 1 << 30, nanoCpus: 1e9, pidsLimit: 100, timeoutMs: 60_000 },
     env: {},
     settings: { allowPrivateAddresses: true, gatewayUrl: 'https://ipfs.io' },
+    fetch: { get: () => unused('the network') },
   };
   return { ctx, outDir, progress };
 }

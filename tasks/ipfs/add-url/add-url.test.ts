@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { WARCParser } from 'warcio';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskContext, TaskProgress } from '../../../src/ports/task-type.js';
+import { FetchGuard } from '../../shared/safe-fetch.js';
 import { addUrl, addUrlParams, nameFromUrl } from './index.js';
 
 const MiB = 1024 * 1024;
@@ -104,6 +105,8 @@ function context(overrides: Partial<TaskContext> = {}): TaskContext {
     limits: { memoryBytes: 0, nanoCpus: 0, pidsLimit: 0, timeoutMs: 0 },
     env: {},
     settings: { allowPrivateAddresses: true, gatewayUrl: 'https://ipfs.io' },
+    // The worker's fetch, as it builds it for a deployment that allows private addresses (tests do).
+    fetch: new FetchGuard({ allowPrivateAddresses: true }),
     ...overrides,
   };
 }
@@ -243,7 +246,7 @@ describe('ipfs/add-url', () => {
   });
 
   it('refuses 127.0.0.1 when private addresses are not allowed', async () => {
-    const result = await runWith({ url: `${base}/files/hello.txt` }, { settings: { allowPrivateAddresses: false, gatewayUrl: 'https://ipfs.io' } });
+    const result = await runWith({ url: `${base}/files/hello.txt` }, { fetch: new FetchGuard({ allowPrivateAddresses: false }) });
     expect(result).toEqual({ state: 'failed', error: 'refused: 127.0.0.1 is a loopback address' });
     expect(await readdir(outDir)).toEqual([]);
   });

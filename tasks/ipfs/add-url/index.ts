@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { PermanentError, RetryableError, errorMessage } from '../../../src/ports/errors.js';
 import { sizeSchema } from '../../../src/ports/units.js';
-import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
-import { contentLength, FetchGuard, saveBody, type GuardedResponse, type SentRequest } from '../../shared/safe-fetch.js';
+import type { FetchedResponse, SentRequest, TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
+import { contentLength, saveBody } from '../../shared/http-body.js';
 import { responseHeaderBlock, WarcWriter } from '../../shared/warc-writer.js';
 
 const GiB = 1024 ** 3;
@@ -52,7 +52,7 @@ export type AddUrlParams = z.infer<typeof addUrlParams>;
 
 /** A redirect on the way, kept for the WARC so the requested URL replays too. */
 interface RecordedHop {
-  response: Pick<GuardedResponse, 'url' | 'remoteAddress' | 'httpVersion' | 'status' | 'statusText' | 'rawHeaders'>;
+  response: Pick<FetchedResponse, 'url' | 'remoteAddress' | 'httpVersion' | 'status' | 'statusText' | 'rawHeaders'>;
   request: SentRequest;
   date: Date;
   body: Buffer;
@@ -60,14 +60,13 @@ interface RecordedHop {
 }
 
 async function run(ctx: TaskContext, params: AddUrlParams): Promise<TaskResult> {
-  const guard = new FetchGuard({ allowPrivateAddresses: ctx.settings.allowPrivateAddresses });
   const hops: RecordedHop[] = [];
-  const onRedirect = params.warc ? async (hop: GuardedResponse) => void hops.push(await recordHop(hop)) : undefined;
+  const onRedirect = params.warc ? async (hop: FetchedResponse) => void hops.push(await recordHop(hop)) : undefined;
 
   const date = new Date();
-  let response: GuardedResponse;
+  let response: FetchedResponse;
   try {
-    response = await guard.get(params.url, { signal: ctx.signal, ...(onRedirect ? { onRedirect } : {}) });
+    response = await ctx.fetch.get(params.url, { signal: ctx.signal, ...(onRedirect ? { onRedirect } : {}) });
   } catch (error) {
     return failedOrThrow(ctx, error);
   }
@@ -138,7 +137,7 @@ async function writeWarc(
   ctx: TaskContext,
   path: string,
   hops: RecordedHop[],
-  final: { response: GuardedResponse; date: Date; payload: Parameters<WarcWriter['writeResponse']>[2] },
+  final: { response: FetchedResponse; date: Date; payload: Parameters<WarcWriter['writeResponse']>[2] },
 ): Promise<void> {
   const writer = await WarcWriter.create(path, {
     signal: ctx.signal,
@@ -159,7 +158,7 @@ async function writeWarc(
   }
 }
 
-async function recordHop(hop: GuardedResponse): Promise<RecordedHop> {
+async function recordHop(hop: FetchedResponse): Promise<RecordedHop> {
   const chunks: Buffer[] = [];
   let size = 0;
   let truncated = false;

@@ -1,19 +1,18 @@
 /**
- * The GETs of kiwix/zim, through the shared FetchGuard (every address a host resolves to is
- * vetted, the connection goes to exactly those, each redirect hop is vetted again), plus what
+ * The GETs of kiwix/zim, through the context's guarded fetch (every address a host resolves to
+ * is vetted, the connection goes to exactly those, each redirect hop is vetted again), plus what
  * this task needs on top: a 2xx response or an error saying whether to retry, and small bodies
  * (checksum files, directory listings) read as text.
  */
 import { PermanentError, RetryableError } from '../../../src/ports/errors.js';
-import { FetchGuard, type GuardedResponse } from '../../shared/safe-fetch.js';
+import type { FetchedResponse, TaskFetch } from '../../../src/ports/task-type.js';
 
-export type Get = (url: string) => Promise<GuardedResponse>;
+export type Get = (url: string) => Promise<FetchedResponse>;
 
 /** A GET that follows redirects (download.kiwix.org answers with one to a mirror) and wants a 2xx. */
-export function okGetter(options: { signal: AbortSignal; allowPrivateAddresses: boolean }): Get {
-  const guard = new FetchGuard({ allowPrivateAddresses: options.allowPrivateAddresses, userAgent: 'task-mgmt (kiwix/zim)' });
+export function okGetter(fetch: TaskFetch, signal: AbortSignal): Get {
   return async (url) => {
-    const got = await guard.get(url, { signal: options.signal });
+    const got = await fetch.get(url, { signal, headers: { 'User-Agent': 'task-mgmt (kiwix/zim)' } });
     if (got.status >= 200 && got.status < 300) return got;
     got.body.destroy();
     const message = `GET ${got.url.href} answered ${got.status}`;
@@ -24,7 +23,7 @@ export function okGetter(options: { signal: AbortSignal; allowPrivateAddresses: 
 }
 
 /** Reads a small response body as text, refusing bodies above `maxBytes`. */
-export async function readText(got: GuardedResponse, maxBytes: number): Promise<string> {
+export async function readText(got: FetchedResponse, maxBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of got.body as AsyncIterable<Buffer>) {

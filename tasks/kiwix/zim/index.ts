@@ -11,8 +11,8 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { PermanentError, RetryableError, errorMessage } from '../../../src/ports/errors.js';
-import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
-import { contentLength, type GuardedResponse } from '../../shared/safe-fetch.js';
+import type { FetchedResponse, TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
+import { contentLength } from '../../shared/http-body.js';
 import { type ChecksumAlgorithm, parseChecksumFile } from './checksum-file.js';
 import { type Get, okGetter, readText } from './http-get.js';
 import { folderUrl, newestInListing, projectOf, splitDatedName } from './resolve-name.js';
@@ -72,7 +72,7 @@ export const kiwixZim: TaskType<Params> = {
 };
 
 async function fetchZim(ctx: TaskContext, params: Params): Promise<ZimReport> {
-  const get = okGetter({ signal: ctx.signal, allowPrivateAddresses: ctx.settings.allowPrivateAddresses });
+  const get = okGetter(ctx.fetch, ctx.signal);
 
   const zimUrl = params.url ?? (await resolveName(ctx, params, get));
   const filename = decodeURIComponent(new URL(zimUrl).pathname.split('/').pop() ?? '');
@@ -131,7 +131,7 @@ async function resolveName(
 /** Streams the body to `path`, hashing as it goes; nothing is held in memory. */
 async function download(
   ctx: TaskContext,
-  got: GuardedResponse,
+  got: FetchedResponse,
   path: string,
 ): Promise<{ sha256: string; md5: string; bytes: number }> {
   const length = contentLength(got);

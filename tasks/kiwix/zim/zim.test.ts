@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskContext, TaskProgress } from '../../../src/ports/task-type.js';
 import { zimToolsAvailable } from '../../../test/support/kiwix-stand-in.js';
 import { wikiZim, wikiZimSpec, writeZim, zstdFrame, type ZimSpec } from '../../../test/support/zim-writer.js';
+import { FetchGuard } from '../../shared/safe-fetch.js';
 import { type Params, type ZimReport, kiwixZim } from './index.js';
 import { inspectZim, type InspectZimOptions } from './inspect-zim.js';
 import { newestInListing, splitDatedName } from './resolve-name.js';
@@ -123,6 +124,8 @@ async function context(options: { allowPrivateAddresses?: boolean } = {}) {
     limits: { memoryBytes: 1 << 30, nanoCpus: 1e9, pidsLimit: 100, timeoutMs: 60_000 },
     env: {},
     settings: { allowPrivateAddresses: options.allowPrivateAddresses ?? true, gatewayUrl: 'https://ipfs.io' },
+    // The worker's fetch, as it builds it for these settings.
+    fetch: new FetchGuard({ allowPrivateAddresses: options.allowPrivateAddresses ?? true }),
   };
   return { ctx, outDir, logs, progress };
 }

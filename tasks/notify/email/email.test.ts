@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, RetryableError } from '../../../src/ports/errors.js';
 import type { TaskContext, TaskInput, TaskSettings } from '../../../src/ports/task-type.js';
+import { smtpMailer } from '../../shared/smtp-mailer.js';
 import { notifyEmail, notifyEmailParams, type EmailRecord, type NotifyEmailParams } from './index.js';
 import { smtpServerAvailable, startSmtpTestServer, type ReceivedMessage, type SmtpTestServer } from './test-smtp-server.js';
 
@@ -57,6 +58,9 @@ async function harness(options: { settings?: Partial<TaskSettings>; inputs?: (di
     limits: { memoryBytes: 1 << 30, nanoCpus: 1e9, pidsLimit: 64, timeoutMs: 60_000 },
     env: { TASK_RUN_ID: 'run-42' },
     settings: { allowPrivateAddresses: false, gatewayUrl, ...options.settings },
+    fetch: { get: refuse('the network') },
+    // The worker's mailer, as it builds it when SMTP_URL is set.
+    ...(options.settings?.smtpUrl ? { mail: smtpMailer(options.settings.smtpUrl) } : {}),
   };
   return { ctx, logs, outDir: root };
 }

@@ -8,7 +8,6 @@ import { z } from 'zod';
 import { PermanentError } from '../../../src/ports/errors.js';
 import type { TaskContext, TaskInput, TaskResult, TaskType } from '../../../src/ports/task-type.js';
 import { formatSize } from '../../../src/ports/units.js';
-import { deliver, refusals, smtpServer } from '../../shared/smtp-mailer.js';
 
 const maxRecipients = 50;
 const maxListedFiles = 100;
@@ -67,8 +66,9 @@ export const notifyEmail: TaskType<NotifyEmailParams> = {
 
 async function sendNotification(ctx: TaskContext, params: NotifyEmailParams): Promise<TaskResult> {
   ctx.signal.throwIfAborted();
-  if (!ctx.settings.smtpUrl) throw new PermanentError('notify/email needs SMTP_URL to be configured');
-  const server = smtpServer(ctx.settings.smtpUrl);
+  const mailer = ctx.mail;
+  if (!mailer) throw new PermanentError('notify/email needs SMTP_URL to be configured');
+  const server = mailer.server();
   const inputs = Object.entries(ctx.inputs);
   const gateway = ctx.settings.gatewayUrl.replace(/\/+$/, '');
   const message = {
@@ -79,37 +79,35 @@ async function sendNotification(ctx: TaskContext, params: NotifyEmailParams): Pr
   };
 
   ctx.progress({ done: 0, total: 1, message: 'sending the mail' });
-  ctx.log(`mailing ${describeInputs(inputs.length)} to ${message.to.length + message.cc.length} recipients through ${server.display}`);
-  const info = await deliver(ctx.signal, server, {
-    ...message,
-    text: textBody(ctx.runId, inputs, gateway),
-    html: htmlBody(ctx.runId, inputs, gateway),
-    headers: {
-      // RFC 3834: tells auto-responders not to answer a machine's mail.
-      'Auto-Submitted': 'auto-generated',
-      'X-Task-Mgmt-Run': ctx.runId,
+  ctx.log(`mailing ${describeInputs(inputs.length)} to ${message.to.length + message.cc.length} recipients through ${server}`);
+  const info = await mailer.send(
+    {
+      ...message,
+      text: textBody(ctx.runId, inputs, gateway),
+      html: htmlBody(ctx.runId, inputs, gateway),
+      headers: {
+        // RFC 3834: tells auto-responders not to answer a machine's mail.
+        'Auto-Submitted': 'auto-generated',
+        'X-Task-Mgmt-Run': ctx.runId,
+      },
     },
-  });
+    ctx.signal,
+  );
 
-  const record: EmailRecord = {
-    messageId: info.messageId,
-    ...message,
-    accepted: info.accepted.map(String),
-    rejected: info.rejected.map(String),
-  };
+  const record: EmailRecord = { messageId: info.messageId, ...message, accepted: info.accepted, rejected: info.rejected };
   await writeFile(join(ctx.outDir, 'email.json'), `${JSON.stringify(record, null, 2)}\n`);
   ctx.progress({ done: 1, total: 1, message: 'mail sent' });
   const metadata = { messageId: record.messageId, accepted: record.accepted, rejected: record.rejected };
 
   if (record.rejected.length > 0) {
     // Some recipients got the mail already, so sending again is no remedy: fail without retry.
-    const error = server.redact(
-      `the SMTP server refused ${record.rejected.length} of ${record.accepted.length + record.rejected.length} recipients: ${refusals(info.rejectedErrors)}`,
+    const error = mailer.redact(
+      `the SMTP server refused ${record.rejected.length} of ${record.accepted.length + record.rejected.length} recipients: ${info.refusals}`,
     );
     ctx.log(error);
     return { state: 'failed', error, metadata };
   }
-  ctx.log(server.redact(`mail ${record.messageId} accepted for ${record.accepted.join(', ')}: ${info.response}`));
+  ctx.log(mailer.redact(`mail ${record.messageId} accepted for ${record.accepted.join(', ')}: ${info.response}`));
   return { metadata };
 }
 

@@ -1,15 +1,15 @@
 /**
  * `web/warc`: crawl pages breadth-first from seed URLs, within a scope and a depth, into one
  * `crawl.warc.gz` (warcinfo, then a request and a response record per fetch) and a `pages.json`
- * index. Every fetch goes through the FetchGuard, so private addresses stay out of reach.
+ * index. Every fetch goes through the context's guarded fetch, so private addresses stay out of reach.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { errorMessage } from '../../../src/ports/errors.js';
-import type { TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
-import { FetchGuard, saveBody, type GuardedResponse, type SavedBody } from '../../shared/safe-fetch.js';
+import type { FetchedResponse, TaskContext, TaskResult, TaskType } from '../../../src/ports/task-type.js';
+import { saveBody, type SavedBody } from '../../shared/http-body.js';
 import { responseHeaderBlock, WarcWriter } from '../../shared/warc-writer.js';
 
 /* ------------------------------------------------------------------------------ parameters */
@@ -171,7 +171,6 @@ async function crawl(ctx: TaskContext, params: WebWarcParams): Promise<TaskResul
     parsed.hash = '';
     return parsed;
   });
-  const guard = new FetchGuard({ allowPrivateAddresses: ctx.settings.allowPrivateAddresses });
   const warcPath = join(ctx.outDir, 'crawl.warc.gz');
   const writer = await WarcWriter.create(warcPath, {
     signal: ctx.signal,
@@ -217,7 +216,7 @@ async function crawl(ctx: TaskContext, params: WebWarcParams): Promise<TaskResul
         break;
       }
       const { url, depth } = queue[next]!;
-      const entry = await fetchOne(ctx, guard, writer, url, depth);
+      const entry = await fetchOne(ctx, writer, url, depth);
       pages.push(entry.page);
       if (entry.location) enqueue(entry.location, depth);
       for (const requisite of entry.links?.requisites ?? []) enqueue(requisite, depth);
@@ -244,7 +243,6 @@ async function crawl(ctx: TaskContext, params: WebWarcParams): Promise<TaskResul
 
 async function fetchOne(
   ctx: TaskContext,
-  guard: FetchGuard,
   writer: WarcWriter,
   url: URL,
   depth: number,
@@ -252,12 +250,12 @@ async function fetchOne(
   const spool = join(ctx.scratchDir, `warc-body-${randomUUID()}`);
   const date = new Date();
   try {
-    let response: GuardedResponse;
+    let response: FetchedResponse;
     let saved: SavedBody;
     let headerBlock: Buffer;
     let blockSha256: string;
     try {
-      response = await guard.get(url, { signal: ctx.signal, redirect: 'manual' });
+      response = await ctx.fetch.get(url, { signal: ctx.signal, redirect: 'manual' });
       headerBlock = responseHeaderBlock(response);
       const blockHash = createHash('sha256').update(headerBlock);
       saved = await saveBody(response, spool, { signal: ctx.signal, extraHash: blockHash });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { WARCParser } from 'warcio';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskContext, TaskProgress } from '../../../src/ports/task-type.js';
+import { FetchGuard } from '../../shared/safe-fetch.js';
 import { extractLinks, inScope, webWarc, webWarcParams, type PageEntry } from './index.js';
 
 let site: Server;
@@ -58,6 +59,8 @@ function context(overrides: Partial<TaskContext> = {}): TaskContext {
     limits: { memoryBytes: 0, nanoCpus: 0, pidsLimit: 0, timeoutMs: 0 },
     env: {},
     settings: { allowPrivateAddresses: true, gatewayUrl: 'https://ipfs.io' },
+    // The worker's fetch, as it builds it for a deployment that allows private addresses (tests do).
+    fetch: new FetchGuard({ allowPrivateAddresses: true }),
     ...overrides,
   };
 }
@@ -212,7 +215,7 @@ describe('web/warc', () => {
   });
 
   it('refuses loopback addresses when private addresses are not allowed', async () => {
-    const result = await webWarc.run(context({ settings: { allowPrivateAddresses: false, gatewayUrl: 'https://ipfs.io' } }), webWarcParams.parse({ urls: [`${base}/`] }));
+    const result = await webWarc.run(context({ fetch: new FetchGuard({ allowPrivateAddresses: false }) }), webWarcParams.parse({ urls: [`${base}/`] }));
     expect(result.state).toBe('failed');
     expect(result.error).toBe('no URL could be fetched: refused: 127.0.0.1 is a loopback address');
     expect(hits).toEqual([]);
