@@ -8,7 +8,7 @@
  * marked `silent` (past the command limit, after the reply that said so) is no answer at all.
  */
 import type { ResolvedTask } from '../../core/manifest/load-manifest.js';
-import type { CancelOutcome, HelpOutcome, RequestOutcome, UsageOutcome } from '../../core/run-service/run-service.js';
+import type { CancelOutcome, HelpOutcome, PinOutcome, RequestOutcome, UsageOutcome } from '../../core/run-service/run-service.js';
 import { quote } from '../../core/text/quote.js';
 import type { Reaction } from './github-conversation.js';
 
@@ -44,6 +44,21 @@ export function cancelAnswer(login: string, outcome: CancelOutcome): Answer {
   }
 }
 
+export function pinAnswer(login: string, outcome: PinOutcome): Answer {
+  if (outcome.kind === 'refused' && outcome.silent) return silence;
+  switch (outcome.kind) {
+    case 'pinned': {
+      const until = `${outcome.pinnedUntil.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+      const what = `the outputs of run \`${outcome.run.id}\``;
+      return outcome.extended
+        ? { reaction: '+1', reply: `@${login} ${what} stay pinned until ${until}.` }
+        : { reaction: '+1', reply: `@${login} ${what} were already pinned until ${until}, longer than asked; nothing changed.` };
+    }
+    case 'refused':
+      return { reaction: 'confused', reply: `@${login} nothing was pinned: ${outcome.reason}` };
+  }
+}
+
 export function undecidedReply(login: string, error: string): string {
   return `@${login} nothing was run: task-mgmt could not check this request with GitHub (${quote(error)}), and it never runs what it could not check. Please try again later.`;
 }
@@ -74,6 +89,7 @@ export function helpReply(outcome: Exclude<HelpOutcome, { kind: 'refused' }>): s
     '- `/run [task] [key=value…]` — run the task and what it needs (all tasks when none is named) at this pull request\'s head commit, or at the default branch\'s HEAD on an issue. Needs the write role or higher; a pull request by someone without write access, or one that changes the task, also needs an approving review of its head commit.',
     '- `/cancel [run-id]` — cancel the queued and running runs of this pull request or issue, or one run.',
     '- `/retry` — run again the tasks whose latest run here failed, at the same commit.',
+    '- `/pin <run-id> <duration>` — keep a run\'s outputs pinned until at least that long from now (e.g. `90d`). Needs the write role or higher.',
     '- `/help` — this list.',
     '',
     tasks,

@@ -11,7 +11,7 @@ import { errorMessage, RetryableError } from '../../ports/errors.js';
 import type { AuditAction, RunService, RunTarget } from '../../core/run-service/run-service.js';
 import type { RepoRef, Requester } from '../../core/runs/run.js';
 import type { InboxDelivery, RunStore } from '../../ports/run-store.js';
-import { cancelAnswer, helpAnswer, requestAnswer, undecidedReply, usageAnswer, type Answer } from './command-replies.js';
+import { cancelAnswer, helpAnswer, pinAnswer, requestAnswer, undecidedReply, usageAnswer, type Answer } from './command-replies.js';
 import { GithubConversation } from './github-conversation.js';
 import type { OctokitForInstallation } from './octokit.js';
 import type { Redact } from './redact-secrets.js';
@@ -162,6 +162,12 @@ export class WebhookIntake {
           const outcome = await runs.cancel({ requester, repo, scope: runId === null ? { kind: 'all', number } : { kind: 'run', runId } });
           log.info({ outcome: outcome.kind, actor: author.login, number }, '/cancel handled');
           return cancelAnswer(author.login, outcome);
+        }
+        case 'pin': {
+          const { runId, durationMs } = command.command;
+          const outcome = await runs.pin({ requester, repo, number, runId, durationMs });
+          log.info({ outcome: outcome.kind, actor: author.login, number }, '/pin handled');
+          return pinAnswer(author.login, outcome);
         }
         case 'help':
           return helpAnswer(author.login, await runs.help({ requester, repo, target }));

@@ -15,6 +15,8 @@ describe('parseComment', () => {
     ['/cancel', { kind: 'cancel', runId: null }],
     ['/cancel 01hx-abc', { kind: 'cancel', runId: '01hx-abc' }],
     ['/retry', { kind: 'retry' }],
+    ['/pin 01hx-abc 90d', { kind: 'pin', runId: '01hx-abc', durationMs: 90 * 86_400_000 }],
+    ['/PIN 01hx-abc 36h', { kind: 'pin', runId: '01hx-abc', durationMs: 36 * 3_600_000 }],
     ['/help', { kind: 'help' }],
     ['/Help me', { kind: 'help' }],
   ])('%j is a command', (body, command) => {
@@ -48,6 +50,13 @@ describe('parseComment', () => {
     ['/run x msg="open', /quote is not closed/],
     ['/retry now', /takes no arguments/],
     ['/cancel a b', /at most one run id/],
+    ['/pin', /takes a run id and a duration/],
+    ['/pin 01hx-abc', /takes a run id and a duration/],
+    ['/pin 01hx-abc 9d now', /takes a run id and a duration/],
+    ['/pin $(id) 9d', /not a run id/],
+    ['/pin 01hx-abc forever', /`forever` is not a duration/],
+    ['/pin 01hx-abc 0d', /`0d` is not a duration/],
+    ['/pni', /Did you mean `\/pin`/],
   ])('%j gets a reply', (body, message) => {
     const parsed = parseComment(body);
     expect(parsed.type).toBe('reply');

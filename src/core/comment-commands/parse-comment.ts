@@ -6,12 +6,15 @@
  * or code blocks are never commands: quoting someone's `/run` must not run anything. What the
  * comment said comes back in a reply only through `quote`, so it cannot mention or link.
  */
+import { durationSchema } from '../runs/units.js';
 import { quote } from '../text/quote.js';
 
 export type Command =
   | { kind: 'run'; task: string | null; params: Record<string, string> }
   | { kind: 'cancel'; runId: string | null }
   | { kind: 'retry' }
+  /** Keep a run's outputs pinned until at least now + `durationMs`. */
+  | { kind: 'pin'; runId: string; durationMs: number }
   | { kind: 'help' };
 
 export type ParsedComment =
@@ -19,7 +22,7 @@ export type ParsedComment =
   | { type: 'reply'; message: string }
   | { type: 'ignore'; reason: string };
 
-export const commandNames = ['run', 'cancel', 'retry', 'help'] as const;
+export const commandNames = ['run', 'cancel', 'retry', 'pin', 'help'] as const;
 
 const taskNamePattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
 const paramKeyPattern = /^[a-z_][a-z0-9_]{0,62}$/i;
@@ -46,6 +49,8 @@ export function parseComment(body: string): ParsedComment {
     case 'retry':
       if (args.length > 0) return usage('`/retry` takes no arguments');
       return { type: 'command', command: { kind: 'retry' } };
+    case 'pin':
+      return parsePin(args);
     case 'help':
       return { type: 'command', command: { kind: 'help' } };
     default: {
@@ -75,6 +80,17 @@ function parseRun(args: string[]): ParsedComment {
     params[normalized] = arg.slice(eq + 1);
   }
   return { type: 'command', command: { kind: 'run', task, params } };
+}
+
+function parsePin(args: string[]): ParsedComment {
+  const [runId, duration] = args;
+  if (runId === undefined || duration === undefined || args.length > 2) {
+    return usage('`/pin` takes a run id and a duration: `/pin <run-id> <duration>`, e.g. `/pin 01hx5k2q 90d`');
+  }
+  if (!runIdPattern.test(runId)) return usage(`${quote(runId)} is not a run id`);
+  const parsed = durationSchema.safeParse(duration);
+  if (!parsed.success || !/^\d/.test(duration)) return usage(`${quote(duration)} is not a duration: use a number with a unit s, m, h or d (e.g. 90d)`);
+  return { type: 'command', command: { kind: 'pin', runId, durationMs: parsed.data } };
 }
 
 function usage(message: string): ParsedComment {

@@ -32,10 +32,10 @@ export interface AuthorizeInput {
   /** Absent for a run of the default branch (an issue comment): its content was already reviewed. */
   pullRequest?: PullRequestFacts;
   /** What is asked, for the wording of a refusal (default `run`). */
-  action?: 'run' | 'cancel';
+  action?: 'run' | 'cancel' | 'pin';
 }
 
-const doing = { run: 'running tasks', cancel: 'cancelling runs' } as const;
+const doing = { run: 'running tasks', cancel: 'cancelling runs', pin: 'keeping outputs pinned' } as const;
 
 export type Decision =
   | { allowed: true; role: Role; reason: string; approvals: number[] }

@@ -8,10 +8,10 @@ import type { RepoRef, Requester } from '../runs/run.js';
 
 /**
  * What the audit log records. `command` is the per-person limit's own entry: one for every
- * command asked (a run, retry, Re-run, cancel, `/help` or an answered near miss), admitted or
+ * command asked (a run, retry, Re-run, cancel, pin, `/help` or an answered near miss), admitted or
  * refused, written when the limit decides; the decision that follows has its own entry.
  */
-export type AuditAction = 'run' | 'rerun' | 'retry' | 'cancel' | 'push' | 'close' | 'command';
+export type AuditAction = 'run' | 'rerun' | 'retry' | 'cancel' | 'pin' | 'push' | 'close' | 'command';
 const commandAction: AuditAction = 'command';
 
 export interface AuditFacts {

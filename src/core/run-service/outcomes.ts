@@ -51,6 +51,14 @@ export type CancelOutcome =
   | { kind: 'already_ended'; run: Run }
   | Refused;
 
+export type PinOutcome =
+  /**
+   * The run's pins now end at `pinnedUntil` (the later of their expiry and the one asked for);
+   * `extended` is false when they already lasted longer than asked.
+   */
+  | { kind: 'pinned'; run: Run; pinnedUntil: Date; extended: boolean }
+  | Refused;
+
 export type HelpOutcome =
   | { kind: 'tasks'; sha: string; manifest: LoadedManifest }
   | { kind: 'manifest_errors'; sha: string; errors: ManifestError[] }

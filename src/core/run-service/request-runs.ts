@@ -18,6 +18,7 @@ import { changedTaskFiles } from '../manifest/task-files.js';
 import type { CollaboratorPermission, PullRequestInfo, RepoHost, ReviewInfo } from '../../ports/repo-host.js';
 import { approvalNeededReport, manifestErrorReport, queuedReport } from '../runs/check-text.js';
 import type { Run, RunSpec } from '../runs/run.js';
+import { defaultPinTtl, effectivePinTtl, pinTtlProblem, type PinTtlLimits } from '../pins/pin-ttl.js';
 import { quote } from '../text/quote.js';
 import { record } from './audit.js';
 import type { Refused, RefusalCode, RequestOutcome } from './outcomes.js';
@@ -67,6 +68,9 @@ export async function requestRuns(deps: Deps, request: RunRequest): Promise<Requ
   if (networked) {
     return refused('not_runnable', `the task ${quote(networked.name)} asks for \`network: true\`, and containers get no network on this deployment.`);
   }
+  const pinTtl = deps.pinTtl ?? defaultPinTtl;
+  const tooLong = manifest.pinTtlMs !== undefined ? pinTtlProblem(manifest.pinTtlMs, pinTtl, `\`pin.ttl\` in ${quote(manifest.source)}`) : null;
+  if (tooLong) return refused('not_runnable', tooLong);
 
   const pullRequest: PullRequestFacts | undefined =
     pull && people
@@ -149,7 +153,7 @@ async function queueRuns(
       task: task.name,
       taskType: task.type,
       dockerfile: task.dockerfile ?? '',
-      spec: runSpec(task, plan.manifest),
+      spec: runSpec(task, plan.manifest, deps.pinTtl ?? defaultPinTtl),
       // Tasks come in `needs` order, so every needed task already has its run id.
       needs: task.needs.map((name) => runIds.get(name)!),
       params: plan.params.get(task.name) ?? {},
@@ -179,7 +183,7 @@ async function queueRuns(
   return { kind: 'queued', sha, runs };
 }
 
-function runSpec(task: ResolvedTask, manifest: LoadedManifest): RunSpec {
+function runSpec(task: ResolvedTask, manifest: LoadedManifest, pinTtl: PinTtlLimits): RunSpec {
   const typeParams =
     task.type === 'container'
       ? { dockerfile: task.dockerfile, context: task.context }
@@ -193,7 +197,8 @@ function runSpec(task: ResolvedTask, manifest: LoadedManifest): RunSpec {
     ...(task.resources?.cpus !== undefined ? { cpus: task.resources.cpus } : {}),
     ...(task.resources?.memory !== undefined ? { memoryBytes: task.resources.memory } : {}),
     ...(task.resources?.pids !== undefined ? { pids: task.resources.pids } : {}),
-    ...(manifest.pinTtlMs !== undefined ? { pinTtlMs: manifest.pinTtlMs } : {}),
+    // Decided now, with the run: the worker pins for what the request was granted.
+    pinTtlMs: effectivePinTtl(manifest.pinTtlMs, pinTtl),
   };
 }
 

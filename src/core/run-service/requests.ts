@@ -6,7 +6,8 @@ import type { TaskTypeCatalog } from '../manifest/load-manifest.js';
 import type { CheckReporter } from '../../ports/check-reporter.js';
 import type { CollaboratorPermission, RepoHost } from '../../ports/repo-host.js';
 import type { RunQueue } from '../../ports/run-queue.js';
-import type { ApprovalWaits, AuditLog, RunRecords } from '../../ports/run-store.js';
+import type { ApprovalWaits, AuditLog, Pins, RunRecords } from '../../ports/run-store.js';
+import type { PinTtlLimits } from '../pins/pin-ttl.js';
 import type { IdGenerator } from '../runs/ids.js';
 import type { RepoRef, Requester, Trigger } from '../runs/run.js';
 
@@ -37,8 +38,8 @@ export interface RunRequest {
 export type CancelScope = { kind: 'run'; runId: string } | { kind: 'all'; number: number };
 
 export interface RunServiceDeps {
-  /** The runs, the audit log (which also counts commands for the limit) and approval waits. */
-  store: RunRecords & AuditLog & ApprovalWaits;
+  /** The runs, the audit log (which also counts commands for the limit), approval waits, and the runs' pins. */
+  store: RunRecords & AuditLog & ApprovalWaits & Pick<Pins, 'listPins' | 'extendPins'>;
   queue: RunQueue;
   checks: CheckReporter;
   /** Reads from the code host, for one repository. */
@@ -52,6 +53,8 @@ export interface RunServiceDeps {
   taskTypes: TaskTypeCatalog;
   /** Base image of Procfile tasks that name none. */
   defaultImage: string;
+  /** PIN_TTL_DEFAULT and PIN_TTL_MAX; 30 and 365 days unless given. */
+  pinTtl?: PinTtlLimits;
 }
 
 /**

@@ -9,10 +9,11 @@ import { authorize } from '../policy/authorize.js';
 import { readManifest } from '../manifest/read-manifest.js';
 import type { RepoHost } from '../../ports/repo-host.js';
 import { closedApprovalReport, finishedReport, staleApprovalReport } from '../runs/check-text.js';
+import { defaultPinTtl, pinTtlProblem } from '../pins/pin-ttl.js';
 import type { RepoRef, Requester, Run } from '../runs/run.js';
 import { admitCommand, record, type AuditAction } from './audit.js';
 import { quote } from '../text/quote.js';
-import type { BeforeStartOutcome, CancelOutcome, ClosedOutcome, HelpOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome, UsageOutcome } from './outcomes.js';
+import type { BeforeStartOutcome, CancelOutcome, ClosedOutcome, HelpOutcome, PinOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome, UsageOutcome } from './outcomes.js';
 import { ReadAccess } from './read-access.js';
 import { askOnce } from './request-host.js';
 import { requestRuns } from './request-runs.js';
@@ -134,6 +135,53 @@ export class RunService {
     await record(this.deps.store, this.deps.now(), { ...asked, action: 'cancel', allowed: true, reason: `${decision.reason}; cancelled ${what}`, runId: cancelled[0]?.id ?? null });
     if (found && cancelled.length === 0) return { kind: 'already_ended', run: (await this.deps.store.getRun(found.id)) ?? found };
     return { kind: 'cancelled', runs: cancelled };
+  }
+
+  /**
+   * `/pin <run-id> <duration>`, `POST /api/runs/:id/pin`, `runs.pin`: the run's outputs (and its
+   * provenance record) stay pinned until the later of their expiry and now + `durationMs`, which
+   * may not pass PIN_TTL_MAX. Needs the write role on the run's repository. With `repo` (a
+   * comment) the run must belong to it, and `number` is where the command was given; without (the
+   * API names only the run), a run the requester cannot read does not exist for them.
+   */
+  async pin(input: { requester: Requester; repo?: RepoRef; number?: number | null; runId: string; durationMs: number }): Promise<PinOutcome> {
+    const { requester, runId } = input;
+    const found = await this.deps.store.getRun(runId);
+    const repo = input.repo ?? found?.repo;
+    const missing = !found || !repo || fullName(found.repo) !== fullName(repo);
+    const hidden = !input.repo && found !== null && !(await this.canRead(requester, found.repo));
+    if ((missing || hidden) && !input.repo) return { kind: 'refused', code: 'not_found', reason: `there is no run ${quote(runId)}.` };
+    const asked = { repo: repo!, number: input.number !== undefined ? input.number : (found?.number ?? null), requester };
+    const limited = await this.admit(asked, '/pin');
+    if (limited) return limited;
+    if (missing) return this.refuse(asked, 'pin', 'not_found', `there is no run ${quote(runId)} in this repository.`);
+    const run = found!;
+    const tooLong = pinTtlProblem(input.durationMs, this.deps.pinTtl ?? defaultPinTtl, '`/pin`');
+    if (tooLong) return this.refuse(asked, 'pin', 'params', tooLong);
+
+    const host = await this.deps.hostFor(repo!);
+    const decision = authorize({ actor: requester.login, permission: await permissionOf(host, requester), action: 'pin' });
+    if (!decision.allowed) return this.refuse(asked, 'pin', 'role', decision.reason);
+
+    const pinned = (await this.deps.store.listPins(run.id)).some((pin) => pin.root !== null);
+    const now = this.deps.now();
+    if (!pinned) return this.refuse(asked, 'pin', 'nothing_to_do', nothingPinned(run, now));
+    const pinnedUntil = await this.deps.store.extendPins(run.id, new Date(now.getTime() + input.durationMs));
+    // Collected between the two steps: as if it had been before.
+    if (!pinnedUntil) return this.refuse(asked, 'pin', 'nothing_to_do', nothingPinned(run, now));
+    const updated = (await this.deps.store.getRun(run.id)) ?? run;
+    const extended = run.pinnedUntil === null || pinnedUntil.getTime() > run.pinnedUntil.getTime();
+    const until = pinnedUntil.toISOString();
+    await record(this.deps.store, now, {
+      ...asked,
+      action: 'pin',
+      allowed: true,
+      reason: `${decision.reason}; ${extended ? `pinned ${run.id} until ${until}` : `${run.id} was already pinned until ${until}`}`,
+      runId: run.id,
+    });
+    // The check run shows the current expiry.
+    if (extended && updated.checkRunId !== null) await this.deps.checks.update(updated, finishedReport(updated, this.deps.gatewayUrl));
+    return { kind: 'pinned', run: updated, pinnedUntil, extended };
   }
 
   /**
@@ -265,6 +313,15 @@ export class RunService {
     await record(this.deps.store, this.deps.now(), { repo: asked.repo, number, requester: asked.requester, action, allowed: false, reason });
     return { kind: 'refused', code, reason };
   }
+}
+
+/** Why a run has nothing to keep pinned: not finished, nothing added, or its pin ended and was collected. */
+function nothingPinned(run: Run, now: Date): string {
+  if (run.state === 'queued' || run.state === 'running') return `run \`${run.id}\` has not finished; its outputs are pinned once they are added.`;
+  if (run.pinnedUntil !== null && run.pinnedUntil.getTime() <= now.getTime()) {
+    return `the pin of run \`${run.id}\` ended on ${run.pinnedUntil.toISOString().slice(0, 10)} and its outputs were collected; run the task again to make them anew.`;
+  }
+  return `run \`${run.id}\` has no outputs to pin: it ended ${run.state.replace('_', ' ')} before adding any.`;
 }
 
 /** The pull request or issue a refusal or a counted command belongs to: named, or the target's. */

@@ -70,6 +70,12 @@ describe('finishedReport', () => {
     expect(report.summary).toContain('exit code 0');
     expect(report.summary).toContain('1 min 5 s');
     expect(report.text).toBe('```text\nline 1\nline 2\n```');
+    expect(report.summary).not.toContain('Pinned until');
+  });
+
+  it('shows until when the outputs stay pinned, and how to keep them longer', () => {
+    const report = finishedReport(run({ pinnedUntil: new Date('2026-02-14T09:30:59Z') }), 'https://gw.example');
+    expect(report.summary).toContain('Pinned until 2026-02-14 09:30 UTC; `/pin r1 <duration>` keeps them longer.');
   });
 
   it.each([

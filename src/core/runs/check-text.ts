@@ -144,6 +144,7 @@ export function finishedReport(run: Run, gatewayUrl: string): CheckReport {
     } else {
       lines.push('', 'The task wrote no files to `/out`.');
     }
+    if (run.pinnedUntil) lines.push('', `Pinned until ${formatInstant(run.pinnedUntil)}; \`/pin ${run.id} <duration>\` keeps them longer.`);
   }
   const text = logBlock(run.logTail);
   return {
@@ -154,6 +155,11 @@ export function finishedReport(run: Run, gatewayUrl: string): CheckReport {
     ...(text ? { text } : {}),
     actions: [],
   };
+}
+
+/** A moment to the minute, in UTC: `2026-01-31 14:05 UTC`. */
+function formatInstant(at: Date): string {
+  return `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 const titles: Partial<Record<Run['state'], string>> = {

@@ -50,6 +50,8 @@ export const runJsonSchema = z.object({
   /** Root CID of everything the task wrote to /out. */
   output_cid: z.string().nullable(),
   output_files: z.array(outputFileJsonSchema),
+  /** Until when the outputs stay pinned (and served by the app's gateway); null before they are added. `/pin` extends it. */
+  pinned_until: isoDate.nullable(),
   metadata: z.record(z.string(), z.unknown()),
   error: z.string().nullable(),
   /** Where the whole log is served: `/api/runs/<id>/logs`. */
@@ -85,6 +87,7 @@ export function runToJson(run: Run): RunJson {
     exit_code: run.exitCode,
     output_cid: run.outputCid,
     output_files: run.outputFiles,
+    pinned_until: run.pinnedUntil?.toISOString() ?? null,
     metadata: run.metadata,
     error: run.error,
     log_url: `/api/runs/${encodeURIComponent(run.id)}/logs`,
