@@ -3,12 +3,13 @@
  * adapters (a code host in memory, SQLite in memory, a check reporter in memory), with the clock
  * in the test's hand.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryCheckReporter } from '../../adapters/local/memory-check-reporter.js';
 import { MemoryRepoHost } from '../../adapters/local/memory-repo-host.js';
 import { EmbeddedRunQueue } from '../../adapters/queue/embedded-run-queue.js';
 import { SqliteRunStore } from '../../adapters/store/sqlite-run-store.js';
 import type { TaskTypeCatalog } from '../manifest/load-manifest.js';
+import { readManifestYamlOffThread } from '../manifest/manifest-yaml-pool.js';
 import type { RepoRef, Requester, Run } from '../runs/run.js';
 import { RunService, type RequestOutcome } from './run-service.js';
 
@@ -69,6 +70,10 @@ function queued(outcome: RequestOutcome): Run[] {
 }
 
 describe('pin TTLs of a request', () => {
+  // The manifest reader's thread starts once per process, in seconds on a loaded machine; its
+  // deadline is for reading a manifest, not for that start.
+  beforeAll(() => readManifestYamlOffThread('version: 1', 60_000), 60_000);
+
   it('records the manifest’s pin.ttl with the run, or PIN_TTL_DEFAULT when it names none', async () => {
     const w = await world();
     const [plain] = queued(await w.runs.request({ requester: user('alice'), repo, target: { kind: 'issue', number: 1 }, task: null, params: {}, trigger: 'comment' }));
