@@ -26,7 +26,7 @@ import { observeRunFinished } from './adapters/http/metrics-handler.js';
 import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
 import type { RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
-import type { IpfsStore } from './ports/ipfs-store.js';
+import type { IpfsBlockReader, IpfsStore } from './ports/ipfs-store.js';
 import type { TaskSettings } from './ports/task-type.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
@@ -53,6 +53,8 @@ export interface Services {
   events?: EventBus;
   queue: RunQueue;
   ipfs: IpfsStore;
+  /** Reads stored blocks back for the app's gateway (`/ipfs/…`); null when the backend cannot. */
+  blocks: IpfsBlockReader | null;
   close(): Promise<void>;
 }
 
@@ -80,6 +82,7 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     ...(events ? { events } : {}),
     queue,
     ipfs,
+    blocks: 'getBlock' in ipfs ? ipfs : null,
     async close() {
       await queue.close();
       await ipfs.close();

@@ -13,7 +13,7 @@ describe('loadConfig', () => {
       WORKERS: 1,
       QUEUE_PREFIX: 'task-mgmt',
       WEBHOOK_PATH: '/api/github/webhooks',
-      IPFS_GATEWAY_URL: 'https://ipfs.io',
+      IPFS_GATEWAY_URL: 'http://localhost:3000',
       TASK_TIMEOUT: 3_600_000,
       TASK_MEMORY: 1024 ** 3,
       TASK_CPUS: 1,
@@ -21,6 +21,16 @@ describe('loadConfig', () => {
       OUTPUT_MAX_FILES: 1_000_000,
       githubApiUrl: 'https://api.github.com',
     });
+  });
+
+  it.each([
+    ['the address the app listens on', {}, 'http://localhost:3000'],
+    ['a wildcard address, as localhost', { HOST: '0.0.0.0', PORT: '8080' }, 'http://localhost:8080'],
+    ['an IPv6 address, bracketed', { HOST: '::1' }, 'http://[::1]:3000'],
+    ['PUBLIC_URL', { PUBLIC_URL: 'https://tasks.example/' }, 'https://tasks.example'],
+    ['a gateway given, without its /ipfs/', { PUBLIC_URL: 'https://tasks.example', IPFS_GATEWAY_URL: 'https://gw.example/ipfs/' }, 'https://gw.example'],
+  ])("links outputs to the app's own gateway unless told otherwise: %s", (_label, env, expected) => {
+    expect(loadConfig(env).IPFS_GATEWAY_URL).toBe(expected);
   });
 
   it('reads the App credentials, turning escaped newlines of the key into real ones', () => {

@@ -79,7 +79,12 @@ const envSchema = z
       (value) => value === undefined || (!value.includes('?') && !value.includes('#')),
       "must be Kubo's RPC address alone, like http://127.0.0.1:5001, without ?query or #fragment",
     ),
-    IPFS_GATEWAY_URL: url(['http:', 'https:']).transform((v) => (v ?? 'https://ipfs.io').replace(/\/+$/, '')),
+    /**
+     * The gateway links in check runs and mails point at, as `<url>/ipfs/<cid>` (a trailing `/ipfs/`
+     * is dropped). Unset: the app's own gateway (`PUBLIC_URL`, or the address it listens on) with
+     * the embedded store; https://ipfs.io when Kubo (IPFS_API_URL) publishes the outputs.
+     */
+    IPFS_GATEWAY_URL: url(['http:', 'https:']).transform((v) => v?.replace(/\/+$/, '').replace(/\/ipfs$/, '')),
     IPFS_CID_PROFILE: optionalString.pipe(z.enum(['unixfs-v0-2015', 'unixfs-v1-2025']).optional()),
     /** How long a run's outputs stay pinned when its manifest sets no `pin.ttl` (README "Pins"). */
     PIN_TTL_DEFAULT: optionalString.transform((v) => v ?? '30d').pipe(durationSchema),
@@ -173,7 +178,20 @@ const envSchema = z
     if (env.APP_ID && !env.PRIVATE_KEY && !env.PRIVATE_KEY_PATH) {
       ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: 'or PRIVATE_KEY_PATH is required when APP_ID is set' });
     }
-  });
+  })
+  .transform((env) => ({ ...env, IPFS_GATEWAY_URL: env.IPFS_GATEWAY_URL ?? defaultGatewayUrl(env) }));
+
+/**
+ * Where outputs can be fetched when IPFS_GATEWAY_URL is unset: the app's own gateway, so every
+ * link in a check run resolves. Without PUBLIC_URL that is the address it listens on (README says
+ * to set PUBLIC_URL: a wildcard or loopback address resolves only on the machine itself).
+ */
+function defaultGatewayUrl(env: { IPFS_API_URL?: string | undefined; PUBLIC_URL?: string | undefined; HOST?: string | undefined; PORT: number }): string {
+  if (env.IPFS_API_URL !== undefined) return 'https://ipfs.io';
+  if (env.PUBLIC_URL !== undefined) return env.PUBLIC_URL;
+  const host = env.HOST === undefined || env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${env.PORT}`;
+}
 
 function redact(value: string): string {
   return value.replace(/\/\/[^@/]*@/, '//***@');

@@ -14,6 +14,7 @@ import type { OctokitForInstallation } from '../adapters/github/octokit.js';
 import { newRunId } from '../core/runs/ids.js';
 import { join } from 'node:path';
 import { createHttpApi } from '../adapters/http/http-api.js';
+import { pinnedAccess } from '../adapters/http/ipfs-gateway-access.js';
 import { logRequests, withoutProbotRequestLog } from '../adapters/http/request-log.js';
 import { countGithubRequest, observeWebhook, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
 import { instrumentOctokit } from '../adapters/github/octokit.js';
@@ -89,6 +90,15 @@ export async function serve(config: Config): Promise<number> {
         resolveUser: githubUserResolver(config.githubApiUrl),
         logDir: join(config.DATA_DIR, 'logs'),
         log: log.child({ name: 'api' }),
+        // The app's own gateway: what live pins hold, to whoever may read the runs that pinned it.
+        ...(services.blocks
+          ? {
+              gateway: {
+                blocks: services.blocks,
+                access: pinnedAccess({ pins: services.store, reads: runs, visibility: async (repo) => (await hostFor(repo)).getVisibility(), now: () => new Date() }),
+              },
+            }
+          : {}),
       }),
     );
   });

@@ -1,20 +1,29 @@
 /**
  * The whole HTTP surface besides the webhooks, as one handler for Probot's server
  * (`options.addHandler(createHttpApi(deps))`): the JSON API (`/api/runs…`, `/api/openapi.json`),
- * JSON-RPC (`/rpc`) and Prometheus metrics (`/metrics`). It returns false for any other path,
- * so the webhooks, `/healthz` and Probot's own routes keep working beside it.
+ * JSON-RPC (`/rpc`), Prometheus metrics (`/metrics`) and, given a block reader, the IPFS gateway
+ * (`/ipfs/…`). It returns false for any other path, so the webhooks, `/healthz` and Probot's own
+ * routes keep working beside it.
  */
 import { createApiHandler, type ApiHandlerDeps, type HttpHandler } from './api-handler.js';
+import { createIpfsGateway, type IpfsGatewayDeps } from './ipfs-gateway.js';
 import { createMetricsHandler, type MetricsRegistry } from './metrics-handler.js';
 import { createRpcHandler } from './rpc-handler.js';
 
-export type HttpApiDeps = ApiHandlerDeps & { metrics?: MetricsRegistry };
+export type HttpApiDeps = ApiHandlerDeps & {
+  metrics?: MetricsRegistry;
+  /** Serves `/ipfs/…` from these blocks to whom `access` allows; callers authenticate as for the API. */
+  gateway?: Pick<IpfsGatewayDeps, 'blocks' | 'access'>;
+};
 
 export function createHttpApi(deps: HttpApiDeps): HttpHandler {
   const handlers = [
     createApiHandler(deps),
     createRpcHandler(deps),
     createMetricsHandler({ store: deps.store, ...(deps.metrics ? { registry: deps.metrics } : {}) }),
+    ...(deps.gateway
+      ? [createIpfsGateway({ ...deps.gateway, tokens: deps.tokens, ...(deps.resolveUser ? { resolveUser: deps.resolveUser } : {}), log: deps.log })]
+      : []),
   ];
   return async (req, res) => {
     for (const handler of handlers) {
