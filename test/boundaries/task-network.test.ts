@@ -25,7 +25,7 @@ async function cruise(): Promise<{ code: number; violations: string[] }> {
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line.startsWith('error '))
-      .map((line) => line.replace(/(\.\.\/)+node_modules\/nodemailer\/\S+/, 'nodemailer'))
+      .map((line) => line.replace(/\S*node_modules\/nodemailer\/\S+/, 'nodemailer'))
       .sort();
     return { code, violations };
   }
@@ -48,6 +48,6 @@ describe('the network boundary of task types', () => {
       ].sort(),
     );
     // Allowed, and so not listed: the worker wiring both, the modules behind them using sockets,
-    // a test building a fetch for its context, and a task type using only the context's fetch.
+    // a test helper building a fetch for its context, and a task type using only the context's fetch.
   });
 });
