@@ -54,8 +54,7 @@ export function inspectZim(path: string, options: InspectZimOptions): Promise<Zi
   const job: ZimJob = { path, limits };
   const worker = fromSource
     ? new Worker(
-        `const { workerData } = require('node:worker_threads');
-         import('tsx/esm/api').then((tsx) => tsx.register()).then(() => import(${JSON.stringify(workerUrl.href)}));`,
+        `import('tsx/esm/api').then((tsx) => tsx.register()).then(() => import(${JSON.stringify(workerUrl.href)}))`,
         { eval: true, workerData: job, resourceLimits: RESOURCE_LIMITS },
       )
     : new Worker(workerUrl, { workerData: job, resourceLimits: RESOURCE_LIMITS });
