@@ -24,7 +24,7 @@ import type { OctokitForInstallation } from './adapters/github/octokit.js';
 import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
 import { observeRunFinished } from './adapters/http/metrics-handler.js';
 import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
-import type { RunQueue } from './ports/run-queue.js';
+import type { RunHandler, RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
 import type { IpfsBlockReader, IpfsStore } from './ports/ipfs-store.js';
 import type { TaskSettings } from './ports/task-type.js';
@@ -108,13 +108,18 @@ export function workerId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
-/** Starts taking runs from the queue with `concurrency` at once. */
+/**
+ * Starts taking runs from the queue with `concurrency` at once. Aborting `stopping` (with a
+ * WorkerStoppingError, at the end of SHUTDOWN_GRACE) stops the runs still going and hands them
+ * back to the queue.
+ */
 export async function startWorker(
   config: Config,
   services: Services,
   octokitFor: OctokitForInstallation,
   log: Logger,
   concurrency: number,
+  stopping?: AbortSignal,
 ): Promise<void> {
   const handler = createRunHandler({
     store: services.store,
@@ -144,7 +149,8 @@ export async function startWorker(
     progressIntervalMs: config.PROGRESS_INTERVAL,
     onRunFinished: observeRunFinished,
   });
-  await services.queue.consume(handler, { concurrency });
+  const run: RunHandler = stopping ? (message, context) => handler(message, { signal: AbortSignal.any([context.signal, stopping]) }) : handler;
+  await services.queue.consume(run, { concurrency });
 }
 
 /** What every text bound for GitHub passes through: the deployment's secrets never show there. */

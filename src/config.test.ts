@@ -1,7 +1,13 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.js';
 
-const app = { APP_ID: '42', PRIVATE_KEY: '-----BEGIN RSA PRIVATE KEY-----\\nabc\\n-----END RSA PRIVATE KEY-----', WEBHOOK_SECRET: 's3cret' };
+/** A real key, as GitHub gives it (PKCS#1 PEM), with its newlines escaped the way `.env` holds them. */
+const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+const app = { APP_ID: '42', PRIVATE_KEY: pem.replace(/\n/g, '\\n'), WEBHOOK_SECRET: 's3cret' };
 
 describe('loadConfig', () => {
   it('starts with no configuration at all (the setup flow and embedded defaults)', () => {
@@ -35,7 +41,7 @@ describe('loadConfig', () => {
 
   it('reads the App credentials, turning escaped newlines of the key into real ones', () => {
     const config = loadConfig({ ...app, GHE_HOST: 'ghe.example:8443', GHE_PROTOCOL: 'http' });
-    expect(config.privateKey).toContain('KEY-----\nabc\n-----END');
+    expect(config.privateKey).toBe(pem);
     expect(config.githubApiUrl).toBe('http://ghe.example:8443/api/v3');
   });
 
@@ -65,6 +71,52 @@ describe('loadConfig', () => {
   it('reads output caps with units, as TASK_MEMORY', () => {
     expect(loadConfig({ OUTPUT_MAX_BYTES: '1t', OUTPUT_MAX_FILES: '5000' })).toMatchObject({ OUTPUT_MAX_BYTES: 1024 ** 4, OUTPUT_MAX_FILES: 5000 });
   });
+  it('lets a process that takes no webhooks (a worker, a local command) start without WEBHOOK_SECRET', () => {
+    const { WEBHOOK_SECRET: _secret, ...worker } = app;
+    expect(() => loadConfig(worker)).toThrow(/WEBHOOK_SECRET is required when APP_ID is set/);
+    expect(loadConfig(worker, { takesWebhooks: false }).privateKey).toBe(pem);
+  });
+
+  it('refuses a key that is not an RSA private key, in one line naming the variable', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'config-key-'));
+    try {
+      const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      writeFileSync(join(dir, 'app.pem'), 'not a key\n');
+      const cases: Array<[Record<string, string>, RegExp]> = [
+        [{ ...app, PRIVATE_KEY: '-----BEGIN RSA PRIVATE KEY-----\\nabc\\n-----END RSA PRIVATE KEY-----' }, /^invalid configuration: PRIVATE_KEY is not an RSA private key in PEM format/],
+        [{ ...app, PRIVATE_KEY: ecKey }, /^invalid configuration: PRIVATE_KEY is not an RSA private key/],
+        [{ APP_ID: '42', WEBHOOK_SECRET: 's', PRIVATE_KEY_PATH: join(dir, 'app.pem') }, /^invalid configuration: PRIVATE_KEY_PATH \(.*app\.pem\) is not an RSA private key/],
+      ];
+      for (const [env, message] of cases) {
+        const error = (() => {
+          try {
+            loadConfig(env);
+          } catch (caught) {
+            return caught as Error;
+          }
+          throw new Error(`accepted ${JSON.stringify(env)}`);
+        })();
+        expect(error).toBeInstanceOf(ConfigError);
+        expect(error.message).toMatch(message);
+        expect(error.message).not.toContain('\n');
+        expect(error.message).not.toContain('abc');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads SHUTDOWN_GRACE as a duration, 30 s unless set', () => {
+    expect(loadConfig({}).SHUTDOWN_GRACE).toBe(30_000);
+    expect(loadConfig({ SHUTDOWN_GRACE: '2m' }).SHUTDOWN_GRACE).toBe(120_000);
+    expect(() => loadConfig({ SHUTDOWN_GRACE: 'soon' })).toThrow(/SHUTDOWN_GRACE "soon" is not a duration/);
+  });
+
+  it('shares 100 MiB among the webhook bodies being read unless WEBHOOK_BODY_BUDGET says otherwise', () => {
+    expect(loadConfig({}).WEBHOOK_BODY_BUDGET).toBe(100 * 1024 ** 2);
+    expect(loadConfig({ WEBHOOK_BODY_BUDGET: '1g' }).WEBHOOK_BODY_BUDGET).toBe(1024 ** 3);
+  });
+
 
   it('reads the pin TTLs and the collection interval as durations, 30 d, 365 d and 1 h unless set', () => {
     expect(loadConfig({})).toMatchObject({ PIN_TTL_DEFAULT: 30 * 86_400_000, PIN_TTL_MAX: 365 * 86_400_000, GC_INTERVAL: 3_600_000 });

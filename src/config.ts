@@ -2,6 +2,7 @@
  * The one place that reads process.env. Parsed once at start-up; an invalid value stops the
  * process with a message that names the variable (README "Configuration").
  */
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -51,7 +52,7 @@ const envSchema = z
     /** The App's private key (PEM), or a path to it in PRIVATE_KEY_PATH. */
     PRIVATE_KEY: optionalString,
     PRIVATE_KEY_PATH: optionalString,
-    /** Secret GitHub signs webhooks with; required whenever APP_ID is set. */
+    /** Secret GitHub signs webhooks with; required whenever APP_ID is set and the process takes webhooks (`serve`). */
     WEBHOOK_SECRET: optionalString,
     /** OAuth client secret of the App (dashboard sign-in); never shown on GitHub. */
     GITHUB_CLIENT_SECRET: optionalString,
@@ -64,7 +65,10 @@ const envSchema = z
     LOG_LEVEL: optionalString.pipe(
       z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
     ),
+    /** A webhook relay (smee.io) for development; the setup flow registers it as the App's webhook URL. */
     WEBHOOK_PROXY_URL: optionalString,
+    /** Register the App under this organization instead of the signed-in user (setup flow). */
+    GH_ORG: optionalString,
     /** Unset: the embedded in-process queue. redis://… selects BullMQ; amqp://… RabbitMQ. */
     QUEUE_URL: url(['redis:', 'rediss:', 'amqp:', 'amqps:']),
     /** Prefix of every BullMQ key, and of the RabbitMQ queue (`<prefix>.runs`), so deployments can share a server. */
@@ -162,18 +166,15 @@ const envSchema = z
     REPO_CONCURRENCY: integer(2, 1, 1000),
     /** Commands one person may give per minute (run, retry, re-run, cancel). */
     COMMANDS_PER_MINUTE: integer(10, 1, 10_000),
+    /**
+     * How long SIGTERM waits for running runs to finish; then they are stopped and handed back to
+     * the queue, and the process exits at most 5 s later whatever it is still waiting for.
+     */
+    SHUTDOWN_GRACE: optionalString.transform((v) => v ?? '30s').pipe(durationSchema),
   })
   .superRefine((env, ctx) => {
     if (env.PIN_TTL_DEFAULT > env.PIN_TTL_MAX) {
       ctx.addIssue({ code: 'custom', path: ['PIN_TTL_DEFAULT'], message: 'must not be longer than PIN_TTL_MAX' });
-    }
-    if (env.APP_ID && !env.WEBHOOK_SECRET) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['WEBHOOK_SECRET'],
-        message:
-          'is required when APP_ID is set (without it Probot would accept webhooks signed with the public secret "development")',
-      });
     }
     if (env.APP_ID && !env.PRIVATE_KEY && !env.PRIVATE_KEY_PATH) {
       ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: 'or PRIVATE_KEY_PATH is required when APP_ID is set' });
@@ -210,21 +211,51 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export interface LoadConfigOptions {
+  /**
+   * Whether this process takes webhooks (`serve`): then APP_ID needs WEBHOOK_SECRET, since without
+   * it Probot would accept webhooks signed with the public secret "development". A worker, or a
+   * local command, takes none and needs no secret. Default true.
+   */
+  takesWebhooks?: boolean;
+}
+
+/** One problem: one line naming the variable; several: one line each under a heading. */
+function invalid(lines: string[]): ConfigError {
+  return new ConfigError(lines.length === 1 ? `invalid configuration: ${lines[0]}` : `invalid configuration:\n${lines.map((line) => `  ${line}`).join('\n')}`);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(environment)'} ${issue.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'} ${issue.message}`);
+  const secretMissing = (options.takesWebhooks ?? true) && optionalString.parse(env.APP_ID) !== undefined && optionalString.parse(env.WEBHOOK_SECRET) === undefined;
+  if (secretMissing) {
+    problems.push('WEBHOOK_SECRET is required when APP_ID is set (without it Probot would accept webhooks signed with the public secret "development")');
   }
+  if (!parsed.success || problems.length > 0) throw invalid(problems);
   const config = parsed.data;
   let privateKey = config.PRIVATE_KEY?.replace(/\\n/g, '\n');
+  let keyVariable = 'PRIVATE_KEY';
   if (!privateKey && config.PRIVATE_KEY_PATH) {
+    keyVariable = `PRIVATE_KEY_PATH (${config.PRIVATE_KEY_PATH})`;
     try {
       privateKey = readFileSync(config.PRIVATE_KEY_PATH, 'utf8');
     } catch (error) {
-      throw new ConfigError(`invalid configuration:\n  PRIVATE_KEY_PATH cannot be read: ${(error as Error).message}`);
+      throw invalid([`PRIVATE_KEY_PATH cannot be read: ${(error as Error).message}`]);
     }
+  }
+  // A wrong key would otherwise start fine and fail at the first GitHub request, minutes later.
+  if (privateKey !== undefined && !isRsaPrivateKey(privateKey)) {
+    throw invalid([`${keyVariable} is not an RSA private key in PEM format (the .pem file GitHub gives for the App)`]);
   }
   const githubApiUrl = config.GHE_HOST ? `${config.GHE_PROTOCOL}://${config.GHE_HOST}/api/v3` : 'https://api.github.com';
   return { ...config, privateKey, githubApiUrl };
+}
+
+function isRsaPrivateKey(pem: string): boolean {
+  try {
+    return createPrivateKey({ key: pem, format: 'pem' }).asymmetricKeyType === 'rsa';
+  } catch {
+    return false;
+  }
 }

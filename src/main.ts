@@ -1,5 +1,6 @@
 /** Entry point: picks serve | worker | add | validate | run | schema from argv. No logic lives here. */
 import { ConfigError, loadConfig } from './config.js';
+import { isCommand, USAGE, usageOf, wantsHelp } from './cli/usage.js';
 import { serve } from './cli/serve.js';
 import { worker } from './cli/worker.js';
 import { add } from './cli/add.js';
@@ -10,20 +11,7 @@ import { eventJsonSchema, messageJsonSchema } from './adapters/events/schemas.js
 
 const schemas: Record<string, () => unknown> = { manifest: manifestJsonSchema, message: messageJsonSchema, event: eventJsonSchema };
 
-const usage = `usage: task-mgmt <command>
-
-  serve              the GitHub App: webhooks, /healthz and an in-process worker (npm start)
-  worker             a worker only, taking runs from QUEUE_URL (for other machines)
-  add <path>         add a file or folder to IPFS and print its CID, as \`ipfs add -r\` would
-  validate [dir]     check a folder's task definition and print what /run would do
-  run [dir] [task] [key=value…]
-                     run a folder's tasks exactly as a worker would, and print the CIDs
-  schema [manifest|message|event]
-                     print the JSON Schema of task-mgmt.yml, of a queue message, or of an event
-
-Configuration comes from the environment; see README.md.`;
-
-/** Reads `.env` (where Probot's setup flow saves the App's credentials); real env vars win. */
+/** Reads `.env` (where the registration page saves the App's credentials); real env vars win. */
 function loadDotEnv(): void {
   try {
     process.loadEnvFile('.env');
@@ -32,21 +20,37 @@ function loadDotEnv(): void {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(command: string | undefined, rest: string[]): Promise<number> {
+  if (command === undefined) {
+    console.error(USAGE);
+    return 2;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    console.log(usageOf(rest[0] ?? ''));
+    return 0;
+  }
+  if (!isCommand(command)) {
+    console.error(`task-mgmt: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (wantsHelp(rest)) {
+    console.log(usageOf(command));
+    return 0;
+  }
   loadDotEnv();
-  const [command = 'serve', ...rest] = argv;
   switch (command) {
     case 'serve':
       return serve(loadConfig());
+    // Only `serve` takes webhooks: the others need no WEBHOOK_SECRET.
     case 'worker':
-      return worker(loadConfig());
+      return worker(loadConfig(process.env, { takesWebhooks: false }));
     case 'add':
-      return add(loadConfig(), rest);
+      return add(loadConfig(process.env, { takesWebhooks: false }), rest);
     case 'validate':
-      return validate(loadConfig(), rest);
+      return validate(loadConfig(process.env, { takesWebhooks: false }), rest);
     case 'run':
-      return runLocal(loadConfig(), rest);
-    case 'schema': {
+      return runLocal(loadConfig(process.env, { takesWebhooks: false }), rest);
+    default: {
       const schema = schemas[rest[0] ?? 'manifest'];
       if (!schema) {
         console.error(`task-mgmt schema: one of ${Object.keys(schemas).join(', ')}`);
@@ -55,23 +59,27 @@ async function main(argv: string[]): Promise<number> {
       console.log(JSON.stringify(schema(), null, 2));
       return 0;
     }
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(usage);
-      return 0;
-    default:
-      console.error(`task-mgmt: unknown command "${command}"\n\n${usage}`);
-      return 2;
   }
 }
 
-main(process.argv.slice(2)).then(
+/** A failure the user sees: one line naming the command, never a stack trace (unless LOG_LEVEL asks). */
+function report(command: string | undefined, error: unknown): void {
+  const message = error instanceof ConfigError ? error.message : error instanceof Error ? error.message.replace(/\s*\n\s*/g, ' ') : String(error);
+  console.error(`task-mgmt${command && isCommand(command) ? ` ${command}` : ''}: ${message}`);
+  if (/^(debug|trace)$/.test(process.env.LOG_LEVEL ?? '') && error instanceof Error && !(error instanceof ConfigError)) console.error(error.stack);
+}
+
+const [command, ...rest] = process.argv.slice(2);
+main(command, rest).then(
   (code) => {
+    // A server has stopped (within SHUTDOWN_GRACE): whatever still holds the event loop — a
+    // socket to a GitHub that does not answer, a retry timer — must not keep the process alive.
+    if (command === 'serve' || command === 'worker') process.exit(code);
     if (code !== 0) process.exitCode = code;
   },
   (error: unknown) => {
-    console.error(error instanceof ConfigError ? `task-mgmt: ${error.message}` : error);
+    report(command, error);
+    if (command === 'serve' || command === 'worker') process.exit(1);
     process.exitCode = 1;
   },
 );

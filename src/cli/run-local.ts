@@ -1,96 +1,153 @@
 /**
  * `task-mgmt run [dir] [task] [key=value…]`: runs a folder's tasks exactly as a worker would —
  * same manifest code, same sandbox, same IPFS import — without GitHub or a queue server, and
- * prints the CIDs. Runs are recorded in DATA_DIR's run store like any other.
+ * prints the CIDs.
+ *
+ * Local runs keep to a data folder of their own, `DATA_DIR/local` (run store, IPFS blocks, logs),
+ * and never use DATABASE_URL, QUEUE_URL or EVENTS_URL: a server on the same DATA_DIR never sees
+ * them, so it can never pick up a local run and report it to GitHub.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
 import type { Config } from '../config.js';
 import { createLogger, defaultLimits, openServices, outputLimits, taskSettings, workerId } from '../app.js';
 import { ConsoleCheckReporter } from '../adapters/local/console-check-reporter.js';
 import { LocalRepoHost } from '../adapters/local/local-repo-host.js';
 import { LocalSourceFetcher } from '../adapters/local/local-source-fetcher.js';
 import { DockerExecutor } from '../adapters/executor/docker-executor.js';
-import { parseComment } from '../core/comment-commands/parse-comment.js';
-import { newRunId } from '../core/runs/ids.js';
-import { RunService } from '../core/run-service/run-service.js';
+import type { Run } from '../core/runs/run.js';
+import { errorMessage } from '../ports/errors.js';
+import type { RunLeases, RunRecords } from '../ports/run-store.js';
 import { createRunHandler } from '../worker/run-worker.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
+import { localRunService, parseFolderRequest, refusalLine, requestLocal } from './local-request.js';
 
-export async function runLocal(config: Config, argv: string[], out: (line: string) => void = console.log): Promise<number> {
-  const [first, ...rest] = argv;
-  // The folder is optional: a first argument that is an existing path is the folder.
-  const dir = first !== undefined && !first.includes('=') && existsSync(first) ? resolve(first) : resolve('.');
-  const words = first !== undefined && resolve(first) === dir ? rest : argv;
-  const command = parseComment(`/run ${words.map((w) => (/\s/.test(w) ? `"${w.replace(/"/g, '\\"')}"` : w)).join(' ')}`);
-  if (command.type !== 'command' || command.command.kind !== 'run') {
-    out(`task-mgmt run: ${command.type === 'reply' ? command.message : 'usage: task-mgmt run [dir] [task] [key=value…]'}`);
+export interface RunLocalIo {
+  /** What the run shows as it goes, and its results. */
+  out: (line: string) => void;
+  /** Why it could not run. */
+  err: (line: string) => void;
+}
+
+const consoleIo: RunLocalIo = { out: (line) => console.log(line), err: (line) => console.error(line) };
+
+/** Where local runs keep their records, blocks and logs, apart from the app's. */
+export function localDataDir(config: Pick<Config, 'DATA_DIR'>): string {
+  return join(config.DATA_DIR, 'local');
+}
+
+export async function runLocal(config: Config, argv: string[], io: RunLocalIo = consoleIo): Promise<number> {
+  const request = parseFolderRequest(argv);
+  if ('error' in request) {
+    io.err(`task-mgmt run: ${request.error}`);
     return 2;
   }
 
-  const log = createLogger({ LOG_LEVEL: config.LOG_LEVEL ?? 'warn' });
-  const services = await openServices(config, log);
-  const host = new LocalRepoHost(dir);
-  const checks = new ConsoleCheckReporter(out);
-  const repo = { owner: 'local', name: dir.split('/').pop() || 'folder', installationId: 1 };
+  const local: Config = { ...config, DATA_DIR: localDataDir(config), DATABASE_URL: undefined, QUEUE_URL: undefined, EVENTS_URL: undefined };
+  // Everything that matters is printed as it happens; LOG_LEVEL=info shows the worker's own log too.
+  const log = createLogger({ LOG_LEVEL: config.LOG_LEVEL ?? 'silent' });
+  const services = await openServices(local, log);
+  const host = new LocalRepoHost(request.dir);
+  const checks = new ConsoleCheckReporter(io.out);
+  const worker = workerId();
   try {
-    const runs = new RunService({
-      store: services.store,
-      // Nothing is queued: this process runs each task itself, in order.
-      queue: { enqueue: async () => undefined, consume: async () => undefined, cancel: async () => undefined, close: async () => undefined },
-      checks,
-      hostFor: async () => host,
-      newId: newRunId,
-      now: () => new Date(),
-      gatewayUrl: config.IPFS_GATEWAY_URL,
-      commandsPerMinute: Number.MAX_SAFE_INTEGER,
-      taskTypes: builtInTaskTypes,
-      defaultImage: config.PROCFILE_IMAGE,
-    });
     // The person at the keyboard owns the folder: the local host gives them the admin role.
-    const outcome = await runs.request({
-      requester: { kind: 'user', login: process.env.USER ?? 'local' },
-      repo,
-      target: { kind: 'default_branch' },
-      task: command.command.task,
-      params: command.command.params,
-      trigger: 'api',
-    });
-    if (outcome.kind !== 'queued') out(`task-mgmt run: ${outcome.reason}`);
-    if (outcome.kind !== 'queued') return 1;
+    const runs = localRunService({ config: local, store: services.store, host, checks });
+    const outcome = await requestLocal(runs, request, process.env.USER ?? 'local');
+    if (outcome.kind !== 'queued') {
+      io.err(`task-mgmt run: ${refusalLine(outcome, request)}`);
+      return 1;
+    }
+
+    const docker = new Dockerode();
+    if (outcome.runs.some((run) => builtInTaskTypes.get(run.taskType)?.startsContainer)) {
+      const unreachable = await dockerUnreachable(docker);
+      if (unreachable) {
+        for (const run of outcome.runs) await endUnfinished(services.store, run.id, worker, unreachable);
+        io.err(`task-mgmt run: ${unreachable}`);
+        return 1;
+      }
+    }
 
     const handler = createRunHandler({
       store: services.store,
       hostFor: async () => host,
-      maxRunningPerRepo: 1,
+      // Runs of this folder in another terminal, or left `running` by a killed run, do not hold this one back.
+      maxRunningPerRepo: Number.MAX_SAFE_INTEGER,
       checks,
-      source: new LocalSourceFetcher(dir, config.DATA_DIR),
-      executor: new DockerExecutor({ logger: log.child({ name: 'executor' }), buildTimeoutMs: config.BUILD_TIMEOUT, allowedRegistries: config.ALLOWED_REGISTRIES }),
+      source: new LocalSourceFetcher(request.dir, local.DATA_DIR),
+      executor: new DockerExecutor({ docker, logger: log.child({ name: 'executor' }), buildTimeoutMs: config.BUILD_TIMEOUT, allowedRegistries: config.ALLOWED_REGISTRIES }),
       ipfs: services.ipfs,
       taskTypes: builtInTaskTypes,
       settings: taskSettings(config),
       log,
-      dataDir: config.DATA_DIR,
+      dataDir: local.DATA_DIR,
       gatewayUrl: config.IPFS_GATEWAY_URL,
       limits: defaultLimits(config),
       outputLimits: outputLimits(config),
-      workerId: workerId(),
+      workerId: worker,
       progressIntervalMs: 2000,
     });
     const controller = new AbortController();
     const stop = () => controller.abort(new Error('interrupted'));
     process.once('SIGINT', stop);
     let failed = false;
-    for (const queued of outcome.runs) {
-      await handler({ runId: queued.id }, { signal: controller.signal });
-      const run = (await services.store.getRun(queued.id))!;
-      out(`${run.task}: ${run.state}${run.outputCid ? ` ipfs://${run.outputCid}` : ''}${run.error ? ` — ${run.error}` : ''}`);
-      for (const file of run.outputFiles) out(`  ${file.cid}  ${file.name}${file.kind === 'directory' ? '/' : ''}`);
-      if (run.state !== 'succeeded') failed = true;
+    try {
+      for (const queued of outcome.runs) {
+        try {
+          await handler({ runId: queued.id }, { signal: controller.signal });
+        } catch (error) {
+          // A worker would hand the run back to the queue (the network hiccuped, say); here there is
+          // no queue to try again later, so the run ends, and the tasks that need it with it.
+          await endUnfinished(services.store, queued.id, worker, `${errorMessage(error)} (a local run is not tried again)`);
+        }
+        const run = (await services.store.getRun(queued.id))!;
+        for (const line of resultLines(run)) io.out(line);
+        if (run.state !== 'succeeded') failed = true;
+      }
+    } finally {
+      process.off('SIGINT', stop);
     }
-    process.off('SIGINT', stop);
     return failed ? 1 : 0;
   } finally {
     await services.close();
   }
+}
+
+/**
+ * What a finished task gave. The CIDs of a task that did not succeed are shown only when it left
+ * files, and said to be what it left: an empty folder's CID is no result.
+ */
+export function resultLines(run: Run): string[] {
+  const succeeded = run.state === 'succeeded';
+  const left = run.outputCid !== null && run.outputFiles.length > 0;
+  const outputs = run.outputCid && succeeded ? ` ipfs://${run.outputCid}` : left ? ` (it left ipfs://${run.outputCid})` : '';
+  const lines = [`${run.task}: ${run.state.replace('_', ' ')}${run.error ? ` — ${run.error}` : ''}${outputs}`];
+  if (succeeded || left) for (const file of run.outputFiles) lines.push(`  ${file.cid}  ${file.name}${file.kind === 'directory' ? '/' : ''}`);
+  return lines;
+}
+
+/** Why the Docker engine cannot be used, naming where it was looked for; null when it answers. */
+async function dockerUnreachable(docker: Dockerode): Promise<string | null> {
+  try {
+    // dockerode hands `abortSignal` to its modem (lib/docker.js), though its types leave it out.
+    const ping = docker.ping.bind(docker) as unknown as (options: { abortSignal: AbortSignal }) => Promise<unknown>;
+    await ping({ abortSignal: AbortSignal.timeout(10_000) });
+    return null;
+  } catch (error) {
+    // docker-modem keeps the socket path as a string, or as a function that finds it.
+    const modem = docker.modem as { socketPath?: string | (() => Promise<string>); host?: string; port?: number | string };
+    const socket = typeof modem.socketPath === 'function' ? await modem.socketPath().catch(() => undefined) : modem.socketPath;
+    const where = socket ? `unix://${socket}` : `${modem.host}:${modem.port}`;
+    const reason = (error as Error).name === 'TimeoutError' ? 'no answer in 10 s' : errorMessage(error);
+    return `cannot reach the Docker engine at ${where} (${reason}): start Docker, or set DOCKER_HOST to an engine that answers`;
+  }
+}
+
+/** Ends a run this process could not finish as failed, whether it is still queued or running. */
+async function endUnfinished(store: RunRecords & RunLeases, runId: string, worker: string, error: string): Promise<void> {
+  const now = () => new Date();
+  const run = await store.getRun(runId);
+  if (run?.state === 'queued') await store.transition(runId, 'claim', now(), { workerId: worker, leaseUntil: new Date(now().getTime() + 60_000) });
+  await store.transition(runId, 'fail', now(), { error }, { heldBy: worker });
 }

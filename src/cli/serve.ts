@@ -1,9 +1,11 @@
 /**
- * `task-mgmt serve` (npm start): the GitHub App. Without APP_ID it serves Probot's setup flow,
- * which registers the App from app.yml; with it, webhooks, /healthz and the in-process worker.
+ * `task-mgmt serve` (npm start): the GitHub App. Without APP_ID it serves the page that registers
+ * the App from app.yml; with it, webhooks, /healthz and the in-process worker.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Probot, Server, run as runProbotSetup } from 'probot';
+import { resolve as resolvePath } from 'node:path';
+import type { Logger } from 'pino';
+import { Probot, Server } from 'probot';
 import type { Config } from '../config.js';
 import { createLogger, githubRedactor, openServices, queueKind, startWorker } from '../app.js';
 import { WebhookIntake } from '../adapters/github/webhook-intake.js';
@@ -26,15 +28,14 @@ import { RunService } from '../core/run-service/run-service.js';
 import type { RepoRef } from '../core/runs/run.js';
 import { OctokitRepoHost } from '../adapters/github/octokit-repo-host.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
+import { WorkerStoppingError } from '../ports/errors.js';
+import { readAppManifest, registrationHandler } from './app-registration.js';
+import { onStopSignal, stopWithin } from './shutdown.js';
 import type { RunStore } from '../ports/run-store.js';
 
 export async function serve(config: Config): Promise<number> {
   const log = createLogger(config);
-  if (!config.APP_ID || !config.privateKey) {
-    log.info('APP_ID is not set: starting the setup flow that registers the GitHub App (open the printed URL)');
-    await runProbotSetup(() => undefined);
-    return new Promise<number>(() => undefined);
-  }
+  if (!config.APP_ID || !config.privateKey) return serveRegistration(config, log);
 
   const services = await openServices(config, log);
   const redact = githubRedactor(config);
@@ -49,7 +50,7 @@ export async function serve(config: Config): Promise<number> {
         baseUrl: config.githubApiUrl,
         log,
       }),
-      { path: config.WEBHOOK_PATH, log: log.child({ name: 'webhooks' }) },
+      { path: config.WEBHOOK_PATH, log: log.child({ name: 'webhooks' }), budgetBytes: config.WEBHOOK_BODY_BUDGET },
     ),
     port: config.PORT,
     host: config.HOST ?? 'localhost',
@@ -106,7 +107,8 @@ export async function serve(config: Config): Promise<number> {
   logRequests(httpServer, log.child({ name: 'http' }));
   const resumed = await intake!.resumePending();
   if (resumed > 0) log.info({ resumed }, 'resuming webhook deliveries accepted before a restart');
-  if (config.WORKERS > 0) await startWorker(config, services, octokitFor!, log, config.WORKERS);
+  const stopping = new AbortController();
+  if (config.WORKERS > 0) await startWorker(config, services, octokitFor!, log, config.WORKERS, stopping.signal);
   // Runs whose worker died go back to the queue: at start-up, then every half lease.
   const recover = () =>
     recoverAbandonedRuns({
@@ -122,16 +124,65 @@ export async function serve(config: Config): Promise<number> {
   log.info({ workers: config.WORKERS, queue: queueKind(config) }, 'task-mgmt is ready');
 
   return new Promise<number>((resolve) => {
-    const stop = async (signal: string) => {
-      log.info({ signal }, 'stopping');
+    onStopSignal((signal) => {
+      log.info({ signal, graceMs: config.SHUTDOWN_GRACE }, 'stopping: taking no more webhooks or runs');
       clearInterval(recovery);
-      await server.stop().catch(() => undefined);
-      await intake?.close();
-      await services.close();
-      resolve(0);
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
+      // No new connections; open ones are cut once the work is done (an SSE stream never ends by itself).
+      void server.stop().catch(() => undefined);
+      httpServer.closeIdleConnections();
+      void stopWithin(
+        {
+          drain: async () => {
+            await Promise.all([intake!.close(), services.queue.close()]);
+          },
+          handBack: () => stopping.abort(new WorkerStoppingError()),
+          release: async () => {
+            httpServer.closeAllConnections();
+            await services.close();
+          },
+        },
+        { graceMs: config.SHUTDOWN_GRACE, log },
+      ).then((clean) => {
+        log.info({ clean }, 'stopped');
+        resolve(0);
+      });
+    });
+  });
+}
+
+/**
+ * No App yet: the page that registers it on GitHub from app.yml, and the return from GitHub that
+ * saves its credentials to .env (read at the next start).
+ */
+async function serveRegistration(config: Config, log: Logger): Promise<number> {
+  const host = config.HOST ?? 'localhost';
+  const server = new Server({
+    // Probot's server wants an App; nothing here uses it.
+    Probot: Probot.defaults({ appId: 1, privateKey: 'unused: no App is registered yet', log }),
+    port: config.PORT,
+    host,
+    log,
+  });
+  server.addHandler(
+    registrationHandler({
+      manifestYaml: readAppManifest(),
+      webhookPath: config.WEBHOOK_PATH,
+      publicUrl: config.PUBLIC_URL,
+      webhookProxyUrl: config.WEBHOOK_PROXY_URL,
+      githubWebUrl: config.GHE_HOST ? `${config.GHE_PROTOCOL}://${config.GHE_HOST}` : 'https://github.com',
+      githubApiUrl: config.githubApiUrl,
+      org: config.GH_ORG,
+      envFile: resolvePath('.env'),
+      log: log.child({ name: 'registration' }),
+    }),
+  );
+  const httpServer = await server.start();
+  log.info(`APP_ID is not set: open http://${host === '0.0.0.0' ? 'localhost' : host}:${server.port}/ to register the GitHub App`);
+  return new Promise<number>((resolve) => {
+    onStopSignal(() => {
+      httpServer.closeAllConnections();
+      void server.stop().catch(() => undefined).finally(() => resolve(0));
+    });
   });
 }
 

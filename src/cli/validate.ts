@@ -1,22 +1,33 @@
-/** `task-mgmt validate [dir]`: what `/run` would do with a folder's task definition, or its errors. */
-import { resolve } from 'node:path';
+/**
+ * `task-mgmt validate [dir] [task] [key=value…]`: what `/run` would do with a folder's task
+ * definition, or its errors — and whether `task-mgmt run` (or `/run`) would refuse the request,
+ * asked of the same run service on a scratch store, so the two never disagree. Runs nothing.
+ */
 import { LocalRepoHost } from '../adapters/local/local-repo-host.js';
+import { SqliteRunStore } from '../adapters/store/sqlite-run-store.js';
 import { readManifest } from '../core/manifest/read-manifest.js';
 import type { ResolvedTask } from '../core/manifest/load-manifest.js';
 import { formatDuration, formatSize } from '../core/runs/units.js';
 import type { Config } from '../config.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
+import { localRunService, parseFolderRequest, refusalLine, requestLocal, silentChecks } from './local-request.js';
 
-export async function validate(config: Config, argv: string[], out: (line: string) => void = console.log): Promise<number> {
-  const dir = resolve(argv[0] ?? '.');
-  const read = await readManifest(new LocalRepoHost(dir), '0'.repeat(40), builtInTaskTypes, config.PROCFILE_IMAGE);
+export async function validate(config: Config, argv: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): Promise<number> {
+  const request = parseFolderRequest(argv);
+  if ('error' in request) {
+    err(`task-mgmt validate: ${request.error}`);
+    return 2;
+  }
+  const { dir } = request;
+  const host = new LocalRepoHost(dir);
+  const read = await readManifest(host, '0'.repeat(40), builtInTaskTypes, config.PROCFILE_IMAGE);
   if (!read.ok && 'errors' in read) {
     for (const error of read.errors) out(`${error.file}:${error.line}:${error.column}: ${error.field ? `${error.field}: ` : ''}${error.message}`);
     out(`\n${read.errors.length} error${read.errors.length === 1 ? '' : 's'}: /run would refuse this task definition.`);
     return 1;
   }
   if (!read.ok) {
-    out(read.reason.replace(/`0{12}`/, dir));
+    out(`${read.reason.replace(/`0{12}`/, dir)}${request.bareWord !== null ? ` (and there is no folder ${request.bareWord} here)` : ''}`);
     return 1;
   }
   const { manifest } = read;
@@ -30,7 +41,25 @@ export async function validate(config: Config, argv: string[], out: (line: strin
     `A pull request that changes any of these needs an approving review of its head by someone other than its author:\n  ${read.taskPaths.map((path) => path || '(every file: a task reads the whole repository — a Procfile, or a Dockerfile that copies it all)').join('\n  ')}`,
   );
   out(`Task definition digest: ${read.digest}`);
+
+  const refusal = await wouldRefuse(config, host, request);
+  if (refusal !== null) {
+    out(`\ntask-mgmt run and /run would refuse ${request.task ? `\`${request.task}\`` : 'it'}: ${refusal}`);
+    return 1;
+  }
   return 0;
+}
+
+/** Asks the run service, on a scratch store in memory, what it would answer `task-mgmt run` with the same words. */
+async function wouldRefuse(config: Config, host: LocalRepoHost, request: Exclude<ReturnType<typeof parseFolderRequest>, { error: string }>): Promise<string | null> {
+  const store = await SqliteRunStore.open(':memory:');
+  try {
+    const runs = localRunService({ config, store, host, checks: silentChecks });
+    const outcome = await requestLocal(runs, request, 'local');
+    return outcome.kind === 'queued' ? null : refusalLine(outcome, request);
+  } finally {
+    await store.close();
+  }
 }
 
 function describe(task: ResolvedTask): string {

@@ -16,6 +16,17 @@ export class RetryableError extends Error {
 }
 
 /**
+ * The worker is shutting down (SIGTERM, past SHUTDOWN_GRACE): the runs it still holds are stopped
+ * and handed back to the queue for another worker, not cancelled. The abort reason of their signal.
+ */
+export class WorkerStoppingError extends RetryableError {
+  override readonly name: string = 'WorkerStoppingError';
+  constructor() {
+    super('the worker is shutting down', { retryAfterMs: 0 });
+  }
+}
+
+/**
  * Not now, but not a failure either: the run waits its turn (e.g. its repository already has
  * as many runs going as it may). Queues put it back without counting an attempt.
  */

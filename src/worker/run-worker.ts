@@ -7,7 +7,7 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { DeferredError, errorMessage, RetryableError } from '../ports/errors.js';
+import { DeferredError, errorMessage, RetryableError, WorkerStoppingError } from '../ports/errors.js';
 import { checkBeforeStart } from '../core/run-service/run-service.js';
 import { finishedReport, progressReport, queuedReport, startedReport } from '../core/runs/check-text.js';
 import { finishMove, type RepoRef, type Run } from '../core/runs/run.js';
@@ -115,13 +115,16 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       await finish(deps, log, run, outcome.state, { ...outcome.patch, logTail: sink.tailText() }, now);
     } catch (error) {
       progress.stop();
-      if (error instanceof RetryableError && !controller.signal.aborted) {
-        log.warn({ err: error }, 'run handed back to the queue');
-        sink.line(`task-mgmt: ${error.message}; the run will be tried again`);
+      // A worker shutting down stops the task and hands the run back, as it would on a retryable failure.
+      const stopping = controller.signal.reason instanceof WorkerStoppingError ? controller.signal.reason : null;
+      if ((error instanceof RetryableError && !controller.signal.aborted) || stopping) {
+        const reason = stopping ?? (error as RetryableError);
+        log.warn({ err: reason }, 'run handed back to the queue');
+        sink.line(`task-mgmt: ${reason.message}; the run will be tried again`);
         const back = await deps.store.transition(runId, 'requeue', now(), { workerId: null, leaseUntil: null }, { heldBy: deps.workerId });
         // The check run said "running": it goes back to queued with the run.
         if (back) await report(deps, log, back, queuedReport(back));
-        throw error;
+        throw reason;
       }
       const refused = error instanceof NoLongerAllowedError;
       const cancelled = controller.signal.aborted || refused;
@@ -245,6 +248,7 @@ async function execute(
     if (taskController.signal.reason instanceof OutputLimitError) throw taskController.signal.reason;
     const timedOut = taskController.signal.reason instanceof TaskTimeout;
     let state: FinalState = timedOut ? 'timed_out' : (result.state ?? 'succeeded');
+    if (signal.reason instanceof WorkerStoppingError) throw signal.reason;
     if (signal.aborted) state = 'cancelled';
     sink.line(`task-mgmt: ${run.task} ended ${state.replace('_', ' ')} after ${formatDuration(Date.now() - started)}${result.exitCode != null ? ` (exit code ${result.exitCode})` : ''}`);
     if (state === 'cancelled') return { state, patch: { exitCode: result.exitCode ?? null, error: result.error ?? 'the run was cancelled' } };

@@ -1,0 +1,63 @@
+/** What `task-mgmt --help` and `task-mgmt <command> --help` print. */
+import { ADD_USAGE } from './add.js';
+
+export const USAGE = `usage: task-mgmt <command> [--help]
+
+  serve              the GitHub App: webhooks, JSON API and an in-process worker (npm start)
+  worker             a worker only, taking runs from QUEUE_URL (for other machines)
+  run [dir] [task] [key=value…]
+                     run a folder's tasks here, exactly as a worker would, and print the CIDs
+  validate [dir] [task] [key=value…]
+                     check a folder's task definition and print what /run would do
+  add [-r] <path>    add a file (or with -r a folder) to IPFS and print its CID, as \`ipfs add\` does
+  schema [manifest|message|event]
+                     print the JSON Schema of task-mgmt.yml, of a queue message, or of an event
+
+Run \`task-mgmt <command> --help\` for one command. Configuration comes from the environment
+and a .env file; see README.md.`;
+
+const commandUsage: Record<string, string> = {
+  serve: `usage: task-mgmt serve
+
+The GitHub App: webhooks at WEBHOOK_PATH, the JSON API, and WORKERS in-process workers, on
+HOST:PORT (localhost:3000). Without APP_ID it serves the page that registers the App on GitHub.
+SIGTERM or SIGINT stops taking webhooks and runs, waits up to SHUTDOWN_GRACE (30s) for running
+runs, hands the rest back to the queue, and exits.`,
+  worker: `usage: task-mgmt worker
+
+A worker only: takes runs from the shared queue (QUEUE_URL) and run store (DATABASE_URL) and
+reports to GitHub with the App's credentials (APP_ID, PRIVATE_KEY or PRIVATE_KEY_PATH). WORKERS
+runs at once. Needs no WEBHOOK_SECRET: it takes no webhooks. SIGTERM stops it as it stops serve.`,
+  run: `usage: task-mgmt run [dir] [task] [key=value…]
+
+Runs the tasks of the folder dir (default: the current folder) on this machine, exactly as a
+worker would — the same manifest code, sandbox and IPFS import — and prints each task's state and
+CIDs. With a task name, runs that task and the tasks it needs; key=value sets its parameters.
+Needs a Docker engine (DOCKER_HOST, or the local socket) for container and Procfile tasks; no
+GitHub and no queue server. Local runs are kept in DATA_DIR/local, apart from the app's.
+Exit code 0 when every task succeeded, 1 when one did not or the run was refused, 2 on a usage error.`,
+  validate: `usage: task-mgmt validate [dir] [task] [key=value…]
+
+Reads the task definition of the folder dir (default: the current folder) — task-mgmt.yml,
+Dockerfile or Procfile — and prints its tasks, their order, parameters and limits and what a
+pull request needs review for; or its errors with file, line and field. Also says when
+\`task-mgmt run\` or /run would refuse the request (with the given task and parameters). Runs nothing.
+Exit code 0 when it would run, 1 when not, 2 on a usage error.`,
+  add: ADD_USAGE.trimEnd(),
+  schema: `usage: task-mgmt schema [manifest|message|event]
+
+Prints a JSON Schema: of task-mgmt.yml (manifest, the default), of a queue message, or of an event.`,
+};
+
+/** The usage of one command, or of all when the command is unknown. */
+export function usageOf(command: string): string {
+  return commandUsage[command] ?? USAGE;
+}
+
+export function isCommand(command: string): boolean {
+  return command in commandUsage;
+}
+
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
