@@ -387,7 +387,7 @@ describe('JSON API', () => {
       };
       expect(document.openapi).toBe('3.1.0');
       expect(Object.keys(document.paths).sort()).toStrictEqual(
-        ['/api/openapi.json', '/api/runs', '/api/runs/{id}', '/api/runs/{id}/cancel', '/api/runs/{id}/events', '/api/runs/{id}/logs', '/metrics', '/rpc'].sort(),
+        ['/api/openapi.json', '/api/runs', '/api/runs/{id}', '/api/runs/{id}/cancel', '/api/runs/{id}/events', '/api/runs/{id}/logs', '/ipfs/{cid}', '/metrics', '/rpc'].sort(),
       );
       expect(Object.keys(document.paths['/api/runs']!).sort()).toStrictEqual(['get', 'post']);
       expect(document.components.schemas.Run!.properties).toHaveProperty('created_at');

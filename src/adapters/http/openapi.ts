@@ -41,6 +41,55 @@ function queryParameters(): JsonObject[] {
   }));
 }
 
+const ipfsQuery = (name: string, description: string, schema: JsonObject): JsonObject => ({ name, in: 'query', required: false, description, schema });
+
+/** `/ipfs/{cid}` (README "Fetching outputs"): the Path and Trustless Gateway specifications' answers, not JSON. */
+function ipfsOperation(operationId: string, summary: string): JsonObject {
+  const binary = { schema: { type: 'string', format: 'binary' } };
+  const line = (description: string): JsonObject => ({ description, content: { 'text/plain': { schema: { type: 'string' } } } });
+  return {
+    operationId,
+    summary,
+    description:
+      'Follows https://specs.ipfs.tech/http-gateways/path-gateway/ and …/trustless-gateway/. `Accept: application/vnd.ipld.raw` ' +
+      'or `format=raw`: one block, by CID alone. `Accept: application/vnd.ipld.car` or `format=car`: a CARv1 streamed depth first, ' +
+      'rooted at the CID the path ends at, holding the blocks of the path and then what `dag-scope` selects. Otherwise the file ' +
+      '(one `Range`), a folder’s `index.html`, or an HTML listing of the folder. Served only while a live pin holds the CID: ' +
+      'outputs of public repositories to anyone, those of private ones to a bearer token that may read the run; anything else ' +
+      'is the same 404. Every answer carries `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`; errors ' +
+      'are one line of text.',
+    security: [{}, { serviceToken: [] }],
+    parameters: [
+      { name: 'cid', in: 'path', required: true, description: 'A CIDv0 or CIDv1, optionally followed by `/` and a UnixFS path.', schema: { type: 'string' } },
+      ipfsQuery('format', 'The response type, instead of `Accept`.', { type: 'string', enum: ['raw', 'car'] }),
+      ipfsQuery('dag-scope', 'CAR only: the whole DAG at the end of the path, its entity, or its one block.', { type: 'string', enum: ['all', 'entity', 'block'], default: 'all' }),
+      ipfsQuery('entity-bytes', 'CAR only: `from:to` (negative from the end, `*` the end): only the blocks of that byte range of a file.', { type: 'string' }),
+      ipfsQuery('car-dups', 'CAR only: `y` sends a block each time the walk meets it.', { type: 'string', enum: ['y', 'n'], default: 'n' }),
+      ipfsQuery('filename', 'Names the file in `Content-Disposition` and helps guess its type.', { type: 'string' }),
+      ipfsQuery('download', '`true`: `Content-Disposition: attachment`.', { type: 'string', enum: ['true', 'false'] }),
+    ],
+    responses: {
+      '200': {
+        description: 'The block, the CAR, the file or the listing. `ETag` is the CID (`.raw`, `.car.<scope>` suffixed); immutable.',
+        headers: {
+          ETag: { schema: { type: 'string' } },
+          'X-Ipfs-Path': { description: 'The path asked for.', schema: { type: 'string' } },
+          'X-Ipfs-Roots': { description: 'The CID of each segment of the path, comma-separated.', schema: { type: 'string' } },
+        },
+        content: { 'application/vnd.ipld.raw': binary, 'application/vnd.ipld.car': binary, 'application/octet-stream': binary, 'text/html': { schema: { type: 'string' } } },
+      },
+      '206': { description: 'The one range `Range` asked for.', content: { 'application/octet-stream': binary } },
+      '301': { description: 'A folder asked for without its trailing `/`: `Location` adds it.' },
+      '304': { description: '`If-None-Match` named the answer’s ETag.' },
+      '400': line('A CID, path or parameter that is not valid.'),
+      '401': line('A bearer token that is neither a service token nor a GitHub user token.'),
+      '404': line('Not held by a live pin, not the caller’s to read, or no such path below the CID.'),
+      '406': line('`Accept` named only CAR shapes that are not served (CARv1 only).'),
+      '416': line('The range starts past the end.'),
+    },
+  };
+}
+
 export function buildOpenApiDocument(): JsonObject {
   const generated = z.toJSONSchema(apiSchemaRegistry, { uri: (id) => `#/components/schemas/${id}` }) as { schemas: Record<string, JsonObject> };
   const schemas = Object.fromEntries(Object.entries(generated.schemas).map(([id, schema]) => [id, bare(schema)]));
@@ -173,6 +222,10 @@ export function buildOpenApiDocument(): JsonObject {
           security: [],
           responses: { '200': { description: 'Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: { type: 'string' } } } } },
         },
+      },
+      '/ipfs/{cid}': {
+        get: ipfsOperation('getIpfsContent', 'A pinned output by CID, or by CID and a path below it (`/ipfs/{cid}/{path}`): the IPFS gateway'),
+        head: ipfsOperation('headIpfsContent', 'The headers GET would answer, without its body'),
       },
     },
   };
