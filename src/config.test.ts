@@ -59,6 +59,7 @@ describe('loadConfig', () => {
     [{ TASK_MEMORY: 'lots' }, /TASK_MEMORY.*not a size/],
     [{ OUTPUT_MAX_BYTES: 'lots' }, /OUTPUT_MAX_BYTES.*not a size/],
     [{ OUTPUT_MAX_FILES: '0' }, /OUTPUT_MAX_FILES must be a whole number from 1/],
+    [{ WEBHOOK_BODY_BUDGET: '10m' }, /WEBHOOK_BODY_BUDGET must be at least 25m/],
     [{ TASK_CPUS: '0' }, /TASK_CPUS must be a number of CPUs above 0/],
     [{ GHE_PROTOCOL: 'ftp' }, /GHE_PROTOCOL/],
     [{ WORKER_LEASE: '1s' }, /WORKER_LEASE must be at least 3s/],

@@ -65,6 +65,15 @@ const envSchema = z
     LOG_LEVEL: optionalString.pipe(
       z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
     ),
+    /**
+     * Bytes of webhook bodies the app reads and handles at once, all connections together: a body
+     * that would pass it is refused with 503 and Retry-After while it is read. At least 25m, one
+     * body of the largest GitHub sends.
+     */
+    WEBHOOK_BODY_BUDGET: optionalString
+      .transform((v): string | number => v ?? '100m')
+      .pipe(sizeSchema)
+      .refine((bytes) => bytes >= 25 * 1024 * 1024, 'must be at least 25m (25 MiB), the largest body GitHub sends'),
     /** A webhook relay (smee.io) for development; the setup flow registers it as the App's webhook URL. */
     WEBHOOK_PROXY_URL: optionalString,
     /** Register the App under this organization instead of the signed-in user (setup flow). */

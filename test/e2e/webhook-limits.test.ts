@@ -20,6 +20,12 @@ const marker = 'stranger-payload-';
 const maxLogLine = 4096;
 /** How much the app may grow while the attack lasts. */
 const maxGrowthMiB = 100;
+/**
+ * How much the app may grow while many bodies under the cap arrive at once: the bodies it holds
+ * (WEBHOOK_BODY_BUDGET, 100 MiB) about three times over — received chunks, the joined buffer and
+ * the string handed to the verifier — and the garbage collector's slack.
+ */
+const maxConcurrentGrowthMiB = 400;
 
 function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -232,6 +238,31 @@ describe('webhook bodies from strangers', () => {
       }
     });
   }
+
+  it('many bodies just under the cap at once share one budget: the app grows by a bounded amount, refuses the rest with 503, and takes webhooks after', { timeout: 180_000 }, async () => {
+    const app = await startApp(gh, { WORKERS: '0' });
+    try {
+      const idle = await idleMiB(app);
+      const logOffset = app.output().length;
+      const bodies = 12;
+      const { result, peakMiB, health } = await watch(app, () =>
+        Promise.all(Array.from({ length: bodies }, () => attack(app.webhookUrl, { total: 24 * MiB, declaredLength: 24 * MiB, deadlineMs: 60_000 }))),
+      );
+      const statuses = result.map((answer) => answer.status ?? 0).sort();
+      const figures = `${bodies} bodies of 24 MiB at once answered ${statuses.join(', ')}; RSS idle ${idle.toFixed(0)} MiB, peak ${peakMiB.toFixed(0)} MiB; /healthz ${health.answered} answered, ${health.failed} failed`;
+      // The budget (100 MiB by default) holds about four at a time; the others are refused while they are read.
+      expect.soft(statuses.filter((status) => status === 503).length, figures).toBeGreaterThan(0);
+      expect.soft(statuses.every((status) => status === 400 || status === 503), figures).toBe(true);
+      expect.soft(peakMiB - idle, `RSS growth in MiB — ${figures}`).toBeLessThan(maxConcurrentGrowthMiB);
+      expect.soft(health.failed, `/healthz failures — ${figures}`).toBe(0);
+      const refusals = app.output().slice(logOffset).split('\n').filter((line) => line.includes('webhook body refused'));
+      expect.soft(refusals.length, figures).toBe(statuses.filter((status) => status === 503).length);
+      expect.soft(logSince(app, logOffset).hasPayload, figures).toBe(false);
+      await normalWebhookWorks(app);
+    } finally {
+      await app.stop();
+    }
+  });
 
   it('a webhook sent with 16 KB of junk headers is logged in one short line without a header value', async () => {
     const app = await startApp(gh, { WORKERS: '0' });

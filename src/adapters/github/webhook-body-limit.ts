@@ -4,6 +4,13 @@
  * ones (https://docs.github.com/en/webhooks/webhook-events-and-payloads#payload-cap), so a larger
  * body is not from GitHub: it is refused with 413 while it is read — at once when its
  * Content-Length says so, and as soon as a chunked body passes the cap — and never buffered.
+ *
+ * Many bodies just under the cap at once would still add up: the bodies being read and handled
+ * share one budget (WEBHOOK_BODY_BUDGET), counted as their bytes arrive, and a body that would
+ * pass it is refused with 503 and `Retry-After` while it is read, its bytes dropped. Counting what
+ * arrived rather than what a Content-Length announces means a share of the budget costs its
+ * bandwidth, and a body still arriving after GitHub's own 10 s (30 s on GitHub Enterprise
+ * Server) is not from GitHub: it is refused with 408 and gives its share back.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -11,6 +18,12 @@ import type { Probot } from 'probot';
 
 /** 25 MiB: no body GitHub sends is larger (its cap is 25 MB). */
 export const webhookMaxBytes = 25 * 1024 * 1024;
+/** Bytes of webhook bodies read or handled at once, across connections (WEBHOOK_BODY_BUDGET's default). */
+export const webhookBodyBudget = 100 * 1024 * 1024;
+/** Longest a webhook body may take to arrive: GitHub gives up on a delivery after 10 s (30 s on GHES). */
+export const webhookBodyDeadlineMs = 30_000;
+/** What a 503 asks the sender to wait: bodies are handled in seconds, and their bytes come back then. */
+export const webhookBusyRetryAfterSeconds = 5;
 
 type WebhookMiddleware = Awaited<ReturnType<Probot['getNodeMiddleware']>>;
 
@@ -19,6 +32,9 @@ export interface WebhookBodyLimit {
   path: string;
   log: Logger;
   maxBytes?: number;
+  /** Bytes of bodies read or handled at once, all connections together (default 100 MiB). */
+  budgetBytes?: number;
+  deadlineMs?: number;
 }
 
 /**
@@ -36,55 +52,96 @@ export function withWebhookBodyLimit(Base: typeof Probot, limit: WebhookBodyLimi
 
 export function limitWebhookBodies(middleware: WebhookMiddleware, limit: WebhookBodyLimit): WebhookMiddleware {
   const maxBytes = limit.maxBytes ?? webhookMaxBytes;
+  const budget = new ByteBudget(limit.budgetBytes ?? webhookBodyBudget);
+  const deadlineMs = limit.deadlineMs ?? webhookBodyDeadlineMs;
   const path = withoutTrailingSlashes(limit.path);
   return async (req, res, next) => {
     if (req.method !== 'POST' || pathOf(req) !== path) return middleware(req, res, next);
     const declared = Number(req.headers['content-length']);
-    if (declared > maxBytes) return refuse(req, res, declared);
-    const body = await readAtMost(req, maxBytes);
-    if (typeof body === 'number') return refuse(req, res, body);
-    (req as IncomingMessage & { body?: string }).body = body.toString('utf8');
-    return middleware(req, res, next);
+    if (declared > maxBytes) return refuse(req, res, 413, declared);
+    // Each chunk takes its share of the budget as it arrives; it all comes back once the body is handled.
+    let held = 0;
+    const admit = (size: number) => {
+      if (!budget.take(size - held)) return false;
+      held = size;
+      return true;
+    };
+    try {
+      const read = await readAtMost(req, { maxBytes, deadlineMs, admit });
+      if (read.kind !== 'body') return refuse(req, res, refusals[read.kind], read.bytes);
+      (req as IncomingMessage & { body?: string }).body = read.body.toString('utf8');
+      return await middleware(req, res, next);
+    } finally {
+      budget.give(held);
+    }
   };
 
-  function refuse(req: IncomingMessage, res: ServerResponse, bytes: number): true {
+  function refuse(req: IncomingMessage, res: ServerResponse, status: 413 | 503 | 408, bytes: number): true {
+    const why = {
+      413: { log: `larger than ${maxBytes} bytes, GitHub's cap for payloads`, error: `the body is larger than ${maxBytes} bytes (25 MiB); GitHub caps webhook payloads at 25 MB` },
+      503: { log: `webhook bodies being read and handled would pass ${budget.total} bytes (WEBHOOK_BODY_BUDGET)`, error: `too many webhook bodies are being read at once; try again in ${webhookBusyRetryAfterSeconds} s` },
+      408: { log: `still arriving after ${deadlineMs} ms`, error: `the body took longer than ${deadlineMs / 1000} s to arrive` },
+    }[status];
     // Only what identifies the delivery, never the body; header values are cut short.
-    limit.log.warn(
-      { deliveryId: header(req, 'x-github-delivery'), event: header(req, 'x-github-event'), bytes },
-      `webhook body refused: larger than ${maxBytes} bytes, GitHub's cap for payloads`,
-    );
-    const body = JSON.stringify({ error: `the body is larger than ${maxBytes} bytes (25 MiB); GitHub caps webhook payloads at 25 MB` });
+    limit.log.warn({ deliveryId: header(req, 'x-github-delivery'), event: header(req, 'x-github-event'), bytes, status }, `webhook body refused: ${why.log}`);
+    const body = JSON.stringify({ error: why.error });
     // Connection: close makes Node close the socket once this is sent instead of reading the rest.
-    res.writeHead(413, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }).end(body);
+    const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+    res.writeHead(status, status === 503 ? { ...headers, 'retry-after': String(webhookBusyRetryAfterSeconds) } : headers).end(body);
     return true;
   }
 }
 
-/** The body, or the number of bytes read when it passed `maxBytes` (the rest is dropped unread). */
-function readAtMost(req: IncomingMessage, maxBytes: number): Promise<Buffer | number> {
+const refusals = { 'too large': 413, 'over budget': 503, 'too slow': 408 } as const;
+
+/** Bytes shared by every connection: taken while bodies arrive, given back when they are done with. */
+class ByteBudget {
+  private used = 0;
+  constructor(readonly total: number) {}
+  take(bytes: number): boolean {
+    if (this.used + bytes > this.total) return false;
+    this.used += bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.used -= bytes;
+  }
+}
+
+type Read = { kind: 'body'; body: Buffer } | { kind: 'too large' | 'over budget' | 'too slow'; bytes: number };
+
+/**
+ * The body; or, as soon as it passes `maxBytes`, `admit` refuses its size so far, or `deadlineMs`
+ * passes, why not and the bytes read by then (what was read is dropped, the rest left unread).
+ */
+function readAtMost(req: IncomingMessage, options: { maxBytes: number; deadlineMs: number; admit: (size: number) => boolean }): Promise<Read> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= maxBytes) {
-        chunks.push(chunk);
-        return;
-      }
+    const give = (kind: 'too large' | 'over budget' | 'too slow') => {
       stop();
       chunks.length = 0;
       req.pause();
-      resolve(size);
+      resolve({ kind, bytes: size });
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > options.maxBytes) give('too large');
+      else if (!options.admit(size)) give('over budget');
+      else chunks.push(chunk);
     };
     const onEnd = () => {
       stop();
-      resolve(Buffer.concat(chunks, size));
+      resolve({ kind: 'body', body: Buffer.concat(chunks, size) });
     };
     const onError = (error: Error) => {
       stop();
       reject(error);
     };
+    const timer = setTimeout(() => give('too slow'), options.deadlineMs);
+    timer.unref();
     const stop = () => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
