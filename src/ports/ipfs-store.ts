@@ -21,13 +21,13 @@ export interface AddResult {
 
 export interface AddOptions {
   signal?: AbortSignal;
-  /** Pin the root until this time; undefined pins without expiry. */
-  pinUntil?: Date;
   /**
    * Told the CIDs (as `CID.toString()`) of the add's blocks, each once it is stored (written, or
    * found stored already), in batches of at most 1,000; the add waits for each call, fails with
    * it, and has reported every block, root included, before it returns. The run store indexes
-   * what a pin holds this way without a large add's blocks all held in memory.
+   * what a pin holds this way without a large add's blocks all held in memory. How long the
+   * outputs stay is the run store's to say (its Pins section); a backend keeps what it added
+   * until the collector releases it (IpfsGarbage).
    */
   onBlocks?: (cids: string[]) => Promise<void>;
 }
@@ -52,4 +52,18 @@ export interface IpfsBlockReader {
    * CIDv1 form find the same block.
    */
   getBlock(cid: string, options?: { signal?: AbortSignal }): Promise<Uint8Array | null>;
+}
+
+/**
+ * What the pin collector asks of a backend once the run store's pins no longer hold something:
+ * a section of its own, so task types (which only add) and their test doubles need not offer it.
+ * Each backend does the half that is its own: Kubo pinned the roots itself, so it unpins them
+ * and its repository GC reclaims the blocks; the embedded store keeps no pins, only blocks, and
+ * deletes the ones no pin's index lists.
+ */
+export interface IpfsGarbage {
+  /** `root` lost its last pin: a backend that pinned it (Kubo: `pin/rm`) lets go of it. A root not pinned there is ignored. */
+  unpin(root: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /** Deletes these blocks where this backend stores them itself (the embedded store); missing ones are ignored. How many it deleted. */
+  deleteBlocks(cids: readonly string[], options?: { signal?: AbortSignal }): Promise<number>;
 }

@@ -1,7 +1,7 @@
 /**
  * EmbeddedIpfsStore against the IpfsStore contract, in a fresh data folder per test. Reading back
- * walks the UnixFS DAG in the store's block folder (`<dataDir>/ipfs/blocks`) as `ipfs cat` would,
- * and pins come from the `pins.jsonl` the store keeps for the unpin job.
+ * walks the UnixFS DAG in the store's block folder (`<dataDir>/ipfs/blocks`) as `ipfs cat` would.
+ * The store pins nothing itself: its pins are the run store's.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { UnixFS } from 'ipfs-unixfs';
 import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { EmbeddedIpfsStore } from '../../src/adapters/ipfs/embedded-ipfs-store.js';
-import { ipfsStoreContract, readPinRecords } from './ipfs-store.contract.js';
+import { ipfsStoreContract } from './ipfs-store.contract.js';
 
 /** `ipfs cat` over a blockstore: follows folder links by name, then joins a file's leaves in order. */
 class UnixfsReader {
@@ -58,7 +58,7 @@ ipfsStoreContract('EmbeddedIpfsStore', async () => {
   return {
     store,
     cat: (cid, path) => reader.cat(cid, path),
-    pins: () => readPinRecords(dataDir),
+    pinned: async () => [],
     cleanup: async () => {
       await store.close();
       await blocks.close();

@@ -1,44 +1,29 @@
 /**
  * What every IpfsStore adapter must do (src/ports/ipfs-store.ts): add a file or folder and give
  * the CIDs Kubo's `ipfs add -r` gives with its bare defaults, leave dot-files inside folders out
- * (Kubo's default without --hidden), store symlinks as links and never follow them, record the
- * pin's end, and keep what it added readable.
+ * (Kubo's default without --hidden), store symlinks as links and never follow them, tell every
+ * block it stored, keep what it added readable, and let go of it when the collector says (the
+ * IpfsGarbage section).
  *
  * The vectors come from Kubo's own tests (test/sharness/t0040-add-and-cat.sh,
  * t0044-add-symlink.sh). Each adapter is opened with Kubo's bare defaults, and brings a way to read
- * a file back (`ipfs cat`) and to list its pins with their ends.
+ * a file back (`ipfs cat`) and to list the roots it holds pinned itself.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { IpfsStore } from '../../src/ports/ipfs-store.js';
-
-export interface PinRecord {
-  cid: string;
-  /** When the pin may end; null pins without expiry. */
-  expiresAt: Date | null;
-}
+import type { IpfsGarbage, IpfsStore } from '../../src/ports/ipfs-store.js';
 
 export interface OpenedIpfsStore {
   /** A store with Kubo's bare `ipfs add` defaults. */
-  store: IpfsStore;
+  store: IpfsStore & IpfsGarbage;
   /** The bytes of the file at `path` below `cid` (or of `cid` itself), like `ipfs cat <cid>/<path>`. */
   cat(cid: string, path?: string): Promise<Uint8Array>;
-  /** Every pin recorded so far, in the order they were made. */
-  pins(): Promise<PinRecord[]>;
+  /** The roots the backend itself holds pinned (Kubo's recursive pins; none for the embedded store, whose pins are the run store's). */
+  pinned(): Promise<string[]>;
   cleanup(): Promise<void>;
-}
-
-/** The pin ends a store keeps in `<dataDir>/ipfs/pins.jsonl` (both backends keep them there). */
-export async function readPinRecords(dataDir: string): Promise<PinRecord[]> {
-  const text = await readFile(join(dataDir, 'ipfs', 'pins.jsonl'), 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as { cid: string; expiresAt: string | null })
-    .map((pin) => ({ cid: pin.cid, expiresAt: pin.expiresAt === null ? null : new Date(pin.expiresAt) }));
 }
 
 const hello = { content: 'hello world\n', cid: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o' };
@@ -53,7 +38,7 @@ const planets = {
 export function ipfsStoreContract(name: string, open: () => Promise<OpenedIpfsStore>): void {
   describe(`IpfsStore contract: ${name}`, () => {
     let opened: OpenedIpfsStore;
-    let store: IpfsStore;
+    let store: IpfsStore & IpfsGarbage;
     let dir: string;
 
     beforeEach(async () => {
@@ -187,23 +172,39 @@ export function ipfsStoreContract(name: string, open: () => Promise<OpenedIpfsSt
       });
     });
 
-    describe('pins', () => {
-      it('records the root pinned until the time given, or without end', async () => {
-        const until = new Date('2027-01-01T00:00:00.000Z');
-        const folder = await store.addPath(await planetsFolder(), { pinUntil: until });
-        const single = await store.addPath(await file('f', hello.content));
-        expect(await opened.pins()).toStrictEqual([
-          { cid: folder.cid, expiresAt: until },
-          { cid: single.cid, expiresAt: null },
-        ]);
+    describe('the blocks of an add, and letting go of them', () => {
+      it('tells every block it stored, root and top-level entries included, in batches', async () => {
+        const told: string[][] = [];
+        const folder = await store.addPath(await planetsFolder(), { onBlocks: async (cids) => void told.push(cids) });
+        const blocks = new Set(told.flat());
+        expect(blocks).toContain(folder.cid);
+        for (const entry of planets.entries) expect(blocks).toContain(entry.cid);
+        expect(told.every((batch) => batch.length > 0 && batch.length <= 1000)).toBe(true);
+      });
+
+      it('unpins a root the collector released, and adds it again as new afterwards', async () => {
+        const told: string[] = [];
+        const folder = await store.addPath(await planetsFolder(), { onBlocks: async (cids) => void told.push(...cids) });
+        await store.unpin(folder.cid);
+        await store.deleteBlocks(told);
+        expect(await opened.pinned()).not.toContain(folder.cid);
+        // What was let go of comes back whole when the same files are added again.
+        expect(await store.addPath(await planetsFolder())).toStrictEqual(planets);
+        expect(Buffer.from(await opened.cat(planets.cid, 'mars.txt')).toString()).toBe('Hello Mars!\n');
+      });
+
+      it('ignores a root it does not hold pinned, and blocks it does not store', async () => {
+        await store.unpin(hello.cid);
+        expect(await store.deleteBlocks([hello.cid, 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'])).toBe(0);
       });
     });
 
     it('adds nothing when the signal is already aborted', async () => {
       const controller = new AbortController();
       controller.abort(new Error('run cancelled'));
+      const before = await opened.pinned();
       await expect(store.addPath(await planetsFolder(), { signal: controller.signal })).rejects.toThrow();
-      expect(await opened.pins()).toStrictEqual([]);
+      expect(await opened.pinned()).toStrictEqual(before);
     });
   });
 }

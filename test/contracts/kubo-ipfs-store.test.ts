@@ -22,7 +22,7 @@ import type { ImportOptionsInput } from '../../src/adapters/ipfs/import-profile.
 import { KuboError, KuboIpfsStore, KuboUnreachableError } from '../../src/adapters/ipfs/kubo-ipfs-store.js';
 import { RetryableError } from '../../src/ports/errors.js';
 import { FakeKubo } from '../fake-kubo/fake-kubo.js';
-import { ipfsStoreContract, readPinRecords } from './ipfs-store.contract.js';
+import { ipfsStoreContract } from './ipfs-store.contract.js';
 
 const realKubo = process.env.IPFS_API_URL?.trim() || undefined;
 /** Tests that inject Kubo's failures or read the fake's memory; a real Kubo skips them. */
@@ -49,17 +49,17 @@ async function concat(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
 }
 
 ipfsStoreContract(realKubo ? `KuboIpfsStore (Kubo at ${realKubo})` : 'KuboIpfsStore (fake Kubo)', async () => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'task-mgmt-kubo-'));
-  const store = new KuboIpfsStore({ apiUrl, dataDir });
+  const store = new KuboIpfsStore({ apiUrl });
   return {
     store,
     // `ipfs cat` itself, so what is read back is what Kubo holds.
     cat: (cid, path) => concat(client.cat(path ? `/ipfs/${cid}/${path}` : `/ipfs/${cid}`)),
-    pins: () => readPinRecords(dataDir),
-    cleanup: async () => {
-      await store.close();
-      await rm(dataDir, { recursive: true, force: true });
+    pinned: async () => {
+      const roots: string[] = [];
+      for await (const pin of client.pin.ls({ type: 'recursive' })) roots.push(pin.cid.toString());
+      return roots;
     },
+    cleanup: () => store.close(),
   };
 });
 
@@ -93,7 +93,7 @@ describe(`KuboIpfsStore (${realKubo ? `Kubo at ${realKubo}` : 'fake Kubo'})`, ()
   }
 
   function kubo(profile?: ImportOptionsInput): KuboIpfsStore {
-    return new KuboIpfsStore({ apiUrl, dataDir: join(dir, 'kubo-data'), ...(profile ? { profile } : {}) });
+    return new KuboIpfsStore({ apiUrl, ...(profile ? { profile } : {}) });
   }
 
   /** Every block of the DAG under `root`, from the embedded store's disk, root first. */
@@ -129,20 +129,26 @@ describe(`KuboIpfsStore (${realKubo ? `Kubo at ${realKubo}` : 'fake Kubo'})`, ()
     });
   });
 
-  it('pins the root recursively on Kubo and records its end beside the data', async () => {
-    const until = new Date('2027-06-01T00:00:00.000Z');
-    const { cid } = await kubo().addPath(await mixedFolder(), { pinUntil: until });
+  it('pins the root recursively on Kubo, and unpins it with pin/rm when the collector releases it', async () => {
+    const { cid } = await kubo().addPath(await mixedFolder());
     const pins = [];
     for await (const pin of client.pin.ls({ paths: cid, type: 'recursive' })) pins.push({ cid: pin.cid.toString(), type: pin.type });
     expect(pins).toStrictEqual([{ cid, type: 'recursive' }]);
-    expect(await readPinRecords(join(dir, 'kubo-data'))).toStrictEqual([{ cid, expiresAt: until }]);
+    await kubo().unpin(cid);
+    await expect(
+      (async () => {
+        for await (const _ of client.pin.ls({ paths: cid, type: 'recursive' })) return;
+      })(),
+    ).rejects.toThrow(/not pinned/);
+    // Twice is no error: the root is not pinned any more.
+    await kubo().unpin(cid);
   });
 
   withFake('sends every add as one dag/import without pinning header roots, then pin/add and pin/ls', async () => {
     // A Kubo of its own, so the pins seen are this add's only.
     const own = await FakeKubo.start();
     try {
-      const { cid } = await new KuboIpfsStore({ apiUrl: own.url, dataDir: join(dir, 'kubo-data') }).addPath(await mixedFolder());
+      const { cid } = await new KuboIpfsStore({ apiUrl: own.url }).addPath(await mixedFolder());
       const calls = own.requests.map((request) => ({
         method: request.method,
         command: request.command,
@@ -162,13 +168,14 @@ describe(`KuboIpfsStore (${realKubo ? `Kubo at ${realKubo}` : 'fake Kubo'})`, ()
   });
 
   describe('when Kubo fails, one line that names Kubo and its URL', () => {
-    withFake('Kubo refuses the import: its message, and nothing is pinned or recorded', async () => {
+    withFake('Kubo refuses the import: its message, and nothing is pinned', async () => {
       fake!.failNext('dag/import', 'blockstore: disk full');
+      const pinnedBefore = fake!.pins().length;
       const folder = await mixedFolder();
       const attempt = kubo().addPath(folder);
       await expect(attempt).rejects.toBeInstanceOf(KuboError);
       await expect(attempt).rejects.toThrow(`Kubo at ${apiUrl} refused dag/import: blockstore: disk full (HTTP 500)`);
-      expect(await readPinRecords(join(dir, 'kubo-data'))).toStrictEqual([]);
+      expect(fake!.pins()).toHaveLength(pinnedBefore);
     });
 
     withFake('Kubo refuses the pin', async () => {
@@ -183,7 +190,7 @@ describe(`KuboIpfsStore (${realKubo ? `Kubo at ${realKubo}` : 'fake Kubo'})`, ()
 
     it('nothing listens at the URL: a retryable error, so the run goes back to the queue', async () => {
       const port = await closedPort();
-      const store = new KuboIpfsStore({ apiUrl: `http://127.0.0.1:${port}`, dataDir: join(dir, 'kubo-data') });
+      const store = new KuboIpfsStore({ apiUrl: `http://127.0.0.1:${port}` });
       const error = await store.addPath(await mixedFolder()).then(
         () => new Error('the add succeeded'),
         (caught: unknown) => caught as Error,
@@ -195,7 +202,7 @@ describe(`KuboIpfsStore (${realKubo ? `Kubo at ${realKubo}` : 'fake Kubo'})`, ()
 
     it('never names the credentials of the URL', async () => {
       const port = await closedPort();
-      const store = new KuboIpfsStore({ apiUrl: `http://admin:s3cret@127.0.0.1:${port}/`, dataDir: join(dir, 'kubo-data') });
+      const store = new KuboIpfsStore({ apiUrl: `http://admin:s3cret@127.0.0.1:${port}/` });
       const error = await store.addPath(await file('one.txt', 'one\n')).then(
         () => new Error('the add succeeded'),
         (caught: unknown) => caught as Error,
@@ -210,7 +217,6 @@ describe(`KuboIpfsStore (${realKubo ? `Kubo at ${realKubo}` : 'fake Kubo'})`, ()
     await mkdir(join(folder, 'bad\\'));
     await file('out/bad\\/x', 'x');
     await expect(kubo().addPath(folder)).rejects.toThrow('a folder name may not end with a backslash');
-    expect(await readPinRecords(join(dir, 'kubo-data'))).toStrictEqual([]);
   });
 
   it('a cancelled add ends with the caller’s reason', async () => {

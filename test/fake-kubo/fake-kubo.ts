@@ -64,6 +64,7 @@ export class FakeKubo {
     'dag/import': (query, req, res) => this.dagImport(query, req, res),
     'pin/add': (query, _req, res) => this.pinAdd(query, res),
     'pin/ls': (query, _req, res) => this.pinLs(query, res),
+    'pin/rm': (query, _req, res) => this.pinRm(query, res),
     cat: (query, _req, res) => this.cat(query, res),
     'block/get': (query, _req, res) => this.blockGet(query, res),
   };
@@ -216,6 +217,25 @@ export class FakeKubo {
       pinned.push(cid.toString());
     }
     ndjson(res, progress ? [{ Progress: pinned.length }, { Pins: pinned }] : [{ Pins: pinned }]);
+  }
+
+  /**
+   * `pin/rm`: removes each `arg`'s pin (a recursive one only with `recursive`, the default),
+   * answering `{"Pins":[…]}`; a CID not pinned that way fails as Kubo's "not pinned or pinned
+   * indirectly". The blocks stay until a GC, which this fake never runs.
+   */
+  private async pinRm(query: URLSearchParams, res: ServerResponse): Promise<void> {
+    const recursive = bool(query, 'recursive', true);
+    const removed: string[] = [];
+    for (const path of args(query, 'ipfs-path')) {
+      const cid = await this.resolve(path);
+      const pin = this.pinsByHash.get(hashKey(cid));
+      if (pin === undefined) throw new CommandError(`${cid} is not pinned or pinned indirectly`);
+      if (pin.type === 'recursive' && !recursive) throw new CommandError(`${cid} is pinned recursively`);
+      this.pinsByHash.delete(hashKey(cid));
+      removed.push(cid.toString());
+    }
+    ndjson(res, [{ Pins: removed }]);
   }
 
   /**

@@ -8,7 +8,7 @@ import type { ImportOptionsInput } from './import-profile.js';
 import { KuboIpfsStore } from './kubo-ipfs-store.js';
 
 export interface IpfsStoreSettings {
-  /** DATA_DIR: the embedded store's blocks, and both backends' pin records. */
+  /** DATA_DIR: where the embedded store keeps its blocks. */
   dataDir: string;
   /** IPFS_API_URL: Kubo's RPC API; unset selects the embedded store. */
   apiUrl?: string | undefined;

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,16 +118,22 @@ describe('single files (Kubo sharness t0040, cid_profiles_test.go)', () => {
     expect(await s.getBlock('QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH')).toBeNull();
   });
 
-  it('records {cid, expiresAt} in pins.jsonl on every add', async () => {
+  it('keeps no pins of its own: an add writes blocks and nothing else to its data folder', async () => {
+    const s = store();
+    await s.addPath(await file('f', 'hello world\n'));
+    expect(await readdir(join(dir, 'data', 'ipfs'))).toStrictEqual(['blocks']);
+  });
+
+  it('deletes the blocks it is told to, by either CID form, and a later add writes them again', async () => {
     const s = store();
     const path = await file('f', 'hello world\n');
-    await s.addPath(path, { pinUntil: new Date('2027-01-01T00:00:00Z') });
+    const { cid } = await s.addPath(path);
+    expect(await s.deleteBlocks([CID.parse(cid).toV1().toString(), 'QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH'])).toBe(1);
+    expect(await s.has(cid)).toBe(false);
+    expect(await s.getBlock(cid)).toBeNull();
+    expect(await s.deleteBlocks([cid])).toBe(0);
     await s.addPath(path);
-    const lines = (await readFile(join(dir, 'data', 'ipfs', 'pins.jsonl'), 'utf8')).trim().split('\n');
-    expect(lines.map((line) => JSON.parse(line))).toEqual([
-      { cid: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o', expiresAt: '2027-01-01T00:00:00.000Z' },
-      { cid: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o', expiresAt: null },
-    ]);
+    expect(await s.has(cid)).toBe(true);
   });
 
   it('stops when the signal is aborted', async () => {

@@ -6,11 +6,10 @@
 import { join, resolve } from 'node:path';
 import { FsBlockstore } from 'blockstore-fs';
 import { CID } from 'multiformats/cid';
-import type { AddOptions, AddResult, IpfsBlockReader, IpfsStore } from '../../ports/ipfs-store.js';
+import type { AddOptions, AddResult, IpfsBlockReader, IpfsGarbage, IpfsStore } from '../../ports/ipfs-store.js';
 import { resolveImportSettings } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
 import { importTree, type BlockSink } from './import-tree.js';
-import { PinRecords } from './pin-records.js';
 
 export { SpecialFileError, UnsupportedNameError } from './import-tree.js';
 
@@ -23,10 +22,9 @@ export interface EmbeddedIpfsStoreOptions {
   includeHidden?: boolean;
 }
 
-export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
+export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsGarbage {
   readonly settings: ImportSettings;
   private readonly blockstore: FsBlockstore;
-  private readonly pins: PinRecords;
   private readonly includeHidden: boolean;
   private opened: Promise<void> | undefined;
   /** Blocks being written now, by multihash, so a repeated block is written once. */
@@ -37,7 +35,6 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
     // Validate at once: a bad profile is a configuration error, not an error of the first add.
     this.settings = resolveImportSettings(options.profile);
     this.blockstore = new FsBlockstore(join(resolve(options.dataDir), 'ipfs', 'blocks'));
-    this.pins = new PinRecords(options.dataDir);
     this.includeHidden = options.includeHidden ?? false;
   }
 
@@ -51,7 +48,6 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
       ...(signal ? { signal } : {}),
       ...(options.onBlocks ? { onBlocks: options.onBlocks } : {}),
     });
-    await this.pins.record(result.cid, options.pinUntil);
     return result;
   }
 
@@ -59,6 +55,27 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader {
   async has(cid: string): Promise<boolean> {
     await this.open();
     return this.blockstore.has(CID.parse(cid));
+  }
+
+  /** Pins live in the run store, not here: the blocks of a root go by deleteBlocks. */
+  async unpin(): Promise<void> {}
+
+  /**
+   * Deletes stored blocks (missing ones are ignored). A block an add of this process is writing
+   * right now is left alone: that add is about to index it under its own pin.
+   */
+  async deleteBlocks(cids: readonly string[], options: { signal?: AbortSignal } = {}): Promise<number> {
+    await this.open();
+    let deleted = 0;
+    for (const text of cids) {
+      options.signal?.throwIfAborted();
+      const cid = CID.parse(text);
+      if (this.writing.has(Buffer.from(cid.multihash.bytes).toString('base64'))) continue;
+      if (!(await this.blockstore.has(cid))) continue;
+      await this.blockstore.delete(cid);
+      deleted += 1;
+    }
+    return deleted;
   }
 
   async getBlock(cid: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array | null> {

@@ -15,18 +15,15 @@ import { create, type KuboRPCClient } from 'kubo-rpc-client';
 import { CID } from 'multiformats/cid';
 import { sha256 } from 'multiformats/hashes/sha2';
 import { equals } from 'multiformats/bytes';
-import type { AddOptions, AddResult, IpfsStore } from '../../ports/ipfs-store.js';
+import type { AddOptions, AddResult, IpfsGarbage, IpfsStore } from '../../ports/ipfs-store.js';
 import { RetryableError } from '../../ports/errors.js';
 import { resolveImportSettings } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
 import { importTree } from './import-tree.js';
-import { PinRecords } from './pin-records.js';
 
 export interface KuboIpfsStoreOptions {
   /** Kubo's RPC API, e.g. `http://127.0.0.1:5001`; `user:password@` becomes HTTP Basic authentication. */
   apiUrl: string;
-  /** Pin ends are recorded in `<dataDir>/ipfs/pins.jsonl`, as the embedded store does. */
-  dataDir: string;
   /** Import profile and Kubo-style overrides; Kubo's bare `ipfs add` defaults when unset. */
   profile?: ImportOptionsInput;
   /** Include dot-files inside added folders, like `ipfs add -r --hidden` (import-tree.ts). */
@@ -43,12 +40,11 @@ export class KuboUnreachableError extends RetryableError {
   override readonly name = 'KuboUnreachableError';
 }
 
-export class KuboIpfsStore implements IpfsStore {
+export class KuboIpfsStore implements IpfsStore, IpfsGarbage {
   readonly settings: ImportSettings;
   /** The API's address without credentials: what every error names. */
   readonly apiUrl: string;
   private readonly client: KuboRPCClient;
-  private readonly pins: PinRecords;
   private readonly includeHidden: boolean;
 
   constructor(options: KuboIpfsStoreOptions) {
@@ -64,7 +60,6 @@ export class KuboIpfsStore implements IpfsStore {
     }
     this.apiUrl = url.toString().replace(/\/+$/, '');
     this.client = create({ url: this.apiUrl, headers });
-    this.pins = new PinRecords(options.dataDir);
     this.includeHidden = options.includeHidden ?? false;
   }
 
@@ -76,13 +71,32 @@ export class KuboIpfsStore implements IpfsStore {
     const forward = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', forward, { once: true });
     try {
-      const result = await this.importToKubo(path, controller);
+      const result = await this.importToKubo(path, controller, options.onBlocks);
       await this.pinRoot(result.cid, controller.signal);
-      await this.pins.record(result.cid, options.pinUntil);
       return result;
     } finally {
       signal?.removeEventListener('abort', forward);
     }
+  }
+
+  /**
+   * `pin/rm` of a root whose last pin in the run store ended; Kubo's own repository GC then
+   * reclaims the blocks no other pin of that node reaches. A root Kubo does not have pinned
+   * (unpinned by hand, or never pinned because its add failed) is no error.
+   */
+  async unpin(root: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const signal = options.signal ?? new AbortController().signal;
+    try {
+      await this.call('pin/rm', signal, () => this.client.pin.rm(root, { recursive: true, signal }));
+    } catch (error) {
+      if (error instanceof KuboError && /not pinned/.test(error.message)) return;
+      throw error;
+    }
+  }
+
+  /** Kubo keeps its blocks itself: once a root is unpinned, its repository GC decides. */
+  async deleteBlocks(): Promise<number> {
+    return 0;
   }
 
   async close(): Promise<void> {
@@ -95,7 +109,7 @@ export class KuboIpfsStore implements IpfsStore {
    * first, keeping the CAR well-formed) and Kubo is told not to pin header roots: the real root
    * is pinned next, by `pin/add`.
    */
-  private async importToKubo(path: string, controller: AbortController): Promise<AddResult> {
+  private async importToKubo(path: string, controller: AbortController, onBlocks: AddOptions['onBlocks']): Promise<AddResult> {
     const { signal } = controller;
     const placeholder = await emptyFolder(this.settings);
     const { writer, out } = CarWriter.create([placeholder.cid]);
@@ -118,6 +132,7 @@ export class KuboIpfsStore implements IpfsStore {
           settings: this.settings,
           includeHidden: this.includeHidden,
           signal,
+          ...(onBlocks ? { onBlocks } : {}),
         });
         await writes.wait(writer.close());
         return result;

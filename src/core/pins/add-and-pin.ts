@@ -22,7 +22,6 @@ export async function addAndPin(
   await deps.store.startPin({ runId, kind, pinnedUntil: what.pinnedUntil }, deps.now());
   const added = await deps.ipfs.addPath(what.path, {
     ...(what.signal ? { signal: what.signal } : {}),
-    pinUntil: what.pinnedUntil,
     onBlocks: (cids) => deps.store.indexPinBlocks({ runId, kind }, cids),
   });
   const pin = await deps.store.completePin({ runId, kind, root: added.cid }, deps.now());
