@@ -144,6 +144,7 @@ export async function startWorker(
     gatewayUrl: config.IPFS_GATEWAY_URL,
     limits: defaultLimits(config),
     outputLimits: outputLimits(config),
+    logMaxBytes: config.LOG_MAX_BYTES,
     workerId: workerId(),
     leaseMs: config.WORKER_LEASE,
     progressIntervalMs: config.PROGRESS_INTERVAL,

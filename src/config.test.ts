@@ -25,6 +25,7 @@ describe('loadConfig', () => {
       TASK_CPUS: 1,
       OUTPUT_MAX_BYTES: 20 * 1024 ** 3,
       OUTPUT_MAX_FILES: 1_000_000,
+      LOG_MAX_BYTES: 64 * 1024 ** 2,
       githubApiUrl: 'https://api.github.com',
     });
   });
@@ -59,6 +60,7 @@ describe('loadConfig', () => {
     [{ TASK_MEMORY: 'lots' }, /TASK_MEMORY.*not a size/],
     [{ OUTPUT_MAX_BYTES: 'lots' }, /OUTPUT_MAX_BYTES.*not a size/],
     [{ OUTPUT_MAX_FILES: '0' }, /OUTPUT_MAX_FILES must be a whole number from 1/],
+    [{ LOG_MAX_BYTES: '64k' }, /LOG_MAX_BYTES must be at least 1m/],
     [{ WEBHOOK_BODY_BUDGET: '10m' }, /WEBHOOK_BODY_BUDGET must be at least 25m/],
     [{ TASK_CPUS: '0' }, /TASK_CPUS must be a number of CPUs above 0/],
     [{ GHE_PROTOCOL: 'ftp' }, /GHE_PROTOCOL/],
@@ -71,6 +73,7 @@ describe('loadConfig', () => {
 
   it('reads output caps with units, as TASK_MEMORY', () => {
     expect(loadConfig({ OUTPUT_MAX_BYTES: '1t', OUTPUT_MAX_FILES: '5000' })).toMatchObject({ OUTPUT_MAX_BYTES: 1024 ** 4, OUTPUT_MAX_FILES: 5000 });
+    expect(loadConfig({ LOG_MAX_BYTES: '1g' }).LOG_MAX_BYTES).toBe(1024 ** 3);
   });
   it('lets a process that takes no webhooks (a worker, a local command) start without WEBHOOK_SECRET', () => {
     const { WEBHOOK_SECRET: _secret, ...worker } = app;

@@ -129,6 +129,14 @@ const envSchema = z
     OUTPUT_MAX_BYTES: optionalString.transform((v): string | number => v ?? '20g').pipe(sizeSchema),
     /** Most files and folders a task may leave in /out, checked as OUTPUT_MAX_BYTES is. */
     OUTPUT_MAX_FILES: integer(1_000_000, 1),
+    /**
+     * Most bytes of one run's log the run store keeps: past it the first half and the newest half
+     * stay, and readers are told how much was cut between them. At least 1 MiB.
+     */
+    LOG_MAX_BYTES: optionalString
+      .transform((v): string | number => v ?? '64m')
+      .pipe(sizeSchema)
+      .refine((bytes) => bytes >= 1024 * 1024, 'must be at least 1m (1 MiB)'),
     /** Longest an image build may take; past it the build is stopped and the run fails. */
     BUILD_TIMEOUT: optionalString.transform((v) => v ?? '30m').pipe(durationSchema),
     /**

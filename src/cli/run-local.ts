@@ -85,6 +85,7 @@ export async function runLocal(config: Config, argv: string[], io: RunLocalIo = 
       gatewayUrl: config.IPFS_GATEWAY_URL,
       limits: defaultLimits(config),
       outputLimits: outputLimits(config),
+      logMaxBytes: config.LOG_MAX_BYTES,
       workerId: worker,
       progressIntervalMs: 2000,
     });

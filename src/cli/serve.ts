@@ -14,7 +14,6 @@ import { createProbotApp } from '../adapters/github/probot-app.js';
 import { withWebhookBodyLimit } from '../adapters/github/webhook-body-limit.js';
 import type { OctokitForInstallation } from '../adapters/github/octokit.js';
 import { newRunId } from '../core/runs/ids.js';
-import { join } from 'node:path';
 import { createHttpApi } from '../adapters/http/http-api.js';
 import { pinnedAccess } from '../adapters/http/ipfs-gateway-access.js';
 import { logRequests, withoutProbotRequestLog } from '../adapters/http/request-log.js';
@@ -89,7 +88,6 @@ export async function serve(config: Config): Promise<number> {
         runs: new RunRequests({ runs, installationOf: installationResolver(app) }),
         reads: runs,
         resolveUser: githubUserResolver(config.githubApiUrl),
-        logDir: join(config.DATA_DIR, 'logs'),
         log: log.child({ name: 'api' }),
         // The app's own gateway: what live pins hold, to whoever may read the runs that pinned it.
         ...(services.blocks

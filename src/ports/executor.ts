@@ -25,8 +25,13 @@ export interface ExecuteRequest {
   limits: SandboxLimits;
   /** Aborting stops the build or kills the container; the result then says cancelled. */
   signal: AbortSignal;
-  /** Called with each line the build and the container print, in order. */
-  onLog: (line: string) => void;
+  /**
+   * Called with each line the build and the container print, in order. A returned promise is
+   * back-pressure: the executor reads no more output until it settles (the container blocks on
+   * its full pipe meanwhile), so a task that prints faster than its log is stored cannot fill
+   * the worker's memory.
+   */
+  onLog: (line: string) => void | Promise<void>;
   /**
    * Called after the image is built and just before the container starts: the last moment to
    * refuse (e.g. the pull request's head moved). If it throws, nothing starts and the error is

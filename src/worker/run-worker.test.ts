@@ -279,7 +279,16 @@ async function world(options: { maxRunningPerRepo?: number; progressIntervalMs?:
 
   const run = async (id: string): Promise<Run> => (await store.getRun(id))!;
   const reports = (checkRun: Run): CheckReport[] => checks.get(checkRun.checkRunId!)!.history;
-  const log = (id: string) => readFile(join(dataDir, 'logs', `${id}.log`), 'utf8');
+  /** The run's whole log, as the store holds it. */
+  const log = async (id: string): Promise<string> => {
+    let text = '';
+    for (let offset = 0; ; ) {
+      const read = await store.readLog(id, offset);
+      if (read.bytes.byteLength === 0) return text;
+      text += Buffer.from(read.bytes).toString('utf8');
+      offset = read.offset + read.bytes.byteLength;
+    }
+  };
   return { store, host, checks, events, ipfs, seen, dataDir, head, deps, handle, queue, service, run, reports, log, finished, now };
 }
 

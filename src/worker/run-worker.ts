@@ -17,7 +17,7 @@ import type { Executor, SandboxLimits } from '../ports/executor.js';
 import type { IpfsStore } from '../ports/ipfs-store.js';
 import type { RepoHost } from '../ports/repo-host.js';
 import type { RunHandler } from '../ports/run-queue.js';
-import type { RunLeases, RunPatch, RunRecords } from '../ports/run-store.js';
+import type { RunLeases, RunLogs, RunPatch, RunRecords } from '../ports/run-store.js';
 import type { SourceFetcher } from '../ports/source-fetcher.js';
 import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../ports/task-type.js';
 import { LogSink } from './log-sink.js';
@@ -28,7 +28,7 @@ import { NotRegularFileError, readSmallFile } from '../ports/untrusted-file.js';
 import { checkOutputLimits, DEFAULT_OUTPUT_LIMITS, OutputLimitError, type OutputLimits } from './output-limits.js';
 
 export interface WorkerDeps {
-  store: RunRecords & RunLeases;
+  store: RunRecords & RunLeases & RunLogs;
   /** GitHub for one repository, to check again just before the task starts. */
   hostFor: (repo: RepoRef) => Promise<RepoHost>;
   /** Runs of one repository that may run at once; others wait queued. */
@@ -56,9 +56,14 @@ export interface WorkerDeps {
   outputLimits?: OutputLimits;
   /** Time between two checks of a running task's outputs against the caps. */
   outputCheckIntervalMs?: number;
+  /** LOG_MAX_BYTES: most bytes of a run's log the store keeps (its head and its tail); 64 MiB by default. */
+  logMaxBytes?: number;
   /** Told about each run this worker ended, once it is recorded (the metrics count them). */
   onRunFinished?: (run: Run) => void;
 }
+
+/** LOG_MAX_BYTES unless configured. */
+export const DEFAULT_LOG_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Where a run's outputs stay on the worker, for the tasks that need them. */
 export function outputDir(dataDir: string, runId: string): string {
@@ -106,12 +111,19 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
     }, Math.max(1000, Math.floor(leaseMs / 3)));
 
     const workDir = join(deps.dataDir, 'work', runId);
-    const sink = new LogSink(join(deps.dataDir, 'logs', `${runId}.log`));
+    const sink = new LogSink({
+      store: deps.store,
+      runId,
+      maxBytes: deps.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
+      onStoreError: (error) => log.error({ err: error }, 'the run store did not take a chunk of the run log; the run goes on'),
+    });
     const progress = new ProgressReporter(deps, log, run, deps.progressIntervalMs ?? 10_000);
     await report(deps, log, run, startedReport(run));
     try {
       const outcome = await execute(deps, run, workDir, sink, progress, controller.signal);
       progress.stop();
+      // The last lines are stored before the end is recorded: whoever sees the run end reads them too.
+      await sink.flush();
       await finish(deps, log, run, outcome.state, { ...outcome.patch, logTail: sink.tailText() }, now);
     } catch (error) {
       progress.stop();
@@ -121,6 +133,7 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
         const reason = stopping ?? (error as RetryableError);
         log.warn({ err: reason }, 'run handed back to the queue');
         sink.line(`task-mgmt: ${reason.message}; the run will be tried again`);
+        await sink.flush();
         const back = await deps.store.transition(runId, 'requeue', now(), { workerId: null, leaseUntil: null }, { heldBy: deps.workerId });
         // The check run said "running": it goes back to queued with the run.
         if (back) await report(deps, log, back, queuedReport(back));
@@ -131,6 +144,7 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       const message = refused ? error.message : cancelled ? 'the run was cancelled' : errorMessage(error);
       if (!cancelled) log.error({ err: error }, 'run failed');
       sink.line(`task-mgmt: ${message}`);
+      await sink.flush();
       await finish(deps, log, run, cancelled ? 'cancelled' : 'failed', { error: message, logTail: sink.tailText() }, now);
     } finally {
       clearInterval(heartbeat);

@@ -76,6 +76,12 @@ case "$TASK_CASE" in
   lines)
     i=1
     while [ $i -le 300 ]; do echo "line $i"; i=$((i + 1)); done ;;
+  flood)
+    seq 1 20000 | sed 's/^/line /' ;;
+  endless-line)
+    head -c 300000 /dev/zero | tr '\\0' y
+    echo
+    echo after ;;
   mounts)
     cat /in/previous/input.txt
     if touch /in/previous/probe 2>/dev/null; then echo 'in: writable'; else echo 'in: read-only'; fi ;;
@@ -174,6 +180,34 @@ export function executorContract(name: string, open: (context: ExecutorContext) 
       const run = await prepare('lines');
       expect((await execute(run)).exitCode).toBe(0);
       expect(run.output()).toStrictEqual(Array.from({ length: 300 }, (_, index) => `line ${index + 1}`));
+    });
+
+    it('stops reading while onLog asks it to wait, and loses no line', async () => {
+      let waiting = false;
+      let arrivedWhileWaiting = 0;
+      const run = await prepare('flood', {}, () => {
+        if (waiting) arrivedWhileWaiting += 1;
+      });
+      const log = run.request.onLog;
+      run.request.onLog = (line) => {
+        void log(line);
+        if (line !== 'line 100') return undefined;
+        // The log store is slow once: until it catches up, only output already read may arrive.
+        waiting = true;
+        return new Promise<void>((resolve) => setTimeout(resolve, 500)).then(() => {
+          waiting = false;
+        });
+      };
+      expect((await execute(run)).exitCode).toBe(0);
+      expect(run.output()).toStrictEqual(Array.from({ length: 20_000 }, (_, index) => `line ${index + 1}`));
+      // 20,000 lines are over 200 KB: without back-pressure every one of them arrives during the wait.
+      expect(arrivedWhileWaiting).toBeLessThan(15_000);
+    });
+
+    it('cuts a line that never ends at 64 KiB, and goes on with the next', async () => {
+      const run = await prepare('endless-line');
+      expect((await execute(run)).exitCode).toBe(0);
+      expect(run.output()).toStrictEqual([`${'y'.repeat(64 * 1024)}… (line cut)`, 'after']);
     });
 
     it('gives the task the environment it is given and nothing of the worker’s', async () => {

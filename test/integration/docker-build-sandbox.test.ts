@@ -75,7 +75,7 @@ describe.skipIf(!dockerAvailable)('the build sandbox on a real engine', { timeou
       env: {},
       limits,
       signal: new AbortController().signal,
-      onLog: (line) => lines.push(line),
+      onLog: (line) => void lines.push(line),
       ...overrides,
     };
     return { request, lines };

@@ -111,7 +111,7 @@ describe.skipIf(!dockerAvailable)('DockerExecutor on a real engine', { timeout: 
       env: {},
       limits,
       signal: new AbortController().signal,
-      onLog: (line) => lines.push(line),
+      onLog: (line) => void lines.push(line),
       ...overrides,
     };
     return {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmod, chown, readFile, readdir, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import Dockerode from 'dockerode';
 import {
   BuildFailedError,
@@ -233,23 +234,23 @@ export class DockerExecutor implements Executor {
         if (typeof event.stream === 'string') {
           const running = /Running in ([0-9a-f]{12,64})/.exec(event.stream);
           if (running?.[1]) buildContainers.add(running[1]);
-          lines.push(event.stream);
+          await lines.push(event.stream);
         } else if (typeof event.status === 'string') {
-          lines.push(`${event.status}${typeof event.progress === 'string' ? ` ${event.progress}` : ''}\n`);
+          await lines.push(`${event.status}${typeof event.progress === 'string' ? ` ${event.progress}` : ''}\n`);
         }
         const id = (event.aux as { ID?: unknown } | undefined)?.ID;
         if (typeof id === 'string') imageId = id;
         if (event.error !== undefined || event.errorDetail !== undefined) {
           const detail = event.errorDetail as { message?: unknown } | undefined;
           failure = String(event.error ?? detail?.message ?? 'build failed');
-          lines.push(`${failure}\n`);
+          await lines.push(`${failure}\n`);
         }
       }
     } catch (error) {
       if (signal.aborted) return '';
       throw error;
     } finally {
-      lines.flush();
+      await lines.flush();
     }
     if (signal.aborted) return '';
     if (failure !== undefined) throw new BuildFailedError(failure);
@@ -305,13 +306,36 @@ export class DockerExecutor implements Executor {
     const stderr = new PassThrough();
     const outLines = new LineSplitter(request.onLog);
     const errLines = new LineSplitter(request.onLog);
-    stdout.on('data', (chunk: Buffer) => outLines.push(chunk.toString('utf8')));
-    stderr.on('data', (chunk: Buffer) => errLines.push(chunk.toString('utf8')));
+    // While the log's consumer asks to wait, no more output is read: the engine stops reading the
+    // container's pipe, and the task blocks on its next write until the log caught up.
+    let held = 0;
+    let lastOutput = Date.now();
+    const hold = (wait: Promise<void> | undefined) => {
+      if (!wait) return;
+      held += 1;
+      attached.pause();
+      void wait
+        .catch((error: unknown) => this.#log.warn({ err: error, runId: request.runId }, 'the run log refused a line'))
+        .finally(() => {
+          held -= 1;
+          lastOutput = Date.now();
+          if (held === 0) attached.resume();
+        });
+    };
+    // One decoder per stream: a character split between two chunks stays whole.
+    const outText = new StringDecoder('utf8');
+    const errText = new StringDecoder('utf8');
+    stdout.on('data', (chunk: Buffer) => hold(outLines.push(outText.write(chunk))));
+    stderr.on('data', (chunk: Buffer) => hold(errLines.push(errText.write(chunk))));
+    attached.on('data', () => (lastOutput = Date.now()));
     this.#docker.modem.demuxStream(attached, stdout, stderr);
+    let ended = false;
     const drained = new Promise<void>((resolve) => {
       attached.once('end', resolve);
       attached.once('close', resolve);
       attached.once('error', () => resolve());
+    }).then(() => {
+      ended = true;
     });
 
     if (signal.aborted) {
@@ -340,10 +364,12 @@ export class DockerExecutor implements Executor {
     }
     const durationMs = Date.now() - started;
 
-    await withTimeout(drained, LOG_DRAIN_MS);
+    // The last output may still be on its way: wait for its end, or until it was quiet for
+    // LOG_DRAIN_MS (time spent waiting for the log does not count).
+    while (!ended && (held > 0 || Date.now() - lastOutput < LOG_DRAIN_MS)) await withTimeout(drained, 50);
     attached.destroy();
-    outLines.flush();
-    errLines.flush();
+    await outLines.flush(outText.end());
+    await errLines.flush(errText.end());
     return { exitCode, durationMs };
   }
 
@@ -526,21 +552,62 @@ function parseEvent(line: string): Record<string, unknown> {
   return { stream: `${line}\n` };
 }
 
-/** Cuts text into lines for `onLog`, keeping a partial last line until more text or flush. */
+/** Longest line handed to `onLog`; the rest of a longer one is dropped, so text without a newline cannot fill memory. */
+const MAX_LINE_CHARS = 64 * 1024;
+
+/**
+ * Cuts text into lines for `onLog`, keeping a partial last line until more text or flush.
+ * `push` and `flush` return the promise of an `onLog` that asked to wait (back-pressure).
+ */
 class LineSplitter {
   #pending = '';
-  constructor(private readonly emit: (line: string) => void) {}
+  /** Dropping the rest of a line that passed MAX_LINE_CHARS, up to its newline. */
+  #skipping = false;
+  constructor(private readonly emit: (line: string) => void | Promise<void>) {}
 
-  push(text: string): void {
-    const parts = (this.#pending + text).split(/\r?\n/);
-    this.#pending = parts.pop() ?? '';
-    for (const line of parts) this.emit(line);
+  push(text: string): Promise<void> | undefined {
+    const waits: Promise<void>[] = [];
+    let start = 0;
+    for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', start)) {
+      if (!this.#skipping) {
+        const line = this.#pending + text.slice(start, newline);
+        this.#send(line.endsWith('\r') ? line.slice(0, -1) : line, waits);
+      }
+      this.#pending = '';
+      this.#skipping = false;
+      start = newline + 1;
+    }
+    if (!this.#skipping && start < text.length) {
+      this.#pending += text.slice(start);
+      if (this.#pending.length > MAX_LINE_CHARS) {
+        this.#send(`${this.#pending.slice(0, MAX_LINE_CHARS)}… (line cut)`, waits);
+        this.#pending = '';
+        this.#skipping = true;
+      }
+    }
+    return settled(waits);
   }
 
-  flush(): void {
-    if (this.#pending !== '') this.emit(this.#pending);
+  /** Hands on the partial last line (with `text`, the decoder's last characters). */
+  flush(text = ''): Promise<void> | undefined {
+    const waits: Promise<void>[] = [];
+    const rest = this.push(text);
+    if (rest) waits.push(rest);
+    if (this.#pending !== '' && !this.#skipping) this.#send(this.#pending, waits);
     this.#pending = '';
+    this.#skipping = false;
+    return settled(waits);
   }
+
+  #send(line: string, waits: Promise<void>[]): void {
+    const wait = this.emit(line);
+    if (wait) waits.push(wait);
+  }
+}
+
+function settled(waits: Promise<void>[]): Promise<void> | undefined {
+  if (waits.length === 0) return undefined;
+  return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
 }
 
 function asBuildError(error: unknown): unknown {

@@ -1,9 +1,6 @@
 /** The JSON API on a real HTTP server, with a real SQLite run store and a stand-in for the use cases. */
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import pino from 'pino';
@@ -51,14 +48,12 @@ describe('JSON API', () => {
   let store: SqliteRunStore;
   let server: Server;
   let base: string;
-  let logDir: string;
   let runs: ReturnType<typeof fakeRuns>;
 
   beforeEach(async () => {
     store = await SqliteRunStore.open(':memory:');
-    logDir = await mkdtemp(join(tmpdir(), 'task-mgmt-api-logs-'));
     runs = fakeRuns(store);
-    const handler = createApiHandler({ store, tokens: ['another-token', token], runs, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), logDir, log: pino({ level: 'silent' }), pollMs: 20, heartbeatMs: 50 });
+    const handler = createApiHandler({ store, tokens: ['another-token', token], runs, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), log: pino({ level: 'silent' }), pollMs: 20, heartbeatMs: 50 });
     server = createServer((req, res) => {
       void handler(req, res).then((handled) => {
         if (!handled) res.writeHead(404, { 'content-type': 'text/plain' }).end('not the API');
@@ -72,10 +67,14 @@ describe('JSON API', () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
     await store.close();
-    await rm(logDir, { recursive: true, force: true });
   });
 
   const get = (path: string, headers: Record<string, string> = auth) => fetch(`${base}${path}`, { headers });
+  /** Appends to a run's log in the store, as a worker does; a small `maxBytes` makes the store cut. */
+  const appendLog = async (runId: string, text: string, maxBytes = 1024 * 1024) => {
+    const { size } = await store.logInfo(runId);
+    await store.appendLog(runId, { offset: size, bytes: Buffer.from(text) }, maxBytes);
+  };
   const post = (path: string, body: string, headers: Record<string, string> = auth) =>
     fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
@@ -219,17 +218,44 @@ describe('JSON API', () => {
       const empty = await get(`/api/runs/${run.id}/logs`);
       expect(empty.status).toBe(200);
       expect(await empty.text()).toBe('');
-      await writeFile(join(logDir, `${run.id}.log`), 'step 1\nstep 2 ✓\n');
+      await appendLog(run.id, 'step 1\n');
+      await appendLog(run.id, 'step 2 ✓\n');
       const response = await get(`/api/runs/${run.id}/logs`);
       expect(response.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+      expect(response.headers.get('x-log-size')).toBe('18');
       expect(await response.text()).toBe('step 1\nstep 2 ✓\n');
+    });
+
+    it('serves from a stream offset, and refuses one that is not a number', async () => {
+      const run = await store.createRun(newRun(), at(1));
+      await appendLog(run.id, 'step 1\nstep 2\n');
+      expect(await (await get(`/api/runs/${run.id}/logs?offset=7`)).text()).toBe('step 2\n');
+      expect(await (await get(`/api/runs/${run.id}/logs?offset=99`)).text()).toBe('');
+      const refused = await get(`/api/runs/${run.id}/logs?offset=-1`);
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({ error: { code: 'invalid_request', message: '`offset` must be a byte offset: a whole number from 0' } });
+    });
+
+    it('says where the store cut the log, and a reader whose offset was cut goes on after it', async () => {
+      const run = await store.createRun(newRun(), at(1));
+      for (const line of ['head 1\n', 'head 2\n', 'middle 1\n', 'middle 2\n', 'tail 1\n', 'tail 2\n']) await appendLog(run.id, line, 28);
+      expect(await (await get(`/api/runs/${run.id}/logs`)).text()).toBe('head 1\nhead 2\ntask-mgmt: … 18 bytes of log cut here (LOG_MAX_BYTES)\ntail 1\ntail 2\n');
+      expect(await (await get(`/api/runs/${run.id}/logs?offset=20`)).text()).toBe('task-mgmt: … 12 bytes of log cut here (LOG_MAX_BYTES)\ntail 1\ntail 2\n');
+    });
+
+    it('streams a log far larger than one read, in order', async () => {
+      const run = await store.createRun(newRun(), at(1));
+      const chunk = (n: number) => `${String(n).padStart(6, '0')} ${'x'.repeat(64 * 1024 - 8)}\n`;
+      for (let n = 0; n < 40; n += 1) await appendLog(run.id, chunk(n), 64 * 1024 * 1024);
+      const text = await (await get(`/api/runs/${run.id}/logs`)).text();
+      expect(text.length).toBe(40 * 64 * 1024);
+      expect(text.split('\n').slice(0, -1).map((line) => line.slice(0, 6))).toStrictEqual(Array.from({ length: 40 }, (_, n) => String(n).padStart(6, '0')));
     });
 
     it('follows the log until the run ends', async () => {
       const run = await store.createRun(newRun(), at(1));
       await store.transition(run.id, 'claim', at(2));
-      const logFile = join(logDir, `${run.id}.log`);
-      await writeFile(logFile, 'building\n');
+      await appendLog(run.id, 'building\n');
 
       const response = await get(`/api/runs/${run.id}/logs?follow=1`);
       expect(response.status).toBe(200);
@@ -244,9 +270,9 @@ describe('JSON API', () => {
         }
       };
       await readUntil('building\n');
-      await appendFile(logFile, 'running the task\n');
+      await appendLog(run.id, 'running the task\n');
       await readUntil('running the task\n');
-      await appendFile(logFile, 'last line\n');
+      await appendLog(run.id, 'last line\n');
       await store.transition(run.id, 'succeed', at(3), { exitCode: 0 });
       for (;;) {
         const { value, done } = await reader.read();
@@ -259,7 +285,7 @@ describe('JSON API', () => {
     it('answers a finished run’s log at once, even when following', async () => {
       const run = await store.createRun(newRun(), at(1));
       await store.transition(run.id, 'cancel', at(2));
-      await writeFile(join(logDir, `${run.id}.log`), 'only line\n');
+      await appendLog(run.id, 'only line\n');
       expect(await (await get(`/api/runs/${run.id}/logs?follow=1`)).text()).toBe('only line\n');
     });
   });
@@ -267,8 +293,7 @@ describe('JSON API', () => {
   describe('events', () => {
     it('streams a snapshot, each state change and new log lines, with heartbeats, and ends with the final state', async () => {
       const run = await store.createRun(newRun(), at(1));
-      const logFile = join(logDir, `${run.id}.log`);
-      await writeFile(logFile, 'an old line\n');
+      await appendLog(run.id, 'an old line\n');
       const response = await get(`/api/runs/${run.id}/events`);
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
@@ -301,11 +326,11 @@ describe('JSON API', () => {
       expect(await next()).toMatchObject({ event: 'run.snapshot', data: { id: run.id, state: 'queued' } });
       await store.transition(run.id, 'claim', at(2), { workerId: 'w1' });
       expect(await next()).toMatchObject({ event: 'run.started', data: { state: 'running', started_at: at(2).toISOString() } });
-      await appendFile(logFile, 'first new line\nsecond ');
+      await appendLog(run.id, 'first new line\nsecond ');
       expect(await next()).toMatchObject({ event: 'run.log', data: { line: 'first new line' } });
       // Wait long enough for a heartbeat to arrive before the run ends.
       await new Promise((resolve) => setTimeout(resolve, 120));
-      await appendFile(logFile, 'half\nunfinished');
+      await appendLog(run.id, 'half\nunfinished');
       await store.transition(run.id, 'succeed', at(3), { exitCode: 0, outputCid: 'bafyroot' });
       expect(await next()).toMatchObject({ event: 'run.log', data: { line: 'second half' } });
       expect(await next()).toMatchObject({ event: 'run.log', data: { line: 'unfinished' } });

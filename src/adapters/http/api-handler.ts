@@ -8,24 +8,23 @@
  * the same policy as their comments, and sees only the runs of repositories that user can read:
  * any other run is answered 404, exactly like a missing one.
  *
- * Logs and events are followed by polling the run store and the log file
- * (`<logDir>/<run id>.log`), so they work whichever process or machine runs the task.
+ * Logs and events come from the run store (RunLogs), which holds each run's log whichever worker
+ * ran it; they are streamed in bounded pieces as the client takes them, and followed by polling.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { isFinal, type Run, type RunState } from '../../core/runs/run.js';
-import type { AuditLog, RunRecords } from '../../ports/run-store.js';
+import type { AuditLog, RunLogs, RunRecords } from '../../ports/run-store.js';
 import { runToJson } from './api-schemas.js';
 import { ApiError, createAuthenticator, readJson, requestUrl, sendError, sendJson, type UserTokenResolver } from './http-io.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { RunOperations, type RunReads, type RunUseCases } from './run-operations.js';
-import { LineSplitter, readFrom, watchRun } from './run-watch.js';
+import { copyLog, LineSplitter, watchRun } from './run-watch.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 export interface ApiHandlerDeps {
-  store: RunRecords & AuditLog;
+  store: RunRecords & AuditLog & RunLogs;
   /** Service tokens (API_TOKENS); empty: every authenticated endpoint answers 401. */
   tokens: readonly string[];
   runs: RunUseCases;
@@ -33,8 +32,6 @@ export interface ApiHandlerDeps {
   reads: RunReads;
   /** Accepts GitHub user tokens too, as that user (unset: service tokens only). */
   resolveUser?: UserTokenResolver;
-  /** Where run logs are: `DATA_DIR/logs`. */
-  logDir: string;
   log: Pick<Logger, 'error' | 'warn' | 'debug'>;
   /** How often followed logs and event streams look for news (default 500 ms). */
   pollMs?: number;
@@ -53,8 +50,6 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
   const pollMs = deps.pollMs ?? 500;
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
   let openApiText: string | undefined;
-
-  const logPath = (run: Run): string => join(deps.logDir, `${run.id}.log`);
 
   async function route(req: IncomingMessage, res: ServerResponse, url: URL, segments: string[]): Promise<void> {
     const method = req.method ?? 'GET';
@@ -94,7 +89,7 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
         return sendJson(res, 200, await operations.cancel(id, actor));
       case 'logs':
         allow(method, ['GET']);
-        return serveLog(res, await operations.find(id, actor), url.searchParams.get('follow') === '1');
+        return serveLog(res, await operations.find(id, actor), url);
       case 'events':
         allow(method, ['GET']);
         return serveEvents(res, await operations.find(id, actor));
@@ -103,31 +98,26 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
     }
   }
 
-  async function serveLog(res: ServerResponse, run: Run, follow: boolean): Promise<void> {
-    const path = logPath(run);
-    const headers = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
-    if (!follow) {
-      const existing = await readFrom(path, 0);
-      res.writeHead(200, { ...headers, 'content-length': String(existing.length) });
-      res.end(existing);
-      return;
-    }
-    res.writeHead(200, headers);
+  /**
+   * The log from `?offset=` (a stream offset, 0 by default) to its end as it is now, or with
+   * `?follow=1` on until the run ends. `X-Log-Size` says where the log ended when the answer
+   * began: where a client that read it all goes on from.
+   */
+  async function serveLog(res: ServerResponse, run: Run, url: URL): Promise<void> {
+    const follow = url.searchParams.get('follow') === '1';
+    const offset = logOffset(url);
+    const { size } = await deps.store.logInfo(run.id);
+    res.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'x-log-size': String(size),
+    });
     const stop = closeSignal(res);
-    const start = await readFrom(path, 0);
-    if (start.length > 0) res.write(start);
-    if (!isFinal(run.state)) {
-      await watchRun({
-        store: deps.store,
-        runId: run.id,
-        logPath: path,
-        logOffset: start.length,
-        state: run.state,
-        pollMs,
-        signal: stop,
-        onLog: (bytes) => res.write(bytes),
-        onState: () => undefined,
-      });
+    const write = (bytes: Uint8Array) => writeOrWait(res, bytes);
+    const reached = await copyLog(deps.store, run.id, offset, write, { signal: stop, ...(follow ? {} : { until: size }) });
+    if (follow && !isFinal(run.state)) {
+      await watchRun({ store: deps.store, runId: run.id, logOffset: reached, state: run.state, pollMs, signal: stop, onLog: write, onState: () => undefined });
     }
     res.end();
   }
@@ -152,20 +142,19 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
     const stop = closeSignal(res);
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
     const lines = new LineSplitter();
-    const path = logPath(run);
     try {
       // Events carry what happens from now on; the lines before are at /logs.
-      const offset = (await readFrom(path, 0)).length;
+      const { size } = await deps.store.logInfo(run.id);
       await watchRun({
         store: deps.store,
         runId: run.id,
-        logPath: path,
-        logOffset: offset,
+        logOffset: size,
         state: run.state,
         pollMs,
         signal: stop,
         onLog: (bytes) => {
           for (const line of lines.push(bytes)) send('run.log', { line });
+          return res.writableNeedDrain ? drained(res) : undefined;
         },
         onState: (changed) => {
           if (isFinal(changed.state)) for (const line of lines.flush()) send('run.log', { line });
@@ -220,6 +209,32 @@ function allow(method: string, allowed: string[]): void {
 
 function notFoundPath(url: URL): ApiError {
   return new ApiError('not_found', `there is no endpoint \`${url.pathname}\`; see /api/openapi.json`);
+}
+
+/** `?offset=`: a stream offset of the log, 0 when not given. */
+function logOffset(url: URL): number {
+  const given = url.searchParams.get('offset');
+  if (given === null || given === '') return 0;
+  if (!/^\d{1,15}$/.test(given)) throw new ApiError('invalid_request', '`offset` must be a byte offset: a whole number from 0', { field: 'offset' });
+  return Number(given);
+}
+
+/** Writes, and when the client is behind, resolves once it drained (or went away). */
+function writeOrWait(res: ServerResponse, bytes: Uint8Array): Promise<void> | undefined {
+  return res.write(bytes) ? undefined : drained(res);
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }
 
 /** Aborts when the client goes away (or the response ends). */

@@ -1,9 +1,6 @@
 /** GET /metrics on a real server: the exposition text Prometheus scrapes. */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, newRun } from '../../../test/contracts/run-store.contract.js';
@@ -17,15 +14,13 @@ describe('GET /metrics', () => {
   let store: SqliteRunStore;
   let server: Server;
   let base: string;
-  let logDir: string;
 
   beforeEach(async () => {
     store = await SqliteRunStore.open(':memory:');
-    logDir = await mkdtemp(join(tmpdir(), 'task-mgmt-metrics-'));
     const unused = async (): Promise<never> => {
       throw new Error('not called by /metrics');
     };
-    const handler = createHttpApi({ store, tokens: ['t'], runs: { create: unused, cancel: unused }, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), logDir, log: pino({ level: 'silent' }) });
+    const handler = createHttpApi({ store, tokens: ['t'], runs: { create: unused, cancel: unused }, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), log: pino({ level: 'silent' }) });
     server = createServer((req, res) => {
       void handler(req, res).then((handled) => {
         if (!handled) res.writeHead(404).end();
@@ -39,7 +34,6 @@ describe('GET /metrics', () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
     await store.close();
-    await rm(logDir, { recursive: true, force: true });
   });
 
   it('exposes runs by state, the histograms, the counter and the gauge without authentication', async () => {

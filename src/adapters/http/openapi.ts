@@ -143,9 +143,20 @@ export function buildOpenApiDocument(): JsonObject {
       '/api/runs/{id}/logs': {
         get: {
           operationId: 'getRunLogs',
-          summary: 'The run’s whole log as text',
+          summary: 'The run’s log as text, streamed',
+          description:
+            'The log as the run store keeps it, whichever worker ran the task. Past `LOG_MAX_BYTES` the store keeps the first ' +
+            'and the last half, and a line `task-mgmt: … N bytes of log cut here (LOG_MAX_BYTES)` stands where bytes were cut. ' +
+            'Offsets count every byte the run printed, cut or not.',
           parameters: [
             runIdParameter,
+            {
+              name: 'offset',
+              in: 'query',
+              required: false,
+              description: 'Start at this byte of the log (default 0): a client that read up to `X-Log-Size` goes on from there.',
+              schema: { type: 'integer', minimum: 0 },
+            },
             {
               name: 'follow',
               in: 'query',
@@ -155,7 +166,12 @@ export function buildOpenApiDocument(): JsonObject {
             },
           ],
           responses: {
-            '200': { description: 'The log (empty before the run starts).', content: { 'text/plain': { schema: { type: 'string' } } } },
+            '200': {
+              description: 'The log from `offset` (empty before the run starts).',
+              headers: { 'X-Log-Size': { description: 'Bytes the run had printed when the answer began.', schema: { type: 'integer', minimum: 0 } } },
+              content: { 'text/plain': { schema: { type: 'string' } } },
+            },
+            '400': errorResponse('`offset` is not a whole number (code `invalid_request`).'),
             '404': errorResponse('No such run (code `not_found`).'),
             ...commonErrors,
           },

@@ -1,9 +1,6 @@
 /** JSON-RPC 2.0 at /rpc, mounted through createHttpApi on a real server with a real SQLite store. */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, newRun } from '../../../test/contracts/run-store.contract.js';
@@ -19,12 +16,10 @@ describe('JSON-RPC at /rpc', () => {
   let store: SqliteRunStore;
   let server: Server;
   let base: string;
-  let logDir: string;
   let createCalls: number;
 
   beforeEach(async () => {
     store = await SqliteRunStore.open(':memory:');
-    logDir = await mkdtemp(join(tmpdir(), 'task-mgmt-rpc-logs-'));
     createCalls = 0;
     const runs: RunUseCases = {
       async create(input, actor): Promise<CreateOutcome> {
@@ -39,7 +34,7 @@ describe('JSON-RPC at /rpc', () => {
         return cancelled ? { kind: 'cancelled', run: cancelled } : { kind: 'already_final', run };
       },
     };
-    const handler = createHttpApi({ store, tokens: [token], runs, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), logDir, log: pino({ level: 'silent' }) });
+    const handler = createHttpApi({ store, tokens: [token], runs, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), log: pino({ level: 'silent' }) });
     server = createServer((req, res) => {
       void handler(req, res).then((handled) => {
         if (!handled) res.writeHead(404).end();
@@ -53,7 +48,6 @@ describe('JSON-RPC at /rpc', () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
     await store.close();
-    await rm(logDir, { recursive: true, force: true });
   });
 
   const rpc = (body: string, authorization = `Bearer ${token}`) =>

@@ -5,11 +5,8 @@
  * signed in sees a public one's; a service token sees all. What a caller may not see is left out
  * of listings and answered exactly like a run that does not exist.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, newRun } from '../../../test/contracts/run-store.contract.js';
@@ -42,7 +39,6 @@ describe('reads follow GitHub: who sees which runs', () => {
   let hosts: Map<string, MemoryRepoHost>;
   let server: Server;
   let base: string;
-  let logDir: string;
   /** Newest first, as listings answer. */
   let secretRuns: Run[];
   let openRuns: Run[];
@@ -50,7 +46,6 @@ describe('reads follow GitHub: who sees which runs', () => {
   beforeEach(async () => {
     store = await SqliteRunStore.open(':memory:');
     queue = new EmbeddedRunQueue({ store, log: silent });
-    logDir = await mkdtemp(join(tmpdir(), 'task-mgmt-read-logs-'));
     hosts = new Map([
       [secret.name, new MemoryRepoHost().setRole('reader', 'read').setRole('writer', 'write')],
       [open.name, new MemoryRepoHost().setVisibility('public')],
@@ -73,7 +68,6 @@ describe('reads follow GitHub: who sees which runs', () => {
       runs: new RunRequests({ runs, installationOf: async () => 7 }),
       reads: runs,
       resolveUser: async (token) => (token.startsWith('user-') ? token.slice('user-'.length) : null),
-      logDir,
       log: silent,
       pollMs: 20,
       heartbeatMs: 50,
@@ -94,7 +88,7 @@ describe('reads follow GitHub: who sees which runs', () => {
       const run = await store.createRun(newRun({ repo, requestedBy: 'writer' }), at(i));
       (repo === secret ? secretRuns : openRuns).unshift(run);
     }
-    for (const run of [...secretRuns, ...openRuns]) await writeFile(join(logDir, `${run.id}.log`), `log of ${run.repo.name}\n`);
+    for (const run of [...secretRuns, ...openRuns]) await store.appendLog(run.id, { offset: 0, bytes: Buffer.from(`log of ${run.repo.name}\n`) }, 1024 * 1024);
   });
 
   afterEach(async () => {
@@ -102,7 +96,6 @@ describe('reads follow GitHub: who sees which runs', () => {
     await new Promise((resolve) => server.close(resolve));
     await queue.close();
     await store.close();
-    await rm(logDir, { recursive: true, force: true });
   });
 
   const get = (path: string, token: string) => fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });

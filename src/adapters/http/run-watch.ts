@@ -1,24 +1,59 @@
 /**
- * Follows one run by polling: its record in the store and the new bytes of its log file. Polling
- * works whatever the store and wherever the worker (another process, another machine sharing
- * DATA_DIR), at the cost of up to one interval of delay.
+ * Reads and follows one run's log from the run store (RunLogs), which holds it whichever worker
+ * ran the task. Reads go in bounded pieces and wait for the reader between them, so serving a
+ * log of any size holds at most a piece or two in memory. Following polls the store for the
+ * run's record and new log bytes, at the cost of up to one interval of delay.
  */
-import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isFinal, type Run } from '../../core/runs/run.js';
-import type { RunRecords } from '../../ports/run-store.js';
+import { LOG_CHUNK_MAX_BYTES, type RunLogs, type RunRecords } from '../../ports/run-store.js';
+
+/** Takes log bytes; a returned promise is waited for before the next piece (the client's back-pressure). */
+export type LogWriter = (bytes: Uint8Array) => void | Promise<void>;
+
+/** The line a reader gets where the store cut bytes to stay under LOG_MAX_BYTES. */
+export function logCutLine(bytes: number): string {
+  return `task-mgmt: … ${bytes} bytes of log cut here (LOG_MAX_BYTES)\n`;
+}
+
+/**
+ * Hands on a run's log from `offset`, up to `until` or the log's end when it is read, in pieces
+ * of at most LOG_CHUNK_MAX_BYTES. Where the reader's offset was cut, a line says how many bytes
+ * and the log goes on after the cut. Returns the offset reached: where to go on from.
+ */
+export async function copyLog(
+  logs: RunLogs,
+  runId: string,
+  offset: number,
+  write: LogWriter,
+  options: { until?: number; signal?: AbortSignal } = {},
+): Promise<number> {
+  const { until, signal } = options;
+  let at = offset;
+  while (!signal?.aborted && (until === undefined || at < until)) {
+    const read = await logs.readLog(runId, at, until === undefined ? LOG_CHUNK_MAX_BYTES : Math.min(LOG_CHUNK_MAX_BYTES, until - at));
+    if (signal?.aborted) break;
+    if (read.offset > at) await write(Buffer.from(logCutLine(read.offset - at)));
+    at = read.offset;
+    // The cut moved past `until` while this reader was behind: what lies beyond is for the next read.
+    const bytes = until === undefined ? read.bytes : read.bytes.subarray(0, Math.max(0, until - at));
+    if (bytes.byteLength === 0) break;
+    await write(bytes);
+    at += bytes.byteLength;
+  }
+  return at;
+}
 
 export interface RunWatch {
-  store: RunRecords;
+  store: RunRecords & RunLogs;
   runId: string;
-  logPath: string;
-  /** Log bytes already handed out. */
+  /** Log offset already handed out. */
   logOffset: number;
   /** State already handed out. */
   state: Run['state'];
   pollMs: number;
   signal: AbortSignal;
-  onLog(bytes: Buffer): void;
+  onLog: LogWriter;
   /** Called when the state changed, after the log bytes written before the change. */
   onState(run: Run): void;
 }
@@ -33,16 +68,11 @@ export async function watchRun(watch: RunWatch): Promise<void> {
     } catch {
       return;
     }
-    // The record first, then the log: a worker writes its last lines before it records the end,
+    // The record first, then the log: a worker stores its last lines before it records the end,
     // so reading the log after seeing a final state reads those lines too.
     const run = await watch.store.getRun(watch.runId);
-    const read = await readFrom(watch.logPath, offset);
-    if (watch.signal.aborted) return;
-    if (read.length > 0) {
-      offset += read.length;
-      watch.onLog(read);
-    }
-    if (!run) return;
+    offset = await copyLog(watch.store, watch.runId, offset, watch.onLog, { signal: watch.signal });
+    if (watch.signal.aborted || !run) return;
     if (run.state !== state) {
       state = run.state;
       watch.onState(run);
@@ -51,37 +81,12 @@ export async function watchRun(watch: RunWatch): Promise<void> {
   }
 }
 
-/** The file's bytes from `offset` to its current end; nothing when it does not exist yet. */
-export async function readFrom(path: string, offset: number): Promise<Buffer> {
-  let file;
-  try {
-    file = await open(path, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-    throw error;
-  }
-  try {
-    const { size } = await file.stat();
-    if (size <= offset) return Buffer.alloc(0);
-    const buffer = Buffer.alloc(size - offset);
-    let read = 0;
-    while (read < buffer.length) {
-      const { bytesRead } = await file.read(buffer, read, buffer.length - read, offset + read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
-    return buffer.subarray(0, read);
-  } finally {
-    await file.close();
-  }
-}
-
 /** Splits a byte stream into whole lines, keeping a partial last line for later. */
 export class LineSplitter {
   private pending = '';
   private readonly decoder = new TextDecoder('utf-8');
 
-  push(bytes: Buffer): string[] {
+  push(bytes: Uint8Array): string[] {
     this.pending += this.decoder.decode(bytes, { stream: true });
     const lines = this.pending.split('\n');
     this.pending = lines.pop() ?? '';
