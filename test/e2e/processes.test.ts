@@ -2,9 +2,10 @@
  * The app as an operator runs it: the setup flow without APP_ID, a backlog that survives a
  * restart, and workers in separate processes.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,20 +13,22 @@ import { FakeGitHub, type Repo } from '../fake-github/index.js';
 import { requireServices } from '../support/services.js';
 import { createTestDatabase } from '../support/postgres.js';
 import { freePort, projectRoot, startApp, type AppProcess } from '../support/app-process.js';
+import { registrationForm } from '../support/registration-form.js';
+import { SqliteRunStore } from '../../src/adapters/store/sqlite-run-store.js';
 
 const dockerfile = 'FROM busybox\nCMD printf "hello world\\n" > /out/hello.txt\n';
 
 describe('npm start without APP_ID', () => {
-  it('serves Probot\'s setup flow, which registers the app from app.yml', async () => {
+  it('serves the registration page, whose form carries app.yml to GitHub as valid JSON with the app\'s own webhook URL', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'task-mgmt.js')], {
+    const child = spawn(process.execPath, [join(projectRoot, 'bin', 'task-mgmt.js'), 'serve'], {
       cwd: projectRoot,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
       stdio: 'ignore',
     });
     try {
       let page = '';
-      // Up to 30 s: a loaded machine starts Probot's setup flow slowly.
+      // Up to 30 s: a loaded machine starts slowly.
       for (let i = 0; i < 300 && !page; i += 1) {
         try {
           const response = await fetch(`http://127.0.0.1:${port}/probot`);
@@ -35,9 +38,20 @@ describe('npm start without APP_ID', () => {
         }
       }
       expect(page).toContain('Register GitHub App');
-      // The registration form carries the manifest built from app.yml.
-      expect(page).toContain('task-mgmt');
-      expect(page).toContain('issue_comment');
+      // What a browser would post, read by an HTML parser: app.yml (an apostrophe in its description
+      // broke Probot's page) and the URL this app serves webhooks at.
+      const { action, manifest } = registrationForm(page);
+      expect(action).toMatch(/^https:\/\/github\.com\/settings\/apps\/new\?state=[0-9a-f]{32}$/);
+      const appYml = await readFile(join(projectRoot, 'app.yml'), 'utf8');
+      expect(manifest.description).toBe(/^description: (.*)$/m.exec(appYml)![1]);
+      expect(manifest.description).toContain("'");
+      expect(manifest).toMatchObject({
+        name: 'task-mgmt',
+        default_events: expect.arrayContaining(['issue_comment', 'pull_request', 'pull_request_review', 'check_run', 'push']),
+        default_permissions: { checks: 'write', contents: 'read', issues: 'write', pull_requests: 'write', metadata: 'read' },
+        hook_attributes: { url: `http://127.0.0.1:${port}/api/github/webhooks` },
+        redirect_url: `http://127.0.0.1:${port}/probot/setup`,
+      });
     } finally {
       child.kill('SIGKILL');
     }
@@ -135,6 +149,202 @@ function cli(args: string[], cwd: string, env: Record<string, string> = {}): Pro
   });
 }
 
+describe('the command line, as a new user meets it', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'task-mgmt-cli-'));
+    await writeFile(join(dir, 'a-file.txt'), 'not a folder\n');
+    await mkdir(join(dir, 'repo'));
+    await writeFile(join(dir, 'repo', 'Dockerfile'), 'FROM busybox\nCMD true\n');
+    await mkdir(join(dir, 'web'));
+    await writeFile(join(dir, 'web', 'Dockerfile'), 'FROM busybox\nCMD true\n');
+    await writeFile(join(dir, 'web', 'task-mgmt.yml'), 'version: 1\ntasks:\n  crawl:\n    dockerfile: Dockerfile\n    network: true\n');
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints the usage with no arguments, and starts no server', async () => {
+    const result = await cli([], dir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^usage: task-mgmt <command>/);
+    expect(result.stderr).toContain('run [dir] [task] [key=value…]');
+  });
+
+  it.each(['serve', 'worker', 'run', 'validate', 'add', 'schema'])('`%s --help` says what the command takes, and does nothing else', async (command) => {
+    // Even with a configuration that would stop the command itself.
+    const result = await cli([command, '--help'], dir, { APP_ID: 'not a number' });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^usage: task-mgmt ${command}`, 'i'));
+  });
+
+  it.each([
+    ['validate of a folder that is not there', ['validate', 'no-such/folder'], 2, /^task-mgmt validate: there is no folder no-such\/folder$/],
+    ['run of a file', ['run', 'a-file.txt'], 2, /^task-mgmt run: a-file\.txt is a file, not a folder/],
+    ['run of a folder that is not there', ['run', './missing'], 2, /^task-mgmt run: there is no folder \.\/missing$/],
+    ['run when Docker cannot be reached', ['run', 'repo'], 1, /^task-mgmt run: cannot reach the Docker engine at 127\.0\.0\.1:1 \(.*\): start Docker, or set DOCKER_HOST/],
+    ['run of what run refuses', ['run', 'web'], 1, /^task-mgmt run: the task `crawl` asks for `network: true`/],
+  ])('%s: one line, no stack trace, a non-zero exit', async (_name, args, code, line) => {
+    const result = await cli(args, dir, { DATA_DIR: join(dir, 'data'), DOCKER_HOST: 'tcp://127.0.0.1:1' });
+    expect(result.code, result.stdout + result.stderr).toBe(code);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines, result.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(line);
+    expect(result.stdout + result.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('validate says what run would refuse', async () => {
+    const result = await cli(['validate', 'web'], dir);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/task-mgmt run and \/run would refuse it: the task `crawl` asks for `network: true`/);
+  });
+});
+
+describe('task-mgmt worker', () => {
+  it('starts without WEBHOOK_SECRET: it takes no webhooks', async () => {
+    const gh = await FakeGitHub.start();
+    try {
+      // startApp waits for the worker's "worker is taking runs", and fails if it exits first.
+      const worker = await startApp(gh, { WEBHOOK_SECRET: '' }, ['worker']);
+      expect(worker.output()).toContain('worker is taking runs');
+      await worker.stop();
+    } finally {
+      await gh.close();
+    }
+  });
+
+  it('refuses a private key that is not an RSA key at start, in one line naming the variable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'task-mgmt-key-'));
+    try {
+      await writeFile(join(dir, 'app.pem'), '-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n');
+      for (const env of [{ PRIVATE_KEY: 'not a key' }, { PRIVATE_KEY_PATH: join(dir, 'app.pem') }] as Array<Record<string, string>>) {
+        const result = await cli(['worker'], dir, { APP_ID: '123', DATA_DIR: join(dir, 'data'), ...env });
+        expect(result.code).not.toBe(0);
+        expect(result.stderr).toMatch(/^task-mgmt worker: invalid configuration: PRIVATE_KEY(_PATH \(.*app\.pem\))? is not an RSA private key in PEM format[^\n]*\n$/);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A web server that takes requests and never answers them: a download that is still going. */
+async function hangingServer(): Promise<{ url: string; requests: IncomingMessage[]; close(): Promise<void> }> {
+  const requests: IncomingMessage[] = [];
+  const server: Server = createServer((req) => requests.push(req));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/wikipedia.zim`,
+    requests,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function until(predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('task-mgmt run beside a server on the same DATA_DIR', () => {
+  it('a local run left queued is never picked up by the server', { timeout: 90_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'task-mgmt-local-'));
+    const download = await hangingServer();
+    const gh = await FakeGitHub.start();
+    let child: ChildProcess | undefined;
+    let app: AppProcess | undefined;
+    try {
+      await mkdir(join(dir, 'repo'));
+      await writeFile(join(dir, 'repo', 'task-mgmt.yml'), `version: 1\ntasks:\n  fetch:\n    uses: ipfs/add-url\n    with: { url: "${download.url}" }\n  identify:\n    needs: [fetch]\n    uses: files/identify\n    with: { input: fetch }\n`);
+      const dataDir = join(dir, 'data');
+      // The local run is killed mid-download: `fetch` stays running, `identify` queued.
+      child = spawn(process.execPath, [join(projectRoot, 'bin', 'task-mgmt.js'), 'run', join(dir, 'repo')], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DATA_DIR: dataDir, ALLOW_PRIVATE_ADDRESSES: 'true' },
+        stdio: 'ignore',
+      });
+      await until(() => download.requests.length > 0, 'the local run to start its download');
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child!.once('exit', resolve));
+
+      app = await startApp(gh, { DATA_DIR: dataDir, WORKERS: '1', WORKER_LEASE: '3s', ALLOW_PRIVATE_ADDRESSES: 'true' });
+      // The server looks for queued runs every second and for abandoned ones every 1.5 s here.
+      await new Promise((r) => setTimeout(r, 5000));
+      expect(download.requests).toHaveLength(1);
+      expect(gh.requests.filter((r) => r.path.includes('/installations/1/') || r.path.includes('/repos/local/'))).toEqual([]);
+      expect(app.output()).not.toMatch(/run started/);
+
+      const local = SqliteRunStore.openReadOnly(join(dataDir, 'local', 'task-mgmt.sqlite'));
+      try {
+        expect((await local.listRuns({ limit: 10 })).map((run) => [run.task, run.state]).sort()).toEqual([
+          ['fetch', 'running'],
+          ['identify', 'queued'],
+        ]);
+      } finally {
+        await local.close();
+      }
+    } finally {
+      if (child && child.exitCode === null) child.kill('SIGKILL');
+      await app?.stop();
+      await gh.close();
+      await download.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('SIGTERM', () => {
+  it('exits within SHUTDOWN_GRACE and a few seconds though GitHub stops answering, handing the running run back to the queue', { timeout: 120_000 }, async () => {
+    const gh = await FakeGitHub.start();
+    const download = await hangingServer();
+    const dataDir = await mkdtemp(join(tmpdir(), 'task-mgmt-sigterm-'));
+    let app: AppProcess | undefined;
+    try {
+      const repo = await gh.createRepo({
+        owner: 'octo-org',
+        name: `sigterm-${randomUUID().slice(0, 8)}`,
+        files: { 'task-mgmt.yml': `version: 1\ntasks:\n  fetch:\n    uses: ipfs/add-url\n    with: { url: "${download.url}" }\n` },
+      });
+      gh.setRole(repo, 'maintainer', 'maintain');
+      const number = gh.createIssue(repo, { author: 'maintainer', title: 'archive' });
+      app = await startApp(gh, { DATA_DIR: dataDir, WORKERS: '1', SHUTDOWN_GRACE: '2s', ALLOW_PRIVATE_ADDRESSES: 'true' });
+      await gh.comment(repo, number, 'maintainer', '/run');
+      await until(() => download.requests.length > 0, `the run to start its download\n${app.output().slice(-2000)}`);
+
+      gh.setLatency(10 * 60_000);
+      const signalled = Date.now();
+      app.kill('SIGTERM');
+      const exit = await app.exited;
+      const seconds = (Date.now() - signalled) / 1000;
+      // 2 s of grace, at most 5 s to hand the run back, and room for a loaded machine.
+      expect(seconds, app.output().slice(-3000)).toBeLessThan(2 + 5 + 5);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(app.output()).toMatch(/runs still going go back to the queue/);
+
+      const store = SqliteRunStore.openReadOnly(join(dataDir, 'task-mgmt.sqlite'));
+      try {
+        const [run] = await store.listRuns({ limit: 10 });
+        expect(run).toMatchObject({ task: 'fetch', state: 'queued', workerId: null });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await app?.stop();
+      gh.setLatency(0);
+      await gh.close();
+      await download.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 const dockerReady = await requireServices('docker');
 
 describe.skipIf(!dockerReady)('task-mgmt run', () => {
@@ -151,7 +361,7 @@ describe.skipIf(!dockerReady)('task-mgmt run', () => {
       expect(result.stdout).toContain('filetypes.csv');
       const refused = await cli(['run', dir, 'hello', 'colour=red'], dir, { DATA_DIR: join(dir, '.data') });
       expect(refused.code).toBe(1);
-      expect(refused.stdout).toContain('has no parameter `colour`');
+      expect(refused.stderr).toMatch(/^task-mgmt run: .*has no parameter `colour`.*\n$/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

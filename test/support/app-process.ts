@@ -32,6 +32,8 @@ export interface AppProcess {
   stop(): Promise<void>;
   /** Sends a signal straight away (SIGKILL: the process dies without cleaning up). */
   kill(signal: NodeJS.Signals): void;
+  /** Settles when the process has exited, with its exit code or the signal that ended it. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export async function startApp(
@@ -61,7 +63,8 @@ export async function startApp(
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
+  const exited = exit.then(({ code }) => code);
   const url = `http://127.0.0.1:${port}`;
   const webhookUrl = `${url}/api/github/webhooks`;
   if (command[0] !== 'worker') gh.setWebhookTarget(webhookUrl);
@@ -106,6 +109,7 @@ export async function startApp(
     kill: (signal) => {
       child.kill(signal);
     },
+    exited: exit,
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
