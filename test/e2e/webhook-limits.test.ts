@@ -244,7 +244,7 @@ describe('webhook bodies from strangers', () => {
     try {
       const idle = await idleMiB(app);
       const logOffset = app.output().length;
-      const bodies = 12;
+      const bodies = 24;
       const { result, peakMiB, health } = await watch(app, () =>
         Promise.all(Array.from({ length: bodies }, () => attack(app.webhookUrl, { total: 24 * MiB, declaredLength: 24 * MiB, deadlineMs: 60_000 }))),
       );
