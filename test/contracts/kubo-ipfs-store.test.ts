@@ -19,7 +19,7 @@ import { CID } from 'multiformats/cid';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedIpfsStore } from '../../src/adapters/ipfs/embedded-ipfs-store.js';
 import type { ImportOptionsInput } from '../../src/adapters/ipfs/import-profile.js';
-import { KuboError, KuboIpfsStore, KuboUnreachableError } from '../../src/adapters/ipfs/kubo-ipfs-store.js';
+import { CAR_SEGMENT_BYTES, KuboError, KuboIpfsStore, KuboUnreachableError } from '../../src/adapters/ipfs/kubo-ipfs-store.js';
 import { RetryableError } from '../../src/ports/errors.js';
 import { FakeKubo } from '../fake-kubo/fake-kubo.js';
 import { ipfsStoreContract } from './ipfs-store.contract.js';
@@ -162,6 +162,19 @@ describe(`KuboIpfsStore (${realKubo ? `Kubo at ${realKubo}` : 'fake Kubo'})`, ()
       ]);
       // The root alone is pinned, not the CAR header's stand-in (the empty folder).
       expect(own.pins().map((pin) => `${pin.type} ${pin.cid}`)).toStrictEqual([`recursive ${cid}`]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  withFake('cuts a large add into CARs of about CAR_SEGMENT_BYTES, each imported before the next, all blocks held at the end', async () => {
+    const own = await FakeKubo.start();
+    try {
+      const content = randomBytes(2 * CAR_SEGMENT_BYTES + 1);
+      const { cid } = await new KuboIpfsStore({ apiUrl: own.url }).addPath(await file('large.bin', content));
+      expect(own.requests.map((request) => `${request.command} ${request.status}`)).toStrictEqual(['dag/import 200', 'dag/import 200', 'dag/import 200', 'pin/add 200', 'pin/ls 200']);
+      const read = await concat(create({ url: own.url }).cat(cid));
+      expect(Buffer.from(read).equals(content)).toBe(true);
     } finally {
       await own.close();
     }

@@ -1,12 +1,13 @@
 /**
  * The Kubo backend (IPFS_API_URL): CIDs are computed here by import-tree.ts, exactly as the
- * embedded store computes them, and the blocks of each add are streamed to Kubo as one CAR
- * through `dag/import`; then the root is pinned with `pin/add` and `pin/ls` must list it. Kubo
- * announces and serves the blocks from then on (README "Publishing to Kubo").
+ * embedded store computes them, and the blocks of each add are streamed to Kubo as CARs through
+ * `dag/import`; then the root is pinned with `pin/add` and `pin/ls` must list it. Kubo announces
+ * and serves the blocks from then on (README "Publishing to Kubo").
  *
  * Kubo never chunks or hashes anything of ours, so its `Import.*` settings cannot change a CID.
- * Memory stays flat: each block is written to the request body as the importer makes it, and
- * the importer waits while Kubo has not read the last one.
+ * Memory stays flat: each block is written to the request body as the importer makes it, the
+ * importer waits while Kubo has not read the last one, and no request carries more than
+ * CAR_SEGMENT_BYTES (see CarSegments for why).
  */
 import * as dagPb from '@ipld/dag-pb';
 import { CarWriter } from '@ipld/car';
@@ -19,7 +20,7 @@ import type { AddOptions, AddResult, IpfsGarbage, IpfsStore } from '../../ports/
 import { RetryableError } from '../../ports/errors.js';
 import { resolveImportSettings } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
-import { importTree } from './import-tree.js';
+import { importTree, type BlockSink } from './import-tree.js';
 
 export interface KuboIpfsStoreOptions {
   /** Kubo's RPC API, e.g. `http://127.0.0.1:5001`; `user:password@` becomes HTTP Basic authentication. */
@@ -104,37 +105,31 @@ export class KuboIpfsStore implements IpfsStore, IpfsGarbage {
   }
 
   /**
-   * Streams the add as one CAR through `dag/import` while the importer makes its blocks. The
-   * root is known only at the end, so the CAR's header names the empty folder (whose block goes
-   * first, keeping the CAR well-formed) and Kubo is told not to pin header roots: the real root
-   * is pinned next, by `pin/add`.
+   * Streams the add through `dag/import` while the importer makes its blocks, as CARs of about
+   * CAR_SEGMENT_BYTES each. The root is known only at the end, so each CAR's header names the
+   * empty folder (whose block goes first, keeping the CAR well-formed) and Kubo is told not to
+   * pin header roots: the real root is pinned next, by `pin/add`.
    */
   private async importToKubo(path: string, controller: AbortController, onBlocks: AddOptions['onBlocks']): Promise<AddResult> {
     const { signal } = controller;
     const placeholder = await emptyFolder(this.settings);
-    const { writer, out } = CarWriter.create([placeholder.cid]);
+    const segments = new CarSegments(placeholder, (car) =>
+      this.call('dag/import', signal, async () => {
+        for await (const _ of this.client.dag.import([car], { pinRoots: false, signal })) {
+          // With pin-roots=false Kubo reports nothing; reading to the end waits for the import to finish.
+        }
+      }),
+    );
 
-    const writes = new PendingWrites();
-    const uploading = this.call('dag/import', signal, async () => {
-      for await (const _ of this.client.dag.import([out], { pinRoots: false, signal })) {
-        // With pin-roots=false Kubo reports nothing; reading to the end waits for the import to finish.
-      }
-    }).catch((error: unknown) => {
-      writes.fail(error);
-      controller.abort(error);
-      throw error;
-    });
-
-    const importing = (async () => {
+    return (async () => {
       try {
-        await writes.wait(writer.put(placeholder));
-        const result = await importTree(path, { put: (cid, bytes) => writes.wait(writer.put({ cid, bytes })) }, {
+        const result = await importTree(path, segments, {
           settings: this.settings,
           includeHidden: this.includeHidden,
           signal,
           ...(onBlocks ? { onBlocks } : {}),
         });
-        await writes.wait(writer.close());
+        await segments.finish();
         return result;
       } catch (error) {
         // The upload stops too; what Kubo received unpinned is garbage its own GC collects.
@@ -142,9 +137,6 @@ export class KuboIpfsStore implements IpfsStore, IpfsGarbage {
         throw error;
       }
     })();
-
-    const [result] = await Promise.all([importing, uploading]);
-    return result;
   }
 
   /** Pins the root recursively, then asks Kubo to list it: only then does the add count as published. */
@@ -180,6 +172,75 @@ export class KuboIpfsStore implements IpfsStore, IpfsGarbage {
     if (failure.name === 'TimeoutError') return new KuboUnreachableError(`Kubo at ${this.apiUrl} timed out on ${command}`, { cause: error });
     const reason = oneLine(failure.cause?.code ?? failure.cause?.message ?? failure.message ?? String(error));
     return new KuboUnreachableError(`cannot reach Kubo at ${this.apiUrl} for ${command}: ${reason}`, { cause: error });
+  }
+}
+
+/**
+ * Most block bytes one `dag/import` request carries. Node's fetch keeps a copy of a streamed
+ * request body until the request ends (it tees the body, to follow a redirect, unless told
+ * `redirect: 'error'`, which kubo-rpc-client does not say), so one CAR for a whole add held
+ * the whole add in memory: +1,116 MB for a 1 GiB file. Cutting the add into CARs of this size
+ * bounds that copy; each is imported before the next starts.
+ */
+export const CAR_SEGMENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The block sink of an add on Kubo: blocks are written, in the order they come, into a CAR that
+ * streams to Kubo as it is written; past CAR_SEGMENT_BYTES that CAR is closed, its import awaited,
+ * and the next block opens a new one. Blocks need no order across CARs: Kubo pins only after the
+ * last one, when it holds them all.
+ */
+class CarSegments implements BlockSink {
+  private current: { writer: ReturnType<typeof CarWriter.create>['writer']; writes: PendingWrites; upload: Promise<void>; bytes: number } | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private failure: { error: unknown } | undefined;
+
+  constructor(
+    private readonly placeholder: { cid: CID; bytes: Uint8Array },
+    private readonly send: (car: AsyncIterable<Uint8Array>) => Promise<void>,
+  ) {}
+
+  put(cid: CID, bytes: Uint8Array): Promise<void> {
+    const step = this.queue.then(() => this.write(cid, bytes));
+    this.queue = step.catch(() => undefined);
+    return step;
+  }
+
+  /** Ends the last CAR and waits for Kubo to have imported it. */
+  async finish(): Promise<void> {
+    await this.queue;
+    if (this.failure) throw this.failure.error;
+    await this.closeSegment();
+  }
+
+  private async write(cid: CID, bytes: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure.error;
+    const segment = (this.current ??= this.open());
+    await segment.writes.wait(segment.writer.put({ cid, bytes }));
+    segment.bytes += bytes.byteLength;
+    if (segment.bytes >= CAR_SEGMENT_BYTES) await this.closeSegment();
+  }
+
+  private open(): NonNullable<CarSegments['current']> {
+    const { writer, out } = CarWriter.create([this.placeholder.cid]);
+    const writes = new PendingWrites();
+    const upload = this.send(out).catch((error: unknown) => {
+      this.failure ??= { error };
+      writes.fail(error);
+      throw error;
+    });
+    upload.catch(() => undefined);
+    // The header's stand-in root goes in first, so every CAR holds its own root.
+    void writes.wait(writer.put(this.placeholder)).catch(() => undefined);
+    return { writer, writes, upload, bytes: 0 };
+  }
+
+  private async closeSegment(): Promise<void> {
+    const segment = this.current;
+    if (segment === undefined) return;
+    this.current = undefined;
+    await segment.writes.wait(segment.writer.close());
+    await segment.upload;
   }
 }
 
