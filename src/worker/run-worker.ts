@@ -8,6 +8,8 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DeferredError, errorMessage, RetryableError, WorkerStoppingError } from '../ports/errors.js';
+import { addAndPin } from '../core/pins/add-and-pin.js';
+import { defaultPinTtl, effectivePinTtl, type PinTtlLimits } from '../core/pins/pin-ttl.js';
 import { checkBeforeStart } from '../core/run-service/run-service.js';
 import { finishedReport, progressReport, queuedReport, startedReport } from '../core/runs/check-text.js';
 import { finishMove, type RepoRef, type Run } from '../core/runs/run.js';
@@ -17,7 +19,7 @@ import type { Executor, SandboxLimits } from '../ports/executor.js';
 import type { IpfsStore } from '../ports/ipfs-store.js';
 import type { RepoHost } from '../ports/repo-host.js';
 import type { RunHandler } from '../ports/run-queue.js';
-import type { RunLeases, RunLogs, RunPatch, RunRecords } from '../ports/run-store.js';
+import type { Pins, RunLeases, RunLogs, RunPatch, RunRecords } from '../ports/run-store.js';
 import type { SourceFetcher } from '../ports/source-fetcher.js';
 import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../ports/task-type.js';
 import { LogSink } from './log-sink.js';
@@ -28,7 +30,7 @@ import { NotRegularFileError, readSmallFile } from '../ports/untrusted-file.js';
 import { checkOutputLimits, DEFAULT_OUTPUT_LIMITS, OutputLimitError, type OutputLimits } from './output-limits.js';
 
 export interface WorkerDeps {
-  store: RunRecords & RunLeases & RunLogs;
+  store: RunRecords & RunLeases & Pins & RunLogs;
   /** GitHub for one repository, to check again just before the task starts. */
   hostFor: (repo: RepoRef) => Promise<RepoHost>;
   /** Runs of one repository that may run at once; others wait queued. */
@@ -58,6 +60,8 @@ export interface WorkerDeps {
   outputCheckIntervalMs?: number;
   /** LOG_MAX_BYTES: most bytes of a run's log the store keeps (its head and its tail); 64 MiB by default. */
   logMaxBytes?: number;
+  /** PIN_TTL_DEFAULT and PIN_TTL_MAX, for runs recorded without a TTL; 30 and 365 days unless given. */
+  pinTtl?: PinTtlLimits;
   /** Told about each run this worker ended, once it is recorded (the metrics count them). */
   onRunFinished?: (run: Run) => void;
 }
@@ -269,8 +273,10 @@ async function execute(
 
     stopWatching();
     await checkOutputLimits(outDir, outputLimits, signal);
-    const pinUntil = run.spec.pinTtlMs !== undefined ? new Date(Date.now() + run.spec.pinTtlMs) : undefined;
-    const added = await deps.ipfs.addPath(outDir, { signal, ...(pinUntil ? { pinUntil } : {}) });
+    // Pinned from when the outputs are added, for the TTL the request was granted (README "Pins").
+    const clock = deps.now ?? (() => new Date());
+    const pinnedUntil = new Date(clock().getTime() + effectivePinTtl(run.spec.pinTtlMs, deps.pinTtl ?? defaultPinTtl));
+    const { added } = await addAndPin({ store: deps.store, ipfs: deps.ipfs, now: clock }, { runId: run.id, kind: 'outputs', path: outDir, pinnedUntil, signal });
     const patch: RunPatch = { exitCode: result.exitCode ?? null, outputCid: added.cid, outputFiles: added.entries, metadata: result.metadata ?? {} };
     if (state === 'timed_out') return { state, patch: { ...patch, error: `the task ran longer than its ${formatDuration(limits.timeoutMs)} timeout and was stopped` } };
     if (state === 'failed') return { state, patch: { ...patch, error: result.error ?? 'the task failed' } };
