@@ -27,10 +27,10 @@ import { RunService } from '../core/run-service/run-service.js';
 import type { RepoRef } from '../core/runs/run.js';
 import { OctokitRepoHost } from '../adapters/github/octokit-repo-host.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
+import type { RunStore } from '../ports/run-store.js';
 import { WorkerStoppingError } from '../ports/errors.js';
 import { readAppManifest, registrationHandler } from './app-registration.js';
 import { onStopSignal, stopWithin } from './shutdown.js';
-import type { RunStore } from '../ports/run-store.js';
 
 export async function serve(config: Config): Promise<number> {
   const log = createLogger(config);
