@@ -20,9 +20,8 @@ export interface IpfsStoreSettings {
 
 export function createIpfsStore(settings: IpfsStoreSettings): EmbeddedIpfsStore | KuboIpfsStore {
   const common = {
-    dataDir: settings.dataDir,
     ...(settings.profile ? { profile: settings.profile } : {}),
     ...(settings.includeHidden !== undefined ? { includeHidden: settings.includeHidden } : {}),
   };
-  return settings.apiUrl ? new KuboIpfsStore({ ...common, apiUrl: settings.apiUrl }) : new EmbeddedIpfsStore(common);
+  return settings.apiUrl ? new KuboIpfsStore({ ...common, apiUrl: settings.apiUrl }) : new EmbeddedIpfsStore({ ...common, dataDir: settings.dataDir });
 }
