@@ -2,14 +2,17 @@
  * Reads `task-mgmt.yml` off the event loop (README "Security model"): the YAML → JS step runs in
  * one of two long-lived worker threads, created when first needed and holding the process open
  * only while they work. A worker that has not answered within the deadline is terminated and
- * replaced, and the manifest is refused.
+ * replaced, and the manifest is refused. The deadline starts when the worker has loaded: its
+ * start (seconds on a loaded machine, from TypeScript sources in tests) is no manifest's doing.
  */
 import { Worker } from 'node:worker_threads';
 import { manifestFile, placesLocator, type ManifestError, type ManifestLocator } from './load-manifest.js';
-import type { YamlAnswer } from './manifest-yaml-worker.js';
+import type { YamlAnswer, YamlReady } from './manifest-yaml-worker.js';
 
 /** How long reading a manifest's YAML may take. */
-export const manifestReadDeadlineMs = 2_000;
+export const manifestReadDeadlineMs = 5_000;
+/** How long a new worker may take to load before the manifest waiting for it is refused. */
+const workerStartLimitMs = 60_000;
 const poolSize = 2;
 /** Heap of a worker: a manifest is at most 256 KiB, so this is room to spare, not a budget. */
 const workerHeapMb = 256;
@@ -18,6 +21,8 @@ export type ManifestYaml = { ok: true; raw: unknown; locate: ManifestLocator } |
 
 interface Slot {
   worker: Worker;
+  /** True once the worker has loaded; false if it was lost first. */
+  ready: Promise<boolean>;
   job: { id: number; settle: (answer: ManifestYaml) => void } | null;
 }
 
@@ -39,12 +44,15 @@ function spawn(): Slot {
     ? new Worker(`import('tsx/esm/api').then((tsx) => tsx.register()).then(() => import(${JSON.stringify(workerUrl.href)}))`, { eval: true, resourceLimits })
     : new Worker(workerUrl, { resourceLimits });
   worker.unref();
-  const slot: Slot = { worker, job: null };
-  worker.on('message', (answer: YamlAnswer) => {
+  let markReady: (loaded: boolean) => void = () => undefined;
+  const slot: Slot = { worker, ready: new Promise<boolean>((resolve) => (markReady = resolve)), job: null };
+  worker.on('message', (answer: YamlAnswer | YamlReady) => {
+    if ('ready' in answer) return markReady(true);
     if (slot.job === null || slot.job.id !== answer.id) return;
     finish(slot, answer.ok ? { ok: true, raw: answer.raw, locate: placesLocator(answer.places) } : { ok: false, errors: answer.errors });
   });
   const lost = (why: string) => {
+    markReady(false);
     const index = slots.indexOf(slot);
     if (index !== -1) slots.splice(index, 1);
     if (slot.job !== null) finish(slot, refusal(`could not be read (${why})`));
@@ -80,14 +88,15 @@ export async function readManifestYamlOffThread(text: string, deadlineMs = manif
   const slot = await freeSlot();
   const id = (nextId += 1);
   return new Promise<ManifestYaml>((resolve) => {
-    const timer = setTimeout(() => {
+    const giveUp = (message: string) => () => {
       if (slot.job?.id !== id) return;
       const index = slots.indexOf(slot);
       if (index !== -1) slots.splice(index, 1);
       slot.worker.removeAllListeners('exit');
       void slot.worker.terminate();
-      finish(slot, refusal(`took too long to read (over ${deadlineMs / 1000} s); make it smaller or simpler`));
-    }, deadlineMs);
+      finish(slot, refusal(message));
+    };
+    let timer = setTimeout(giveUp('could not be read (the reader did not start)'), workerStartLimitMs);
     slot.job = {
       id,
       settle: (answer) => {
@@ -96,6 +105,12 @@ export async function readManifestYamlOffThread(text: string, deadlineMs = manif
       },
     };
     slot.worker.ref();
-    slot.worker.postMessage({ id, text });
+    void slot.ready.then((loaded) => {
+      // A worker lost before it loaded has settled the job already.
+      if (!loaded || slot.job?.id !== id) return;
+      clearTimeout(timer);
+      timer = setTimeout(giveUp(`took too long to read (over ${deadlineMs / 1000} s); make it smaller or simpler`), deadlineMs);
+      slot.worker.postMessage({ id, text });
+    });
   });
 }
