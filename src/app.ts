@@ -26,11 +26,13 @@ import { observeRunFinished } from './adapters/http/metrics-handler.js';
 import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
 import type { RunHandler, RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
-import type { IpfsBlockReader, IpfsStore } from './ports/ipfs-store.js';
+import type { IpfsBlockReader, IpfsGarbage, IpfsStore } from './ports/ipfs-store.js';
 import type { TaskSettings } from './ports/task-type.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
+import { Collector } from './worker/collector.js';
 import { createRunHandler } from './worker/run-worker.js';
+import type { PinTtlLimits } from './core/pins/pin-ttl.js';
 import type { OutputLimits } from './worker/output-limits.js';
 import { builtInTaskTypes } from '../tasks/index.js';
 
@@ -55,6 +57,8 @@ export interface Services {
   ipfs: IpfsStore;
   /** Reads stored blocks back for the app's gateway (`/ipfs/…`); null when the backend cannot. */
   blocks: IpfsBlockReader | null;
+  /** What the pin collector releases on the backend: Kubo's pins, the embedded store's blocks. */
+  garbage: IpfsGarbage;
   close(): Promise<void>;
 }
 
@@ -83,6 +87,7 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     queue,
     ipfs,
     blocks: 'getBlock' in ipfs ? ipfs : null,
+    garbage: ipfs,
     async close() {
       await queue.close();
       await ipfs.close();
@@ -148,10 +153,32 @@ export async function startWorker(
     workerId: workerId(),
     leaseMs: config.WORKER_LEASE,
     progressIntervalMs: config.PROGRESS_INTERVAL,
+    pinTtl: pinTtl(config),
     onRunFinished: observeRunFinished,
   });
   const run: RunHandler = stopping ? (message, context) => handler(message, { signal: AbortSignal.any([context.signal, stopping]) }) : handler;
   await services.queue.consume(run, { concurrency });
+}
+
+/** PIN_TTL_DEFAULT and PIN_TTL_MAX: how long outputs stay pinned unless a manifest says, and at most. */
+export function pinTtl(config: Config): PinTtlLimits {
+  return { defaultMs: config.PIN_TTL_DEFAULT, maxMs: config.PIN_TTL_MAX };
+}
+
+/**
+ * Starts this process's pin collector (README "Pins"), every GC_INTERVAL. `collectPins: false`
+ * leaves the pins to the app and only cleans the output folders of this DATA_DIR.
+ */
+export function startCollector(config: Config, services: Services, log: Logger, options: { collectPins?: boolean } = {}): { stop(): Promise<void> } {
+  return new Collector({
+    store: services.store,
+    ipfs: services.garbage,
+    dataDir: config.DATA_DIR,
+    holder: workerId(),
+    intervalMs: config.GC_INTERVAL,
+    log: log.child({ name: 'collector' }),
+    ...options,
+  }).start();
 }
 
 /** What every text bound for GitHub passes through: the deployment's secrets never show there. */

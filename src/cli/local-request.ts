@@ -106,6 +106,7 @@ export function localRunService(deps: { config: Config; store: RunStore; host: L
     commandsPerMinute: Number.MAX_SAFE_INTEGER,
     taskTypes: builtInTaskTypes,
     defaultImage: deps.config.PROCFILE_IMAGE,
+    pinTtl: { defaultMs: deps.config.PIN_TTL_DEFAULT, maxMs: deps.config.PIN_TTL_MAX },
   });
 }
 

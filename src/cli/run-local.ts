@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import type { Config } from '../config.js';
-import { createLogger, defaultLimits, openServices, outputLimits, taskSettings, workerId } from '../app.js';
+import { createLogger, defaultLimits, openServices, outputLimits, pinTtl, taskSettings, workerId } from '../app.js';
 import { ConsoleCheckReporter } from '../adapters/local/console-check-reporter.js';
 import { LocalRepoHost } from '../adapters/local/local-repo-host.js';
 import { LocalSourceFetcher } from '../adapters/local/local-source-fetcher.js';
@@ -88,6 +88,7 @@ export async function runLocal(config: Config, argv: string[], io: RunLocalIo = 
       logMaxBytes: config.LOG_MAX_BYTES,
       workerId: worker,
       progressIntervalMs: 2000,
+      pinTtl: pinTtl(config),
     });
     const controller = new AbortController();
     const stop = () => controller.abort(new Error('interrupted'));

@@ -7,7 +7,7 @@ import { resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
 import { Probot, Server } from 'probot';
 import type { Config } from '../config.js';
-import { createLogger, githubRedactor, openServices, queueKind, startWorker } from '../app.js';
+import { createLogger, githubRedactor, openServices, pinTtl, queueKind, startCollector, startWorker } from '../app.js';
 import { WebhookIntake } from '../adapters/github/webhook-intake.js';
 import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js';
 import { createProbotApp } from '../adapters/github/probot-app.js';
@@ -77,6 +77,7 @@ export async function serve(config: Config): Promise<number> {
       commandsPerMinute: config.COMMANDS_PER_MINUTE,
       taskTypes: builtInTaskTypes,
       defaultImage: config.PROCFILE_IMAGE,
+      pinTtl: pinTtl(config),
     });
     intake = new WebhookIntake({ store: services.store, runs, octokitFor, redact, log: log.child({ name: 'intake' }) });
     createProbotApp({ intake, observe: observeWebhook })(app, options);
@@ -119,6 +120,8 @@ export async function serve(config: Config): Promise<number> {
     }).catch((error: unknown) => log.error({ err: error }, 'could not recover abandoned runs'));
   await recover();
   const recovery = setInterval(() => void recover(), Math.max(1000, Math.floor(config.WORKER_LEASE / 2)));
+  // Expired pins, unpinned blocks and output folders nothing needs go every GC_INTERVAL.
+  const collector = startCollector(config, services, log);
   log.info({ workers: config.WORKERS, queue: queueKind(config) }, 'task-mgmt is ready');
 
   return new Promise<number>((resolve) => {
@@ -136,6 +139,7 @@ export async function serve(config: Config): Promise<number> {
           handBack: () => stopping.abort(new WorkerStoppingError()),
           release: async () => {
             httpServer.closeAllConnections();
+            await collector.stop();
             await services.close();
           },
         },

@@ -1,6 +1,6 @@
 /** `task-mgmt worker`: takes runs from the shared queue; for scale-out on other machines. */
 import type { Config } from '../config.js';
-import { createGithubClient, createLogger, openServices, queueKind, startWorker } from '../app.js';
+import { createGithubClient, createLogger, openServices, queueKind, startCollector, startWorker } from '../app.js';
 import { WorkerStoppingError } from '../ports/errors.js';
 import { onStopSignal, stopWithin } from './shutdown.js';
 
@@ -11,6 +11,9 @@ export async function worker(config: Config): Promise<number> {
   const concurrency = Math.max(1, config.WORKERS);
   const stopping = new AbortController();
   await startWorker(config, services, octokitFor, log, concurrency, stopping.signal);
+  // Its own output folders go once nothing needs them; pins too when they live on a shared Kubo
+  // (with the embedded store the app collects them, in the DATA_DIR its gateway serves).
+  const collector = startCollector(config, services, log, { collectPins: config.IPFS_API_URL !== undefined });
   log.info({ concurrency, queue: queueKind(config) }, 'worker is taking runs');
   return new Promise<number>((resolve) => {
     onStopSignal((signal) => {
@@ -19,7 +22,10 @@ export async function worker(config: Config): Promise<number> {
         {
           drain: () => services.queue.close(),
           handBack: () => stopping.abort(new WorkerStoppingError()),
-          release: () => services.close(),
+          release: async () => {
+            await collector.stop();
+            await services.close();
+          },
         },
         { graceMs: config.SHUTDOWN_GRACE, log },
       ).then((clean) => {

@@ -39,6 +39,11 @@ export interface CollectorDeps {
   now?: () => Date;
   /** How long a block found unheld waits before it is deleted; 10 minutes unless given. */
   graceMs?: number;
+  /**
+   * False: only this process's output folders are cleaned. A worker on another machine with the
+   * embedded store keeps blocks the app's gateway never serves; the app collects the pins.
+   */
+  collectPins?: boolean;
 }
 
 export interface Collection {
@@ -57,6 +62,8 @@ export interface Collection {
 export class Collector {
   private readonly now: () => Date;
   private running: Promise<Collection> | null = null;
+  /** Set by `stop`: a collection under way ends after its current round. */
+  private stopped = false;
 
   constructor(private readonly deps: CollectorDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -85,6 +92,7 @@ export class Collector {
     return {
       stop: async () => {
         clearInterval(timer);
+        this.stopped = true;
         await this.running?.catch(() => undefined);
         await this.deps.store.releaseLease(COLLECTOR_LEASE, this.deps.holder);
       },
@@ -95,7 +103,7 @@ export class Collector {
     const done: Collection = { collectedPins: false, removedPins: 0, releasedRoots: 0, deletedBlocks: 0, removedOutputs: [] };
     // Held for a whole interval, and kept by renewing it: the replica that collects keeps collecting
     // once an interval, and another takes over only when it stopped renewing.
-    if (await this.holdLease()) {
+    if (this.deps.collectPins !== false && (await this.holdLease())) {
       done.collectedPins = true;
       await this.removeExpiredPins(done);
       await this.deleteGarbage(done);
@@ -122,7 +130,7 @@ export class Collector {
           this.deps.log.error({ err: error, root }, `could not unpin ${root}; unpin it on the IPFS node by hand`);
         }
       }
-      if (removed.length < PINS_PER_ROUND || !(await this.holdLease())) return;
+      if (removed.length < PINS_PER_ROUND || this.stopped || !(await this.holdLease())) return;
     }
   }
 
@@ -133,7 +141,7 @@ export class Collector {
       if (blocks.length === 0) return;
       done.deletedBlocks += await this.deps.ipfs.deleteBlocks(blocks);
       await this.deps.store.forgetGarbage(blocks);
-      if (blocks.length < BLOCKS_PER_ROUND || !(await this.holdLease())) return;
+      if (blocks.length < BLOCKS_PER_ROUND || this.stopped || !(await this.holdLease())) return;
     }
   }
 
