@@ -38,7 +38,10 @@ export function newRun(overrides: Partial<NewRun> = {}): NewRun {
     requiredRole: 'write',
     trigger: 'comment',
     commentId: 99001,
-    approvals: [5501, 5502],
+    approvals: [
+      { reviewId: 5501, reviewer: 'wendy', commit: 'a'.repeat(40) },
+      { reviewId: 5502, reviewer: 'octo-cat', commit: 'a'.repeat(40) },
+    ],
     manifestDigest: 'sha256:' + 'd'.repeat(64),
     spec: { with: { dockerfile: 'tasks/snapshot/Dockerfile', context: '.' }, network: false, timeoutMs: 60_000, memoryBytes: 1024 ** 3 },
     needs: [],

@@ -9,8 +9,8 @@ import { migrationProvider, migrationTables, type SqlDialectName } from '../../s
 import type { RunStore } from '../../src/ports/run-store.js';
 
 const runsBefore0004 = [
-  { id: 'old-user-run', requestedBy: 'mona' },
-  { id: 'old-service-run', requestedBy: 'service:0123abcd' },
+  { id: 'old-user-run', requestedBy: 'mona', approvals: '[5501]' },
+  { id: 'old-service-run', requestedBy: 'service:0123abcd', approvals: '[]' },
 ];
 
 export async function recordRunsBefore0004(db: Kysely<unknown>, dialect: SqlDialectName): Promise<void> {
@@ -18,13 +18,19 @@ export async function recordRunsBefore0004(db: Kysely<unknown>, dialect: SqlDial
   if (error) throw error;
   for (const run of runsBefore0004) {
     await sql`insert into runs (id, repo_owner, repo_name, installation_id, number, is_pull_request, sha, task, task_type,
-        dockerfile, params, requested_by, "trigger", state, created_at, queued_at, updated_at)
+        dockerfile, params, requested_by, "trigger", state, created_at, queued_at, updated_at, approvals)
       values (${run.id}, 'octo-org', 'archive', 4242, 17, 1, ${'a'.repeat(40)}, 'snapshot', 'dockerfile',
-        'Dockerfile', '{}', ${run.requestedBy}, 'comment', 'queued', 1, 1, 1)`.execute(db);
+        'Dockerfile', '{}', ${run.requestedBy}, 'comment', 'queued', 1, 1, 1, ${run.approvals})`.execute(db);
   }
 }
 
 export async function expectUpgradedRuns(store: Pick<RunStore, 'getRun'>): Promise<void> {
-  expect(await store.getRun('old-user-run')).toMatchObject({ requestedBy: 'mona', requesterKind: 'user', requiredRole: 'write' });
+  // Approvals were review ids alone: the reviewer is not known, the commit was the run's SHA.
+  expect(await store.getRun('old-user-run')).toMatchObject({
+    requestedBy: 'mona',
+    requesterKind: 'user',
+    requiredRole: 'write',
+    approvals: [{ reviewId: 5501, reviewer: null, commit: 'a'.repeat(40) }],
+  });
   expect(await store.getRun('old-service-run')).toMatchObject({ requestedBy: 'service:0123abcd', requesterKind: 'service', requiredRole: 'write' });
 }

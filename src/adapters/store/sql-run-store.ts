@@ -3,7 +3,7 @@
  * SQLite and PostgreSQL adapters only choose the dialect; the queries live here once.
  */
 import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
-import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
+import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Approval, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
 import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, Pin, PinHolder, PinKind, RunPatch, RunStore } from '../../ports/run-store.js';
 import { LOG_CHUNK_MAX_BYTES, LogOffsetError } from '../../ports/run-store.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
@@ -726,6 +726,11 @@ function patchColumns(patch: RunPatch): Partial<RunsTable> {
   return columns;
 }
 
+/** Runs recorded before reviewers were kept hold review ids alone; those were approvals of the run's SHA. */
+function parseApprovals(text: string, sha: string): Approval[] {
+  return (JSON.parse(text) as (number | Approval)[]).map((approval) => (typeof approval === 'number' ? { reviewId: approval, reviewer: null, commit: sha } : approval));
+}
+
 const optionalDate = (value: number | null) => (value === null ? null : new Date(Number(value)));
 const optionalNumber = (value: number | null) => (value === null ? null : Number(value));
 
@@ -744,7 +749,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     requesterKind: row.requester_kind as Run['requesterKind'],
     requiredRole: row.required_role as Run['requiredRole'],
     trigger: row.trigger as Run['trigger'],
-    approvals: JSON.parse(row.approvals) as number[],
+    approvals: parseApprovals(row.approvals, row.sha),
     manifestDigest: row.manifest_digest,
     spec: runSpecSchema.parse(JSON.parse(row.spec)),
     needs: JSON.parse(row.needs) as string[],

@@ -91,7 +91,7 @@ describe('authorize: pull requests', () => {
   it('an outsider\'s pull request runs after a writer approves the head', () => {
     const approval = review('maintainer', 'APPROVED');
     const decision = decide({ pullRequest: pr({ authorPermission: perm('none'), reviews: [approval], roles: { maintainer: 'maintain' } }) });
-    expect(decision).toMatchObject({ allowed: true, approvals: [approval.id] });
+    expect(decision).toMatchObject({ allowed: true, approvals: [{ reviewId: approval.id, reviewer: approval.reviewer, commit: head }] });
   });
 
   it('an approval of an older commit is stale', () => {
@@ -151,7 +151,7 @@ describe('authorize: pull requests', () => {
   it('a task change approved by another writer at the head runs, recording the approval', () => {
     const approval = review('other', 'APPROVED');
     const decision = decide({ pullRequest: pr({ changedTaskFiles: ['Dockerfile', 'scripts/run.sh'], reviews: [review('author', 'APPROVED'), approval], roles: { author: 'admin', other: 'write' } }) });
-    expect(decision).toMatchObject({ allowed: true, approvals: [approval.id] });
+    expect(decision).toMatchObject({ allowed: true, approvals: [{ reviewId: approval.id, reviewer: approval.reviewer, commit: head }] });
   });
 
   it('the role check comes first: a reader cannot run even an approved pull request', () => {

@@ -11,6 +11,7 @@ import { evaluateApprovals, type ReviewFact } from './review-gate.js';
 import { roleAtLeast, roleFromPermission, type RequiredRole, type Role } from './roles.js';
 import type { CollaboratorPermission } from '../../ports/repo-host.js';
 import { quote } from '../text/quote.js';
+import type { Approval } from '../runs/run.js';
 
 export interface PullRequestFacts {
   number: number;
@@ -38,7 +39,7 @@ export interface AuthorizeInput {
 const doing = { run: 'running tasks', cancel: 'cancelling runs', pin: 'keeping outputs pinned' } as const;
 
 export type Decision =
-  | { allowed: true; role: Role; reason: string; approvals: number[] }
+  | { allowed: true; role: Role; reason: string; approvals: Approval[] }
   | { allowed: false; kind: 'role'; role: Role; reason: string }
   | { allowed: false; kind: 'approval'; role: Role; reason: string; headSha: string; mayApprove: string };
 
@@ -70,7 +71,8 @@ export function authorize(input: AuthorizeInput): Decision {
     reviewerPermissions: pull.reviewerPermissions,
     excluded: changesTask ? pull.author : undefined,
   });
-  const approvals = verdict.approvals.map((review) => review.id);
+  // Only approvals of the head count (review-gate.ts), so the commit each approved is the head.
+  const approvals = verdict.approvals.map((review): Approval => ({ reviewId: review.id, reviewer: review.reviewer, commit: pull.headSha }));
   const why = [
     outsider ? `its author @${pull.author} has the ${authorRole} role (below write)` : null,
     changesTask ? `it changes the task (${listFiles(pull.changedTaskFiles)})` : null,

@@ -140,7 +140,7 @@ describe('request: the review gate', () => {
 
     const review = w.host.review(4, 'wendy', 'APPROVED');
     const [run] = queued(await w.run(user('alice'), { kind: 'pull_request', number: 4 }));
-    expect(run!.approvals).toEqual([review.id]);
+    expect(run!.approvals).toEqual([{ reviewId: review.id, reviewer: 'wendy', commit: head }]);
   });
 
   it('an approval of an older commit, by a reader, or withdrawn by a later change request does not count', async () => {

@@ -153,7 +153,8 @@ describe('check-run summaries quote what others wrote', () => {
   });
 
   it('names approving reviews by id, not as `#id`, which GitHub would link to the issue with that number', () => {
-    for (const report of [queuedReport(run({ approvals: [1, 2] })), startedReport(run({ approvals: [1, 2] }))]) {
+    const approvals = [1, 2].map((reviewId) => ({ reviewId, reviewer: 'wendy', commit: 'b'.repeat(40) }));
+    for (const report of [queuedReport(run({ approvals })), startedReport(run({ approvals }))]) {
       expectInert(report.summary);
       expect(report.summary).toContain('(approving reviews `1`, `2`)');
     }

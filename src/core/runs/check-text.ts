@@ -120,7 +120,7 @@ export function closedApprovalReport(sha: string, why: string): CheckReport {
 
 function approvedBy(run: Pick<Run, 'approvals'>): string {
   // A review id is no issue number: written `#id`, GitHub would link it to whatever issue has it.
-  return run.approvals.length > 0 ? ` (approving reviews ${run.approvals.map((id) => `\`${id}\``).join(', ')})` : '';
+  return run.approvals.length > 0 ? ` (approving reviews ${run.approvals.map((approval) => `\`${approval.reviewId}\``).join(', ')})` : '';
 }
 
 export function finishedReport(run: Run, gatewayUrl: string): CheckReport {

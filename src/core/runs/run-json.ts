@@ -80,7 +80,7 @@ export function runToJson(run: Run): RunJson {
     requester_kind: run.requesterKind,
     required_role: run.requiredRole,
     trigger: run.trigger,
-    approvals: run.approvals,
+    approvals: run.approvals.map((approval) => approval.reviewId),
     manifest_digest: run.manifestDigest,
     state: run.state,
     check_run_id: run.checkRunId,

@@ -33,6 +33,14 @@ export const repoRefSchema = z.object({
 });
 export type RepoRef = z.infer<typeof repoRefSchema>;
 
+/** An approving review the policy counted: by whom, of which commit (always the run's SHA). */
+export interface Approval {
+  reviewId: number;
+  /** The reviewer's login; null for runs recorded before reviewers were kept. */
+  reviewer: string | null;
+  commit: string;
+}
+
 export const outputFileSchema = z.object({
   name: z.string(),
   cid: z.string(),
@@ -63,8 +71,8 @@ export interface Run {
   /** The least role the request needed; the worker checks it again just before the task starts. */
   requiredRole: RequiredRole;
   trigger: Trigger;
-  /** Ids of the approving reviews the policy counted (empty when no review was needed). */
-  approvals: number[];
+  /** The approving reviews the policy counted (empty when no review was needed). */
+  approvals: Approval[];
   /** Digest of the files that define the task at `sha` (their git blob ids). */
   manifestDigest: string;
   state: RunState;
