@@ -366,6 +366,24 @@ describe.skipIf(!dockerReady)('task-mgmt run', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('builds the Dockerfile `uses: container` names in `with:`, from the context it names, not the root one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'task-mgmt-run-'));
+    try {
+      await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCMD printf "root\\n" > /out/root.txt\n');
+      await mkdir(join(dir, 'build'));
+      await writeFile(join(dir, 'build', 'greeting.txt'), 'hello world\n');
+      await writeFile(join(dir, 'build', 'Dockerfile.archive'), 'FROM busybox\nCOPY greeting.txt /greeting.txt\nCMD cp /greeting.txt /out/hello.txt\n');
+      await writeFile(join(dir, 'task-mgmt.yml'), 'version: 1\ntasks:\n  archive:\n    uses: container\n    with: { dockerfile: build/Dockerfile.archive, context: build }\n');
+      const result = await cli(['run', dir], dir, { DATA_DIR: join(dir, '.data') });
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      // Kubo's CID of "hello world\n", copied from the named context by the named Dockerfile.
+      expect(result.stdout).toContain('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o  hello.txt');
+      expect(result.stdout).not.toContain('root.txt');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 const scaleOutReady = dockerReady && (await requireServices('redis', 'postgres'));
 

@@ -168,6 +168,37 @@ describe('parseManifest: untrusted manifests are bounded', () => {
   });
 });
 
+describe('parseManifest: the files `uses: container` and `uses: procfile` name in `with:`', () => {
+  // The types' own schemas are the real ones' business; these accept anything, so the core's check shows.
+  const anything = { safeParse: (data: unknown) => ({ success: true as const, data }) };
+  const types = new Map([
+    ['container', { name: 'container', params: anything }],
+    ['procfile', { name: 'procfile', params: anything }],
+  ]) as unknown as TaskTypeCatalog;
+  const uses = (type: string, given: string) => `version: 1\ntasks:\n  a:\n    uses: ${type}\n    with: ${given}\n`;
+
+  it.each([
+    ['container', '{ dockerfile: build/Dockerfile.archive, context: build }', { type: 'container', dockerfile: 'build/Dockerfile.archive', context: 'build' }],
+    ['container', '{}', { type: 'container', dockerfile: 'Dockerfile', context: '.' }],
+    ['procfile', '{ procfile: ops/Procfile, process: web, image: "alpine:3" }', { type: 'procfile', procfile: 'ops/Procfile', process: 'web', image: 'alpine:3' }],
+    ['procfile', '{ process: web }', { type: 'procfile', procfile: 'Procfile', process: 'web', image: 'busybox:latest' }],
+  ])('`uses: %s` with %s is the task `dockerfile:` or `procfile:` would declare', (type, given, expected) => {
+    const result = parseManifest(uses(type, given), types);
+    expect(result.ok && result.manifest.tasks[0]).toMatchObject(expected);
+    // …so the review gate counts that file, and the worker is handed it.
+    expect(result.ok && result.manifest.reviewPaths).toContain(expected.dockerfile ?? expected.procfile);
+  });
+
+  it.each([
+    ['container', '{ dockerfile: ../../etc/passwd }', 'tasks.a.with.dockerfile', /leaves it through `\.\.`/],
+    ['container', '{ context: /etc }', 'tasks.a.with.context', /not the absolute path `\/etc`/],
+    ['procfile', '{ procfile: ../Procfile, process: web }', 'tasks.a.with.procfile', /leaves it through `\.\.`/],
+  ])('`uses: %s` with %s may not name a file outside the repository', (type, given, field, message) => {
+    const result = parseManifest(uses(type, given), types);
+    expect(!result.ok && result.errors[0]).toMatchObject({ field, line: 5, message: expect.stringMatching(message) });
+  });
+});
+
 describe('parseManifest: a task type checks only bounded `with:` values', () => {
   /** A type whose schema counts the values it is asked to check. */
   function countingCatalog(): { catalog: TaskTypeCatalog; checked: () => number } {

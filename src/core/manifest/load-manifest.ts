@@ -7,7 +7,7 @@ import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, visit, type
 import type { z } from 'zod';
 import type { TaskType } from '../../ports/task-type.js';
 import { quote } from '../text/quote.js';
-import { manifestSchema, maxParams, maxTasks, taskNamePattern, type Manifest, type ParamSpec, type TaskSpec } from './manifest-schema.js';
+import { manifestSchema, maxParams, maxTasks, repoPathProblem, taskNamePattern, type Manifest, type ParamSpec, type TaskSpec } from './manifest-schema.js';
 import { compilePattern, maxManifestPatterns, maxManifestPatternSize, maxPatternValueLength, patternSize } from './param-pattern.js';
 
 export const manifestFile = 'task-mgmt.yml';
@@ -265,6 +265,7 @@ export function checkManifest(raw: unknown, locate: ManifestLocator, catalog: Ta
       } else {
         const checked = type.params.safeParse(spec.with ?? {});
         if (!checked.success) for (const issue of checked.error.issues) fail(['tasks', name, 'with', ...issue.path.map(String)], issue.message);
+        else Object.assign(resolved, filesFromWith(spec.uses, spec.with ?? {}, options.defaultImage, (field, problem) => fail(['tasks', name, 'with', field], problem)));
       }
     } else if (spec.with !== undefined) {
       fail(['tasks', name, 'with'], 'only a task that `uses` a type takes `with:`; use `params:` for container tasks');
@@ -324,6 +325,26 @@ function resolveTask(name: string, spec: TaskSpec, defaultImage = 'busybox:lates
     network: spec.network ?? false,
     ...(spec.description !== undefined ? { description: spec.description } : {}),
   };
+}
+
+/**
+ * What a `uses: container` or `uses: procfile` task names in `with:`, taken as `dockerfile:` and
+ * `context:`, or `procfile:`, `process:` and `image:` would be: the review gate then counts that
+ * Dockerfile or Procfile (and what it copies) as the task's files, and the worker builds or runs
+ * exactly it. (The worker built the root Dockerfile whatever `with: { dockerfile }` said.)
+ */
+function filesFromWith(type: string, given: Record<string, unknown>, defaultImage = 'busybox:latest', fail: (field: string, problem: string) => void): Partial<ResolvedTask> {
+  const path = (field: string, fallback: string): string => {
+    const value = given[field];
+    if (typeof value !== 'string') return fallback;
+    const problem = repoPathProblem(value);
+    if (problem !== null) fail(field, problem);
+    return value;
+  };
+  const text = (field: string, fallback: string): string => (typeof given[field] === 'string' ? (given[field] as string) : fallback);
+  if (type === 'container') return { dockerfile: path('dockerfile', 'Dockerfile'), context: path('context', '.') };
+  if (type === 'procfile') return { procfile: path('procfile', 'Procfile'), process: text('process', ''), image: text('image', defaultImage) };
+  return {};
 }
 
 /** Tasks in `needs` order (Kahn's algorithm, keeping the manifest's order among equals), or a cycle. */

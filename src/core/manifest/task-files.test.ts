@@ -126,6 +126,16 @@ describe('readManifest: the task paths', () => {
       ['task-mgmt.yml', 'Dockerfile', 'run.sh'],
       ['Dockerfile', 'run.sh'],
     ],
+    [
+      '`uses: container` with `with: { dockerfile, context }` builds that Dockerfile: it and what it copies from that context are the task files, the root Dockerfile is not',
+      {
+        'task-mgmt.yml': 'version: 1\ntasks:\n  build:\n    uses: container\n    with: { dockerfile: build/Dockerfile.archive, context: build }\n',
+        'build/Dockerfile.archive': 'FROM busybox\nCOPY run.sh /r\n',
+        Dockerfile: 'FROM busybox\nCOPY root.sh /r\n',
+      },
+      ['task-mgmt.yml', 'build/Dockerfile.archive', 'build/run.sh'],
+      ['build/Dockerfile.archive', 'build/run.sh'],
+    ],
   ])('%s', async (_, files, expected, changes) => {
     const paths = await pathsAt(files);
     expect(paths).toEqual(expected);
