@@ -17,6 +17,7 @@ import { formatDuration } from '../core/runs/units.js';
 import type { CheckReport, CheckReporter } from '../ports/check-reporter.js';
 import type { Executor, SandboxLimits } from '../ports/executor.js';
 import type { IpfsStore } from '../ports/ipfs-store.js';
+import type { OutputFetcher } from '../ports/output-fetcher.js';
 import type { RepoHost } from '../ports/repo-host.js';
 import type { RunHandler } from '../ports/run-queue.js';
 import type { Pins, RunLeases, RunLogs, RunPatch, RunRecords } from '../ports/run-store.js';
@@ -39,6 +40,11 @@ export interface WorkerDeps {
   source: SourceFetcher;
   executor: Executor;
   ipfs: IpfsStore;
+  /**
+   * Gets a needed task's outputs that are not in this worker's DATA_DIR (another machine ran the
+   * task), verified by CID. Without it such a run fails, saying so.
+   */
+  outputs?: OutputFetcher;
   taskTypes: ReadonlyMap<string, AnyTaskType>;
   settings: TaskSettings;
   /** Also tells other services about progress (run.progress), when events are configured. */
@@ -219,7 +225,7 @@ async function execute(
     sink.line(`task-mgmt: fetching ${run.repo.owner}/${run.repo.name} at ${run.sha}`);
     await deps.source.fetch(run.repo, run.sha, sourceDir, signal);
   }
-  const inputs = await neededOutputs(deps, run);
+  const inputs = await neededOutputs(deps, run, { workDir, sink, signal, published: true });
   const limits: SandboxLimits = {
     memoryBytes: run.spec.memoryBytes ?? deps.limits.memoryBytes,
     nanoCpus: run.spec.cpus !== undefined ? Math.round(run.spec.cpus * 1e9) : deps.limits.nanoCpus,
@@ -300,8 +306,16 @@ async function execute(
   }
 }
 
-/** Outputs of the tasks a run needs, by task name; they stay on this worker's disk. */
-async function neededOutputs(deps: WorkerDeps, run: Run): Promise<Record<string, TaskInput>> {
+/**
+ * Outputs of the tasks a run needs, by task name: in this worker's DATA_DIR when it ran them,
+ * else fetched by CID and verified (README "Pipelines across machines"), then kept there like its
+ * own. `published` says whether they went to the deployment's IPFS node or only to the app's store.
+ */
+async function neededOutputs(
+  deps: WorkerDeps,
+  run: Run,
+  how: { workDir: string; sink: LogSink; signal: AbortSignal; published: boolean },
+): Promise<Record<string, TaskInput>> {
   const inputs: Record<string, TaskInput> = {};
   for (const id of run.needs) {
     const needed = await deps.store.getRun(id);
@@ -311,10 +325,29 @@ async function neededOutputs(deps: WorkerDeps, run: Run): Promise<Record<string,
       (info) => info.isDirectory(),
       () => false,
     );
-    if (!present) throw new Error(`the outputs of \`${needed.task}\` are not on this worker (${needed.outputCid}); run the tasks of one request on workers that share DATA_DIR`);
+    if (!present) await fetchOutputs(deps, needed, dir, how);
     inputs[needed.task] = { dir, cid: needed.outputCid, files: needed.outputFiles, metadata: needed.metadata };
   }
   return inputs;
+}
+
+async function fetchOutputs(deps: WorkerDeps, needed: Run, dir: string, how: { workDir: string; sink: LogSink; signal: AbortSignal; published: boolean }): Promise<void> {
+  const what = `the outputs of \`${needed.task}\` (${needed.outputCid})`;
+  if (!deps.outputs) throw new Error(`${what} are not on this worker, which cannot fetch them`);
+  how.sink.line(`task-mgmt: ${what} are not on this worker: fetching them by CID`);
+  const started = Date.now();
+  try {
+    await deps.outputs.fetch(needed.outputCid!, dir, {
+      published: how.published,
+      limits: deps.outputLimits ?? DEFAULT_OUTPUT_LIMITS,
+      scratchDir: join(how.workDir, 'fetch', needed.id),
+      signal: how.signal,
+    });
+  } catch (error) {
+    if (error instanceof RetryableError || how.signal.aborted) throw error;
+    throw new Error(`${what} could not be fetched: ${errorMessage(error)}`, { cause: error });
+  }
+  how.sink.line(`task-mgmt: fetched ${what}, every block checked against its CID, in ${formatDuration(Date.now() - started)}`);
 }
 
 /**

@@ -98,6 +98,12 @@ export class FakeKubo {
     return this.blocks.has(hashKey(toCid(cid)));
   }
 
+  /** Keeps `bytes` under `cid` unchecked, as a corrupted repository would hold them: for tests of readers that must verify. */
+  corruptBlock(cid: CID | string, bytes: Uint8Array): void {
+    const key = toCid(cid);
+    this.blocks.set(hashKey(key), { cid: key, bytes });
+  }
+
   get blockCount(): number {
     return this.blocks.size;
   }
