@@ -19,6 +19,7 @@ export type NewRun = Omit<
   | 'outputCid'
   | 'outputFiles'
   | 'pinnedUntil'
+  | 'provenanceCid'
   | 'metadata'
   | 'error'
   | 'logTail'
@@ -32,7 +33,7 @@ export type NewRun = Omit<
 > & { checkRunId?: number | null };
 
 export type RunPatch = Partial<
-  Pick<Run, 'checkRunId' | 'exitCode' | 'outputCid' | 'outputFiles' | 'metadata' | 'error' | 'logTail'>
+  Pick<Run, 'checkRunId' | 'exitCode' | 'outputCid' | 'outputFiles' | 'provenanceCid' | 'metadata' | 'error' | 'logTail'>
 >;
 
 /** What a move may change besides the state: the patched fields, and who holds the run until when. */

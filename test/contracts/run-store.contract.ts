@@ -76,6 +76,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
             outputCid: null,
             outputFiles: [],
             pinnedUntil: null,
+            provenanceCid: null,
             metadata: {},
             error: null,
             logTail: null,
@@ -132,10 +133,10 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
           ];
           const updated = await store.updateRun(
             input.id,
-            { checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, error: 'none', logTail: 'line 1\nline 2' },
+            { checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, provenanceCid: 'bafyprovenance', error: 'none', logTail: 'line 1\nline 2' },
             at(5),
           );
-          expect(updated).toMatchObject({ checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, error: 'none', logTail: 'line 1\nline 2' });
+          expect(updated).toMatchObject({ checkRunId: 555, exitCode: 0, outputCid: 'bafyroot', outputFiles, provenanceCid: 'bafyprovenance', error: 'none', logTail: 'line 1\nline 2' });
           expect(updated.updatedAt).toStrictEqual(at(5));
           expect(updated.createdAt).toStrictEqual(at(0));
           expect(updated.state).toBe('queued');
@@ -196,7 +197,12 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
           expect(await store.transition(input.id, 'succeed', at(2), { exitCode: 0 }, { heldBy: 'w2' })).toBeNull();
           expect(await store.transition(input.id, 'requeue', at(2), { workerId: null, leaseUntil: null }, { heldBy: 'w2' })).toBeNull();
           expect(await store.getRun(input.id)).toMatchObject({ state: 'running', workerId: 'w1', exitCode: null, updatedAt: at(1) });
-          expect(await store.transition(input.id, 'succeed', at(3), { exitCode: 0 }, { heldBy: 'w1' })).toMatchObject({ state: 'succeeded', exitCode: 0 });
+          expect(await store.transition(input.id, 'succeed', at(3), { exitCode: 0, provenanceCid: 'bafyprovenance' }, { heldBy: 'w1' })).toMatchObject({
+            state: 'succeeded',
+            exitCode: 0,
+            provenanceCid: 'bafyprovenance',
+            finishedAt: at(3),
+          });
         });
 
         it('keeps a worker that lost its run from ending it after another worker took it', async () => {

@@ -31,6 +31,7 @@ export async function expectUpgradedRuns(store: Pick<RunStore, 'getRun'>): Promi
     requesterKind: 'user',
     requiredRole: 'write',
     approvals: [{ reviewId: 5501, reviewer: null, commit: 'a'.repeat(40) }],
+    provenanceCid: null,
   });
   expect(await store.getRun('old-service-run')).toMatchObject({ requestedBy: 'service:0123abcd', requesterKind: 'service', requiredRole: 'write' });
 }

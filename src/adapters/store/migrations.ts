@@ -164,6 +164,11 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
         .execute();
     },
   },
+  '0007-provenance': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('runs').addColumn('provenance_cid', 'text').execute();
+    },
+  },
 });
 
 /** Where the applied migrations are recorded. */

@@ -41,6 +41,8 @@ export interface RunsTable {
   updated_at: number;
   /** Latest expiry of the run's complete pins. */
   pinned_until: number | null;
+  /** CID of the run's provenance record. */
+  provenance_cid: string | null;
 }
 
 export interface DeliveriesTable {

@@ -129,6 +129,7 @@ export class SqlRunStore implements RunStore {
         finished_at: null,
         updated_at: at,
         pinned_until: null,
+        provenance_cid: null,
       })
       .execute();
     return this.mustGet(run.id);
@@ -720,6 +721,7 @@ function patchColumns(patch: RunPatch): Partial<RunsTable> {
   if (patch.exitCode !== undefined) columns.exit_code = patch.exitCode;
   if (patch.outputCid !== undefined) columns.output_cid = patch.outputCid;
   if (patch.outputFiles !== undefined) columns.output_files = JSON.stringify(patch.outputFiles);
+  if (patch.provenanceCid !== undefined) columns.provenance_cid = patch.provenanceCid;
   if (patch.metadata !== undefined) columns.metadata = JSON.stringify(patch.metadata);
   if (patch.error !== undefined) columns.error = patch.error;
   if (patch.logTail !== undefined) columns.log_tail = patch.logTail;
@@ -761,6 +763,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     outputCid: row.output_cid,
     outputFiles: outputFileSchema.array().parse(JSON.parse(row.output_files)),
     pinnedUntil: optionalDate(row.pinned_until),
+    provenanceCid: row.provenance_cid,
     error: row.error,
     logTail: row.log_tail,
     workerId: row.worker_id,

@@ -41,6 +41,7 @@ function run(overrides: Partial<Run> = {}): Run {
     exitCode: 0,
     outputCid: 'QmRoot',
     pinnedUntil: null,
+    provenanceCid: null,
     outputFiles: [
       { name: 'a.txt', cid: 'QmA', size: 2048, kind: 'file' },
       { name: 'dir', cid: 'QmD', size: 0, kind: 'directory' },
@@ -71,6 +72,23 @@ describe('finishedReport', () => {
     expect(report.summary).toContain('1 min 5 s');
     expect(report.text).toBe('```text\nline 1\nline 2\n```');
     expect(report.summary).not.toContain('Pinned until');
+    expect(report.summary).not.toContain('Provenance');
+  });
+
+  it.each(['succeeded', 'failed', 'timed_out', 'cancelled'] as const)('a %s run names its provenance record on a line of its own, before the outputs', (state) => {
+    const cid = 'bafyreiprovenance';
+    const report = finishedReport(run({ state, provenanceCid: cid, ...(state === 'succeeded' ? {} : { outputCid: null, outputFiles: [] }) }), 'https://gw.example');
+    const lines = report.summary.split('\n');
+    const line = lines.find((text) => text.startsWith('Provenance'));
+    expect(line).toBe(`Provenance: \`${cid}\` ([record](https://gw.example/ipfs/${cid})) · \`task-mgmt verify ${cid}\` checks it and the outputs against their bytes`);
+    if (state === 'succeeded') expect(lines.indexOf(line!)).toBeLessThan(lines.indexOf('### Outputs'));
+  });
+
+  it('keeps the provenance line when a long output list is cut', () => {
+    const files = Array.from({ length: 3000 }, (_, i) => ({ name: `file-${i}.bin`, cid: `Qm${'x'.repeat(44)}`, size: i, kind: 'file' as const }));
+    const report = finishedReport(run({ provenanceCid: 'bafyreiprovenance', outputFiles: files }), 'https://gw.example');
+    expect(report.summary.endsWith('(cut to fit)')).toBe(true);
+    expect(report.summary).toMatch(/^Provenance: `bafyreiprovenance`/m);
   });
 
   it('shows until when the outputs stay pinned, and how to keep them longer', () => {

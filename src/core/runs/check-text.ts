@@ -130,6 +130,11 @@ export function finishedReport(run: Run, gatewayUrl: string): CheckReport {
   const title = titles[run.state] ?? run.state;
   lines.push(`**${title}** in ${duration} · exit code ${run.exitCode ?? 'none'} · run \`${run.id}\` at \`${run.sha.slice(0, 12)}\``);
   if (run.error) lines.push('', `> ${quote(run.error, longTextChars)}`);
+  // Before the outputs, whose list may be cut to fit: the record is what lets anyone check them.
+  if (run.provenanceCid) {
+    const cid = run.provenanceCid;
+    lines.push('', `Provenance: \`${cid}\` ([record](${gatewayUrl}/ipfs/${cid})) · \`task-mgmt verify ${cid}\` checks it and the outputs against their bytes`);
+  }
   if (run.outputCid) {
     const gateway = `${gatewayUrl}/ipfs/${run.outputCid}`;
     lines.push('', `### Outputs`, '', `\`ipfs://${run.outputCid}\` ([gateway](${gateway}))`);

@@ -52,6 +52,11 @@ export const runJsonSchema = z.object({
   output_files: z.array(outputFileJsonSchema),
   /** Until when the outputs stay pinned (and served by the app's gateway); null before they are added. `/pin` extends it. */
   pinned_until: isoDate.nullable(),
+  /**
+   * CID of the run's provenance record (DAG-JSON): what ran, for whom, on what, and the CIDs it
+   * made; served by the gateway while pinned, checked with `task-mgmt verify`. Null until a run that started ends.
+   */
+  provenance_cid: z.string().nullable(),
   metadata: z.record(z.string(), z.unknown()),
   error: z.string().nullable(),
   /** Where the whole log is served: `/api/runs/<id>/logs`. */
@@ -88,6 +93,7 @@ export function runToJson(run: Run): RunJson {
     output_cid: run.outputCid,
     output_files: run.outputFiles,
     pinned_until: run.pinnedUntil?.toISOString() ?? null,
+    provenance_cid: run.provenanceCid,
     metadata: run.metadata,
     error: run.error,
     log_url: `/api/runs/${encodeURIComponent(run.id)}/logs`,

@@ -83,6 +83,8 @@ export interface Run {
   outputFiles: OutputFile[];
   /** Until when the run's outputs stay pinned: the latest of its pins (kept after they are collected); null before they are added. */
   pinnedUntil: Date | null;
+  /** CID of the run's provenance record (DAG-JSON, see provenance.ts), written when a run that started ends; null until then. */
+  provenanceCid: string | null;
   /** Facts the task recorded about its outputs (a ZIM's title, counts…). */
   metadata: Record<string, unknown>;
   error: string | null;
