@@ -163,7 +163,8 @@ async function serveRegistration(config: Config, log: Logger): Promise<number> {
     Probot: Probot.defaults({ appId: 1, privateKey: 'unused: no App is registered yet', log }),
     port: config.PORT,
     host,
-    log,
+    // As in serve: one short line per request, and no query (GitHub's return carries a one-time code).
+    log: withoutProbotRequestLog(log),
   });
   server.addHandler(
     registrationHandler({
@@ -179,6 +180,7 @@ async function serveRegistration(config: Config, log: Logger): Promise<number> {
     }),
   );
   const httpServer = await server.start();
+  logRequests(httpServer, log.child({ name: 'http' }));
   log.info(`APP_ID is not set: open http://${host === '0.0.0.0' ? 'localhost' : host}:${server.port}/ to register the GitHub App`);
   return new Promise<number>((resolve) => {
     onStopSignal(() => {
