@@ -25,13 +25,13 @@ const bookName = /^[A-Za-z0-9][A-Za-z0-9.+-]*(?:_[A-Za-z0-9.+-]+)*$/;
 const paramsSchema = z
   .object({
     /** A Kiwix book name (`wikipedia_en_all_nopic`), optionally with a date (`…_2024-01`). */
-    name: z.string().regex(bookName, 'a Kiwix book name such as wikipedia_en_all_nopic').optional(),
+    name: z.string().max(200).regex(bookName, 'a Kiwix book name such as wikipedia_en_all_nopic').optional(),
     /** The ZIM file's URL; its checksum file is looked up beside it. */
-    url: z.url({ protocol: /^https?$/ }).optional(),
+    url: z.url({ protocol: /^https?$/ }).max(8192).optional(),
     /** Base URL of the Kiwix mirror a name is resolved on. */
-    mirror: z.url({ protocol: /^https?$/ }).default('https://download.kiwix.org/zim/'),
+    mirror: z.url({ protocol: /^https?$/ }).max(8192).default('https://download.kiwix.org/zim/'),
     /** Folder of the book on the mirror; default the name's first segment (`wikipedia`). */
-    project: z.string().regex(/^[A-Za-z0-9._-]+$/).refine((p) => p !== '.' && p !== '..').optional(),
+    project: z.string().max(200).regex(/^[A-Za-z0-9._-]+$/).refine((p) => p !== '.' && p !== '..').optional(),
     /** Which published checksum to verify against. */
     checksum: z.enum(['sha256', 'md5']).default('sha256'),
   })
