@@ -14,6 +14,7 @@ import { createApiHandler } from './api-handler.js';
 import type { CreateRunRequest } from './api-schemas.js';
 import type { ApiActor } from './http-io.js';
 import type { CancelOutcome, CreateOutcome, RunUseCases } from './run-operations.js';
+import type { PinOutcome } from '../../core/run-service/run-service.js';
 
 // ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv2020) => Ajv2020;
@@ -40,6 +41,15 @@ function fakeRuns(store: SqliteRunStore): RunUseCases & { created: { input: Crea
       if (!run) return { kind: 'not_found', reason: `there is no run \`${runId}\`` };
       const cancelled = await store.transition(runId, 'cancel', at(200), { error: 'cancelled through the API' });
       return cancelled ? { kind: 'cancelled', run: cancelled } : { kind: 'already_final', run };
+    },
+    /** The run service decides /pin (its own tests); here each of its answers, by the run asked for. */
+    async pin(runId, durationMs): Promise<PinOutcome> {
+      const run = await store.getRun(runId);
+      if (!run) return { kind: 'refused', code: 'not_found', reason: `there is no run \`${runId}\`` };
+      if (durationMs > 365 * 86_400_000) return { kind: 'refused', code: 'params', reason: '`/pin` asks for 400 d, and this deployment pins outputs for at most 365 d (PIN_TTL_MAX).' };
+      if (run.state === 'queued') return { kind: 'refused', code: 'nothing_to_do', reason: `run \`${runId}\` has not finished; its outputs are pinned once they are added.` };
+      const pinnedUntil = new Date(at(300).getTime() + durationMs);
+      return { kind: 'pinned', run: { ...run, pinnedUntil }, pinnedUntil, extended: true };
     },
   };
 }
@@ -203,6 +213,31 @@ describe('JSON API', () => {
       const again = await post(`/api/runs/${run.id}/cancel`, '');
       expect(again.status).toBe(409);
       expect(((await again.json()) as { error: { code: string } }).error.code).toBe('conflict');
+    });
+
+    it('pins a run longer: 200 with the new expiry, 400 naming `duration`, 409 with nothing pinned, 404 for no run', async () => {
+      const queued = await store.createRun(newRun(), at(1));
+      const run = await store.createRun(newRun(), at(1));
+      await store.transition(run.id, 'claim', at(2), { workerId: 'w' });
+      await store.transition(run.id, 'succeed', at(3));
+      const pinned = await post(`/api/runs/${run.id}/pin`, JSON.stringify({ duration: '90d' }));
+      expect(pinned.status).toBe(200);
+      const until = new Date(at(300).getTime() + 90 * 86_400_000).toISOString();
+      expect(await pinned.json()).toMatchObject({ pinned_until: until, extended: true, run: { id: run.id, pinned_until: until } });
+      for (const [body, message] of [
+        [{ duration: 'forever' }, /is not a duration/],
+        [{ duration: '400d' }, /at most 365 d \(PIN_TTL_MAX\)/],
+        [{}, /duration/],
+        [{ duration: '9d', extra: 1 }, /unknown field `extra`/],
+      ] as const) {
+        const refused = await post(`/api/runs/${run.id}/pin`, JSON.stringify(body));
+        expect(refused.status, JSON.stringify(body)).toBe(400);
+        expect(await refused.json()).toMatchObject({ error: { code: 'invalid_request', message: expect.stringMatching(message) } });
+      }
+      const notYet = await post(`/api/runs/${queued.id}/pin`, JSON.stringify({ duration: '9d' }));
+      expect(notYet.status).toBe(409);
+      expect(((await notYet.json()) as { error: { code: string } }).error.code).toBe('conflict');
+      expect((await post('/api/runs/nope/pin', JSON.stringify({ duration: '9d' }))).status).toBe(404);
     });
 
     it('refuses a method the path does not offer', async () => {
@@ -412,11 +447,13 @@ describe('JSON API', () => {
       };
       expect(document.openapi).toBe('3.1.0');
       expect(Object.keys(document.paths).sort()).toStrictEqual(
-        ['/api/openapi.json', '/api/runs', '/api/runs/{id}', '/api/runs/{id}/cancel', '/api/runs/{id}/events', '/api/runs/{id}/logs', '/ipfs/{cid}', '/metrics', '/rpc'].sort(),
+        ['/api/openapi.json', '/api/runs', '/api/runs/{id}', '/api/runs/{id}/cancel', '/api/runs/{id}/events', '/api/runs/{id}/logs', '/api/runs/{id}/pin', '/ipfs/{cid}', '/metrics', '/rpc'].sort(),
       );
       expect(Object.keys(document.paths['/api/runs']!).sort()).toStrictEqual(['get', 'post']);
       expect(document.components.schemas.Run!.properties).toHaveProperty('created_at');
       expect(document.components.schemas.CreateRunRequest!.properties).toHaveProperty('repo');
+      expect(document.components.schemas.PinRunRequest!.properties).toHaveProperty('duration');
+      expect(document.components.schemas.Run!.properties).toHaveProperty('pinned_until');
       // Every $ref points at a schema the document holds.
       const refs = [...JSON.stringify(document).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((match) => match[1]!);
       expect(refs.length).toBeGreaterThan(5);

@@ -87,6 +87,9 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
       case 'cancel':
         allow(method, ['POST']);
         return sendJson(res, 200, await operations.cancel(id, actor));
+      case 'pin':
+        allow(method, ['POST']);
+        return sendJson(res, 200, await operations.pin(id, await readJson(req), actor));
       case 'logs':
         allow(method, ['GET']);
         return serveLog(res, await operations.find(id, actor), url);

@@ -9,6 +9,7 @@ import {
   runJsonSchema as coreRunJsonSchema,
   runStateSchema as coreRunStateSchema,
 } from '../../core/runs/run-json.js';
+import { durationSchema } from '../../core/runs/units.js';
 
 /** Every schema that becomes a named component of the OpenAPI document. */
 export const apiSchemaRegistry = z.registry<{ id: string; description?: string }>();
@@ -109,6 +110,34 @@ export const cancelRunResponseSchema = z
   .object({ run: runJsonSchema })
   .register(apiSchemaRegistry, { id: 'CancelRunResponse', description: 'The run as it is after the cancellation.' });
 export type CancelRunResponseJson = z.infer<typeof cancelRunResponseSchema>;
+
+export const pinRunRequestSchema = z
+  .object({
+    /** How long from now: a number and a unit ms, s, m, h or d (`90d`, `36h`), at most PIN_TTL_MAX. */
+    duration: z.string().max(32),
+  })
+  .strict()
+  .register(apiSchemaRegistry, {
+    id: 'PinRunRequest',
+    description: 'Keep the run’s outputs pinned until at least now + `duration` (`90d`, `36h`, …); a pin is never shortened.',
+  });
+
+/** The pin request as it is read: `duration` in milliseconds (the document shows the text sent). */
+export const pinRunRequestReader = z.object({ duration: z.string().max(32).pipe(durationSchema) }).strict();
+
+/** Params of the RPC method `runs.pin`: the run's id, and the pin request's `duration` (read as the API reads it). */
+export const pinRunParamsSchema = z.object({ id: z.string().min(1), duration: z.unknown() }).strict();
+
+export const pinRunResponseSchema = z
+  .object({
+    run: runJsonSchema,
+    /** Until when the outputs now stay pinned: the later of their expiry and the one asked for. */
+    pinned_until: z.iso.datetime(),
+    /** False when they already stayed longer than asked: nothing changed. */
+    extended: z.boolean(),
+  })
+  .register(apiSchemaRegistry, { id: 'PinRunResponse', description: 'The run with its outputs’ new pin expiry.' });
+export type PinRunResponseJson = z.infer<typeof pinRunResponseSchema>;
 
 /** The `field` of an error: a zod issue path as `params.lang` or `items[2]`. */
 export function issuePath(path: readonly PropertyKey[]): string {

@@ -20,7 +20,7 @@ describe('GET /metrics', () => {
     const unused = async (): Promise<never> => {
       throw new Error('not called by /metrics');
     };
-    const handler = createHttpApi({ store, tokens: ['t'], runs: { create: unused, cancel: unused }, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), log: pino({ level: 'silent' }) });
+    const handler = createHttpApi({ store, tokens: ['t'], runs: { create: unused, cancel: unused, pin: unused }, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), log: pino({ level: 'silent' }) });
     server = createServer((req, res) => {
       void handler(req, res).then((handled) => {
         if (!handled) res.writeHead(404).end();

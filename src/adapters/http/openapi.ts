@@ -191,6 +191,23 @@ export function buildOpenApiDocument(): JsonObject {
           },
         },
       },
+      '/api/runs/{id}/pin': {
+        post: {
+          operationId: 'pinRun',
+          summary: 'Keep a run’s outputs pinned until at least now + `duration` (never shortened; at most PIN_TTL_MAX)',
+          description: 'The same use case as the `/pin <run-id> <duration>` comment: the write role on the run’s repository, recorded in the audit log.',
+          parameters: [runIdParameter],
+          requestBody: { required: true, content: json(ref('PinRunRequest')) },
+          responses: {
+            '200': { description: 'Pinned until `pinned_until`.', content: json(ref('PinRunResponse')) },
+            '400': errorResponse('`duration` is not a duration, or passes PIN_TTL_MAX (code `invalid_request`, field `duration`).'),
+            '404': errorResponse('No such run (code `not_found`).'),
+            '409': errorResponse('Nothing of the run is pinned: it has not finished, added no outputs, or its pin ended and was collected (code `conflict`).'),
+            '422': errorResponse('The policy refused (code `refused`).'),
+            ...commonErrors,
+          },
+        },
+      },
       '/api/runs/{id}/events': {
         get: {
           operationId: 'streamRunEvents',
@@ -219,7 +236,7 @@ export function buildOpenApiDocument(): JsonObject {
       '/rpc': {
         post: {
           operationId: 'jsonRpc',
-          summary: 'JSON-RPC 2.0: runs.list, runs.get, runs.create, runs.cancel (params as in the JSON API; batches and notifications allowed)',
+          summary: 'JSON-RPC 2.0: runs.list, runs.get, runs.create, runs.cancel, runs.pin (params as in the JSON API; batches and notifications allowed)',
           description:
             'Errors: -32700 parse error, -32600 invalid request, -32601 method not found, -32602 invalid params, -32603 internal, ' +
             '-32001 unauthorized, -32004 not found, -32009 conflict, -32010 refused; `error.data.code` is the JSON API’s error code.',

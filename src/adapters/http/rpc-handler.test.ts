@@ -33,6 +33,12 @@ describe('JSON-RPC at /rpc', () => {
         const cancelled = await store.transition(runId, 'cancel', at(60));
         return cancelled ? { kind: 'cancelled', run: cancelled } : { kind: 'already_final', run };
       },
+      async pin(runId, durationMs) {
+        const run = await store.getRun(runId);
+        if (!run) return { kind: 'refused', code: 'not_found', reason: `there is no run \`${runId}\`` };
+        const pinnedUntil = new Date(at(70).getTime() + durationMs);
+        return { kind: 'pinned', run: { ...run, pinnedUntil }, pinnedUntil, extended: true };
+      },
     };
     const handler = createHttpApi({ store, tokens: [token], runs, reads: new ReadAccess({ hostFor: async () => new MemoryRepoHost(), now: () => new Date() }), log: pino({ level: 'silent' }) });
     server = createServer((req, res) => {
@@ -70,6 +76,9 @@ describe('JSON-RPC at /rpc', () => {
     const created = await call({ jsonrpc: '2.0', id: 2, method: 'runs.create', params: { repo: 'octo-org/archive' } });
     expect(created).toMatchObject({ id: 2, result: { status: 'queued', runs: [{ trigger: 'api' }] } });
     expect(await call({ jsonrpc: '2.0', id: 3, method: 'runs.cancel', params: { id: run.id } })).toMatchObject({ id: 3, result: { run: { state: 'cancelled' } } });
+    const until = new Date(at(70).getTime() + 86_400_000).toISOString();
+    expect(await call({ jsonrpc: '2.0', id: 4, method: 'runs.pin', params: { id: run.id, duration: '1d' } })).toMatchObject({ id: 4, result: { pinned_until: until, extended: true } });
+    expect(await call({ jsonrpc: '2.0', id: 5, method: 'runs.pin', params: { id: run.id, duration: 'soon' } })).toMatchObject({ id: 5, error: { code: -32602 } });
   });
 
   it('answers a batch in one array, leaving out notifications, and runs the notifications', async () => {

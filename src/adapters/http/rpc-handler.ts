@@ -2,7 +2,7 @@
  * `POST /rpc`: JSON-RPC 2.0 (https://www.jsonrpc.org/specification) over the JSON API's
  * operations, for services that fold task-mgmt into a larger API. Methods and their params:
  * `runs.list` (the list query: state, repo, limit, cursor), `runs.get` ({ id }), `runs.create`
- * (the create body), `runs.cancel` ({ id }); results are the JSON API's response bodies.
+ * (the create body), `runs.cancel` ({ id }), `runs.pin` ({ id, duration }); results are the JSON API's response bodies.
  * Params are named (an object). Batches and notifications (no `id`: executed, never answered)
  * are supported, up to 50 calls a batch. Same bearer token as the JSON API; without a valid one the whole HTTP request
  * is answered 401 with error -32001.
@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { ErrorCode } from './api-schemas.js';
-import { runIdParamsSchema } from './api-schemas.js';
+import { pinRunParamsSchema, runIdParamsSchema } from './api-schemas.js';
 import type { HttpHandler } from './api-handler.js';
 import { ApiError, createAuthenticator, readBody, requestUrl, sendJson, type ApiActor, type UserTokenResolver } from './http-io.js';
 import { parse, RunOperations, type RunReads, type RunUseCases } from './run-operations.js';
@@ -79,6 +79,10 @@ export function createRpcHandler(deps: RpcHandlerDeps): HttpHandler {
     'runs.get': (params, actor) => operations.get(parse(runIdParamsSchema, params).id, actor),
     'runs.create': async (params, actor) => (await operations.create(params, actor)).body,
     'runs.cancel': (params, actor) => operations.cancel(parse(runIdParamsSchema, params).id, actor),
+    'runs.pin': (params, actor) => {
+      const { id, duration } = parse(pinRunParamsSchema, params);
+      return operations.pin(id, { duration }, actor);
+    },
   };
 
   /** One call; undefined for a notification. */

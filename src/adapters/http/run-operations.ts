@@ -1,5 +1,5 @@
 /**
- * The four operations the JSON API and JSON-RPC both offer (list, get, create, cancel), once:
+ * The operations the JSON API and JSON-RPC both offer (list, get, create, cancel, pin), once:
  * each parses its input with the API schemas, calls the store or the use cases, and answers a
  * response body or throws an ApiError the two handlers translate into their own error shapes.
  *
@@ -14,17 +14,19 @@
  * and cursors stay valid; a run the caller may not see is answered exactly as a missing one.
  */
 import { z } from 'zod';
-import type { RunService } from '../../core/run-service/run-service.js';
+import type { PinOutcome, RunService } from '../../core/run-service/run-service.js';
 import type { Requester, Run } from '../../core/runs/run.js';
 import type { RunRecords } from '../../ports/run-store.js';
 import {
   createRunRequestSchema,
   describeIssues,
   listRunsQuerySchema,
+  pinRunRequestReader,
   runToJson,
   type CancelRunResponseJson,
   type CreateRunRequest,
   type CreateRunResponseJson,
+  type PinRunResponseJson,
   type RunJson,
   type RunListJson,
 } from './api-schemas.js';
@@ -53,6 +55,8 @@ export type CancelOutcome =
 export interface RunUseCases {
   create(input: CreateRunRequest, actor: ApiActor): Promise<CreateOutcome>;
   cancel(runId: string, actor: ApiActor): Promise<CancelOutcome>;
+  /** `POST /api/runs/:id/pin`, `runs.pin`: the run service's `/pin`. */
+  pin(runId: string, durationMs: number, actor: ApiActor): Promise<PinOutcome>;
 }
 
 /** Which runs a caller may see: the run service's reads. */
@@ -141,6 +145,27 @@ export class RunOperations {
         throw new ApiError('refused', outcome.reason);
       case 'not_found':
         throw new ApiError('not_found', outcome.reason);
+    }
+  }
+
+  /**
+   * Keeps a run's outputs pinned longer. A run the caller may not see is not found; one with
+   * nothing pinned (not finished, or collected) is a conflict; a duration past PIN_TTL_MAX is a
+   * bad request naming `duration`.
+   */
+  async pin(id: string, input: unknown, actor: ApiActor): Promise<PinRunResponseJson> {
+    const { duration } = parse(pinRunRequestReader, input);
+    const outcome = await this.deps.runs.pin(id, duration, actor);
+    if (outcome.kind === 'pinned') return { run: runToJson(outcome.run), pinned_until: outcome.pinnedUntil.toISOString(), extended: outcome.extended };
+    switch (outcome.code) {
+      case 'not_found':
+        throw new ApiError('not_found', outcome.reason);
+      case 'params':
+        throw new ApiError('invalid_request', outcome.reason, { field: 'duration' });
+      case 'nothing_to_do':
+        throw new ApiError('conflict', outcome.reason);
+      default:
+        throw new ApiError('refused', outcome.reason);
     }
   }
 }

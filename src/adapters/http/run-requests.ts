@@ -1,9 +1,9 @@
 /**
- * The JSON API's and JSON-RPC's create and cancel: the caller becomes a requester, the repository
+ * The JSON API's and JSON-RPC's create, cancel and pin: the caller becomes a requester, the repository
  * its App installation, and the run service decides, exactly as for a comment. The outcome goes
  * back in the response; nothing is posted on GitHub for an API caller.
  */
-import type { RunService, RunTarget } from '../../core/run-service/run-service.js';
+import type { PinOutcome, RunService, RunTarget } from '../../core/run-service/run-service.js';
 import type { CreateRunRequest } from './api-schemas.js';
 import type { ApiActor } from './http-io.js';
 import { requesterOf, type CancelOutcome, type CreateOutcome, type RunUseCases } from './run-operations.js';
@@ -47,5 +47,9 @@ export class RunRequests implements RunUseCases {
       case 'refused':
         return outcome.code === 'not_found' ? { kind: 'not_found', reason: outcome.reason } : { kind: 'refused', reason: outcome.reason };
     }
+  }
+
+  pin(runId: string, durationMs: number, actor: ApiActor): Promise<PinOutcome> {
+    return this.deps.runs.pin({ requester: requesterOf(actor), runId, durationMs });
   }
 }
