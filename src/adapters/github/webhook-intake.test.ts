@@ -150,6 +150,38 @@ describe('webhook intake', () => {
     expect(await store.listRuns({ repo: `${repo.owner}/${repo.name}` })).toHaveLength(1);
   });
 
+  it('/pin keeps a finished run’s outputs longer: a +1, and its check run shows the new expiry; refusals say why', async () => {
+    const repo = await newRepo();
+    const number = await pullRequest(repo, 'writer');
+    await gh.comment(repo, number, 'writer', '/run');
+    await settled();
+    const [run] = await store.listRuns({ repo: `${repo.owner}/${repo.name}` });
+    // The worker's part, as it adds the outputs: claimed, pinned for 30 days, succeeded.
+    await store.transition(run!.id, 'claim', new Date(), { workerId: 'w' });
+    await store.startPin({ runId: run!.id, kind: 'outputs', pinnedUntil: new Date(Date.now() + 30 * 86_400_000) }, new Date());
+    await store.completePin({ runId: run!.id, kind: 'outputs', root: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o' }, new Date());
+    await store.transition(run!.id, 'succeed', new Date(), { outputCid: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o' });
+
+    const { commentId } = await gh.comment(repo, number, 'writer', `/pin ${run!.id} 90d`);
+    await settled();
+    expect(gh.reactionsOn(commentId).map((r) => r.content)).toEqual(['+1']);
+    const pinnedUntil = (await store.getRun(run!.id))!.pinnedUntil!;
+    expect(pinnedUntil.getTime()).toBeGreaterThan(Date.now() + 89 * 86_400_000);
+    const until = `${pinnedUntil.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+    expect(repliesOn(repo, number)).toEqual([`@writer the outputs of run \`${run!.id}\` stay pinned until ${until}.`]);
+    expect(gh.checkRuns(repo).find((check) => check.externalId === run!.id)!.output?.summary).toContain(`Pinned until ${until}`);
+
+    await gh.comment(repo, number, 'reader', `/pin ${run!.id} 90d`);
+    await gh.comment(repo, number, 'writer', `/pin ${run!.id} 400d`);
+    await gh.comment(repo, number, 'writer', '/pin soon');
+    await settled();
+    expect(repliesOn(repo, number).slice(1)).toEqual([
+      '@reader nothing was pinned: @reader has the read role on this repository; keeping outputs pinned needs write or higher.',
+      '@writer nothing was pinned: `/pin` asks for 400 d, and this deployment pins outputs for at most 365 d (PIN_TTL_MAX).',
+      '@writer `/pin` takes a run id and a duration: `/pin <run-id> <duration>`, e.g. `/pin 01hx5k2q 90d`',
+    ]);
+  });
+
   it('a push cancels the runs of the old head; Re-run after the push is refused in a reply', async () => {
     const repo = await newRepo();
     const number = await pullRequest(repo, 'writer');
