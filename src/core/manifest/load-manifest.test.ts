@@ -186,7 +186,7 @@ describe('parseManifest: the files `uses: container` and `uses: procfile` name i
     const result = parseManifest(uses(type, given), types);
     expect(result.ok && result.manifest.tasks[0]).toMatchObject(expected);
     // …so the review gate counts that file, and the worker is handed it.
-    expect(result.ok && result.manifest.reviewPaths).toContain(expected.dockerfile ?? expected.procfile);
+    expect(result.ok && result.manifest.reviewPaths).toContain('dockerfile' in expected ? expected.dockerfile : expected.procfile);
   });
 
   it.each([
