@@ -55,6 +55,20 @@ export interface IpfsBlockReader {
 }
 
 /**
+ * Storing one small document as a single block (the provenance record): a section of its own, so
+ * task types (which only add) and their test doubles need not offer it.
+ */
+export interface IpfsBlockWriter {
+  /**
+   * Stores `value` as one DAG-JSON block (keys in DAG-JSON's fixed order, so equal values give
+   * equal CIDs), CIDv1 with the dag-json codec and sha2-256, held as an add's root is held (Kubo
+   * pins it), and returns its CID. Tells `onBlocks` that CID once stored, as an add does. Refuses
+   * a value over 1 MiB encoded, the most one block may be for other peers.
+   */
+  putDagJson(value: unknown, options?: Pick<AddOptions, 'signal' | 'onBlocks'>): Promise<string>;
+}
+
+/**
  * What the pin collector asks of a backend once the run store's pins no longer hold something:
  * a section of its own, so task types (which only add) and their test doubles need not offer it.
  * Each backend does the half that is its own: Kubo pinned the roots itself, so it unpins them

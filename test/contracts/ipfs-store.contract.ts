@@ -9,16 +9,17 @@
  * t0044-add-symlink.sh). Each adapter is opened with Kubo's bare defaults, and brings a way to read
  * a file back (`ipfs cat`) and to list the roots it holds pinned itself.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { IpfsGarbage, IpfsStore } from '../../src/ports/ipfs-store.js';
+import { CID } from 'multiformats/cid';
+import type { IpfsBlockReader, IpfsBlockWriter, IpfsGarbage, IpfsStore } from '../../src/ports/ipfs-store.js';
 
 export interface OpenedIpfsStore {
   /** A store with Kubo's bare `ipfs add` defaults. */
-  store: IpfsStore & IpfsGarbage;
+  store: IpfsStore & IpfsGarbage & IpfsBlockWriter & IpfsBlockReader;
   /** The bytes of the file at `path` below `cid` (or of `cid` itself), like `ipfs cat <cid>/<path>`. */
   cat(cid: string, path?: string): Promise<Uint8Array>;
   /** The roots the backend itself holds pinned (Kubo's recursive pins; none for the embedded store, whose pins are the run store's). */
@@ -38,7 +39,7 @@ const planets = {
 export function ipfsStoreContract(name: string, open: () => Promise<OpenedIpfsStore>): void {
   describe(`IpfsStore contract: ${name}`, () => {
     let opened: OpenedIpfsStore;
-    let store: IpfsStore & IpfsGarbage;
+    let store: OpenedIpfsStore['store'];
     let dir: string;
 
     beforeEach(async () => {
@@ -196,6 +197,40 @@ export function ipfsStoreContract(name: string, open: () => Promise<OpenedIpfsSt
       it('ignores a root it does not hold pinned, and blocks it does not store', async () => {
         await store.unpin(hello.cid);
         expect(await store.deleteBlocks([hello.cid, 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'])).toBe(0);
+      });
+    });
+
+    describe('one document as one block (putDagJson)', () => {
+      const document = { type: 'task-mgmt/provenance', version: 1, params: { b: '2', a: '1' }, outputs: null };
+      /** DAG-JSON writes keys sorted by their bytes, and no spaces. */
+      const encoded = '{"outputs":null,"params":{"a":"1","b":"2"},"type":"task-mgmt/provenance","version":1}';
+      const cid = 'baguqeera26r2jhliih57scwm2ob3kkyc426bf4dh4y7mpfiyshqbqzuoqjua';
+
+      it('stores it as DAG-JSON under a CIDv1 of its bytes, whatever the order of its keys, and tells the block', async () => {
+        const told: string[][] = [];
+        expect(await store.putDagJson(document, { onBlocks: async (cids) => void told.push(cids) })).toBe(cid);
+        expect(told).toStrictEqual([[cid]]);
+        expect(await store.putDagJson({ version: 1, type: 'task-mgmt/provenance', outputs: null, params: { a: '1', b: '2' } })).toBe(cid);
+        const bytes = await store.getBlock(cid);
+        expect(Buffer.from(bytes!).toString()).toBe(encoded);
+        const parsed = CID.parse(cid);
+        expect({ version: parsed.version, codec: parsed.code, hash: parsed.multihash.code }).toStrictEqual({ version: 1, codec: 0x0129, hash: 0x12 });
+        expect(Buffer.from(parsed.multihash.digest).equals(createHash('sha256').update(encoded).digest())).toBe(true);
+      });
+
+      it('is held like an add’s root until the collector releases it', async () => {
+        await store.putDagJson(document);
+        const pinned = await opened.pinned();
+        // Kubo pins it; the embedded store pins nothing itself (its pins are the run store's).
+        if (pinned.length > 0) expect(pinned).toContain(cid);
+        await store.unpin(cid);
+        await store.deleteBlocks([cid]);
+        expect(await opened.pinned()).not.toContain(cid);
+      });
+
+      it('refuses a document larger than one block may be, and one DAG-JSON cannot hold', async () => {
+        await expect(store.putDagJson({ big: 'x'.repeat(1024 * 1024) })).rejects.toThrow(/more than the 1,048,576 one block may hold/);
+        await expect(store.putDagJson({ gone: undefined })).rejects.toThrow();
       });
     });
 

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as dagJson from '@ipld/dag-json';
 import * as dagPb from '@ipld/dag-pb';
 import { CarBlockIterator } from '@ipld/car/iterator';
 import { UnixFS } from 'ipfs-unixfs';
@@ -335,8 +336,10 @@ export class FakeKubo {
       if (cid.code === dagPb.code) {
         const links = dagPb.decode(bytes).Links;
         for (let i = links.length - 1; i >= 0; i--) stack.push(links[i]!.Hash);
+      } else if (cid.code === dagJson.code) {
+        stack.push(...linksIn(dagJson.decode(bytes)).reverse());
       } else if (cid.code !== raw.code) {
-        throw new CommandError(`this fake walks only dag-pb and raw blocks, not codec 0x${cid.code.toString(16)}`);
+        throw new CommandError(`this fake walks only dag-pb, dag-json and raw blocks, not codec 0x${cid.code.toString(16)}`);
       }
     }
   }
@@ -458,4 +461,13 @@ function equalHash(a: CID, b: CID): boolean {
 
 function toCid(cid: CID | string): CID {
   return typeof cid === 'string' ? CID.parse(cid) : cid;
+}
+
+/** The links of a decoded DAG-JSON value (`{"/": "<cid>"}`, decoded as CIDs), in document order. */
+function linksIn(value: unknown): CID[] {
+  const cid = CID.asCID(value);
+  if (cid) return [cid];
+  if (Array.isArray(value)) return value.flatMap(linksIn);
+  if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) return Object.values(value).flatMap(linksIn);
+  return [];
 }

@@ -6,7 +6,8 @@
 import { join, resolve } from 'node:path';
 import { FsBlockstore } from 'blockstore-fs';
 import { CID } from 'multiformats/cid';
-import type { AddOptions, AddResult, IpfsBlockReader, IpfsGarbage, IpfsStore } from '../../ports/ipfs-store.js';
+import type { AddOptions, AddResult, IpfsBlockReader, IpfsBlockWriter, IpfsGarbage, IpfsStore } from '../../ports/ipfs-store.js';
+import { dagJsonBlock } from './dag-json-block.js';
 import { resolveImportSettings } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
 import { importTree, type BlockSink } from './import-tree.js';
@@ -22,7 +23,7 @@ export interface EmbeddedIpfsStoreOptions {
   includeHidden?: boolean;
 }
 
-export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsGarbage {
+export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockWriter, IpfsGarbage {
   readonly settings: ImportSettings;
   private readonly blockstore: FsBlockstore;
   private readonly includeHidden: boolean;
@@ -49,6 +50,15 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsGarbag
       ...(options.onBlocks ? { onBlocks: options.onBlocks } : {}),
     });
     return result;
+  }
+
+  async putDagJson(value: unknown, options: Pick<AddOptions, 'signal' | 'onBlocks'> = {}): Promise<string> {
+    options.signal?.throwIfAborted();
+    const { cid, bytes } = await dagJsonBlock(value);
+    await this.open();
+    await this.putOnce(cid, bytes);
+    await options.onBlocks?.([cid.toString()]);
+    return cid.toString();
   }
 
   /** Whether the block with this CID is stored here (the root of an add, or any block below it). */

@@ -16,7 +16,8 @@ import { create, type HTTPRPCOptions, type KuboRPCClient } from 'kubo-rpc-client
 import { CID } from 'multiformats/cid';
 import { sha256 } from 'multiformats/hashes/sha2';
 import { equals } from 'multiformats/bytes';
-import type { AddOptions, AddResult, IpfsBlockReader, IpfsGarbage, IpfsStore } from '../../ports/ipfs-store.js';
+import type { AddOptions, AddResult, IpfsBlockReader, IpfsBlockWriter, IpfsGarbage, IpfsStore } from '../../ports/ipfs-store.js';
+import { dagJsonBlock } from './dag-json-block.js';
 import { RetryableError } from '../../ports/errors.js';
 import { resolveImportSettings } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
@@ -41,7 +42,7 @@ export class KuboUnreachableError extends RetryableError {
   override readonly name = 'KuboUnreachableError';
 }
 
-export class KuboIpfsStore implements IpfsStore, IpfsBlockReader, IpfsGarbage {
+export class KuboIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockWriter, IpfsGarbage {
   readonly settings: ImportSettings;
   /** The API's address without credentials: what every error names. */
   readonly apiUrl: string;
@@ -78,6 +79,31 @@ export class KuboIpfsStore implements IpfsStore, IpfsBlockReader, IpfsGarbage {
     } finally {
       signal?.removeEventListener('abort', forward);
     }
+  }
+
+  /**
+   * The block goes to Kubo as a CAR of its own through `dag/import`, as an add's blocks do, so Kubo
+   * stores exactly the bytes and CID computed here (it checks the hash); then it is pinned like an
+   * add's root.
+   */
+  async putDagJson(value: unknown, options: Pick<AddOptions, 'signal' | 'onBlocks'> = {}): Promise<string> {
+    const signal = options.signal ?? new AbortController().signal;
+    signal.throwIfAborted();
+    const block = await dagJsonBlock(value);
+    const { writer, out } = CarWriter.create([block.cid]);
+    void writer
+      .put(block)
+      .then(() => writer.close())
+      .catch(() => undefined);
+    await this.call('dag/import', signal, async () => {
+      for await (const _ of this.client.dag.import([out], { pinRoots: false, signal })) {
+        // With pin-roots=false Kubo reports nothing; reading to the end waits for the import to finish.
+      }
+    });
+    const cid = block.cid.toString();
+    await options.onBlocks?.([cid]);
+    await this.pinRoot(cid, signal);
+    return cid;
   }
 
   /**
