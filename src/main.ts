@@ -1,15 +1,14 @@
 /** Entry point: picks serve | worker | add | validate | run | schema from argv. No logic lives here. */
 import { ConfigError, loadConfig } from './config.js';
 import { isCommand, USAGE, usageOf, wantsHelp } from './cli/usage.js';
-import { serve } from './cli/serve.js';
-import { worker } from './cli/worker.js';
-import { add } from './cli/add.js';
-import { validate } from './cli/validate.js';
-import { runLocal } from './cli/run-local.js';
-import { manifestJsonSchema } from './core/manifest/manifest-schema.js';
-import { eventJsonSchema, messageJsonSchema } from './adapters/events/schemas.js';
 
-const schemas: Record<string, () => unknown> = { manifest: manifestJsonSchema, message: messageJsonSchema, event: eventJsonSchema };
+// Each command loads only its own modules: loading all of them (Probot, BullMQ, Docker, the Kubo
+// client...) took 2 s of CPU, longer than `add` takes to hash 512 MiB.
+const schemas: Record<string, () => Promise<unknown>> = {
+  manifest: async () => (await import('./core/manifest/manifest-schema.js')).manifestJsonSchema(),
+  message: async () => (await import('./adapters/events/schemas.js')).messageJsonSchema(),
+  event: async () => (await import('./adapters/events/schemas.js')).eventJsonSchema(),
+};
 
 /** Reads `.env` (where the registration page saves the App's credentials); real env vars win. */
 function loadDotEnv(): void {
@@ -40,23 +39,23 @@ async function main(command: string | undefined, rest: string[]): Promise<number
   loadDotEnv();
   switch (command) {
     case 'serve':
-      return serve(loadConfig());
+      return (await import('./cli/serve.js')).serve(loadConfig());
     // Only `serve` takes webhooks: the others need no WEBHOOK_SECRET.
     case 'worker':
-      return worker(loadConfig(process.env, { takesWebhooks: false }));
+      return (await import('./cli/worker.js')).worker(loadConfig(process.env, { takesWebhooks: false }));
     case 'add':
-      return add(loadConfig(process.env, { takesWebhooks: false }), rest);
+      return (await import('./cli/add.js')).add(loadConfig(process.env, { takesWebhooks: false }), rest);
     case 'validate':
-      return validate(loadConfig(process.env, { takesWebhooks: false }), rest);
+      return (await import('./cli/validate.js')).validate(loadConfig(process.env, { takesWebhooks: false }), rest);
     case 'run':
-      return runLocal(loadConfig(process.env, { takesWebhooks: false }), rest);
+      return (await import('./cli/run-local.js')).runLocal(loadConfig(process.env, { takesWebhooks: false }), rest);
     default: {
       const schema = schemas[rest[0] ?? 'manifest'];
       if (!schema) {
         console.error(`task-mgmt schema: one of ${Object.keys(schemas).join(', ')}`);
         return 2;
       }
-      console.log(JSON.stringify(schema(), null, 2));
+      console.log(JSON.stringify(await schema(), null, 2));
       return 0;
     }
   }

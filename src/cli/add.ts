@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { CID_PROFILES, importOptionsInputSchema } from '../adapters/ipfs/import-profile.js';
 import type { ImportOptionsInput } from '../adapters/ipfs/import-profile.js';
 import type { Config } from '../config.js';
-import { createIpfsStore } from '../adapters/ipfs/create-ipfs-store.js';
+import { loadIpfsStore } from '../adapters/ipfs/load-ipfs-store.js';
 import type { AddedEntry, AddResult, IpfsStore } from '../ports/ipfs-store.js';
 
 export const ADD_USAGE = `Usage: task-mgmt add [options] <path>
@@ -222,7 +222,7 @@ export async function add(config: Config, argv: string[]): Promise<number> {
     {
       // The configured store: with IPFS_API_URL the add is published to that Kubo and pinned there.
       createStore: (request) =>
-        createIpfsStore({
+        loadIpfsStore({
           dataDir: config.DATA_DIR,
           apiUrl: config.IPFS_API_URL,
           includeHidden: request.includeHidden,
