@@ -50,7 +50,7 @@ describe.skipIf(!ready)('PostgreSQL', () => {
     it('a database written before requester kinds, marking the runs of service tokens', async () => {
       const pool = new pg.Pool({ connectionString: url, max: 1, options: `-c search_path=${schema}` });
       const old = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
-      await recordRunsBefore0004(old, 'postgres');
+      await recordRunsBefore0004(old, 'postgres', schema);
       await old.destroy();
 
       const store = await PostgresRunStore.open(url, { schema });

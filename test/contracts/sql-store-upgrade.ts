@@ -13,8 +13,11 @@ const runsBefore0004 = [
   { id: 'old-service-run', requestedBy: 'service:0123abcd', approvals: '[]' },
 ];
 
-export async function recordRunsBefore0004(db: Kysely<unknown>, dialect: SqlDialectName): Promise<void> {
-  const { error } = await new Migrator({ db, provider: migrationProvider(dialect), ...migrationTables }).migrateTo('0003-task-specs-and-needs');
+export async function recordRunsBefore0004(db: Kysely<unknown>, dialect: SqlDialectName, schema?: string): Promise<void> {
+  // With `schema`, Kysely's bookkeeping is looked for there only, not in another test's schema.
+  const { error } = await new Migrator({ db, provider: migrationProvider(dialect), ...migrationTables, ...(schema ? { migrationTableSchema: schema } : {}) }).migrateTo(
+    '0003-task-specs-and-needs',
+  );
   if (error) throw error;
   for (const run of runsBefore0004) {
     await sql`insert into runs (id, repo_owner, repo_name, installation_id, number, is_pull_request, sha, task, task_type,
