@@ -1,6 +1,6 @@
 /**
  * A Kubo RPC API server for tests: a real HTTP server on 127.0.0.1 that answers the commands the
- * app calls (`dag/import`, `pin/add`, `pin/ls`) plus `cat` and `block/get` to read back, the way
+ * app calls (`dag/import`, `pin/add`, `pin/ls`, `pin/rm`) plus `cat` and `block/get` to read back, the way
  * Kubo's RPC reference describes them (README.md beside this file says which version). Blocks
  * live in memory, each checked against its CID as it arrives; `cat` walks UnixFS over them.
  * It never touches a network: a block it lacks is an error, as on a Kubo started with --offline.
