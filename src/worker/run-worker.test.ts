@@ -295,6 +295,26 @@ async function world(options: { maxRunningPerRepo?: number; progressIntervalMs?:
 const statuses = (reports: CheckReport[]) => reports.map((report) => (report.conclusion ? `${report.status}:${report.conclusion}` : report.status));
 
 describe('a run that may run', () => {
+  it('pins its outputs for the TTL its request was granted, indexing every block under the run', async () => {
+    const w = await world();
+    const short = await w.queue({ spec: { with: {}, network: false, pinTtlMs: 5000 } });
+    const plain = await w.queue();
+    await w.handle(short.id);
+    await w.handle(plain.id);
+
+    const run = await w.run(short.id);
+    expect(run.pinnedUntil!.getTime()).toBeGreaterThanOrEqual(run.startedAt!.getTime() + 5000);
+    expect(run.pinnedUntil!.getTime()).toBeLessThanOrEqual(run.finishedAt!.getTime() + 5000);
+    expect(await w.store.listPins(run.id)).toStrictEqual([{ runId: run.id, kind: 'outputs', root: run.outputCid, pinnedUntil: run.pinnedUntil }]);
+    for (const file of [{ cid: run.outputCid! }, ...run.outputFiles]) {
+      expect((await w.store.livePinsHolding(file.cid, w.now())).map((holder) => holder.runId).sort()).toStrictEqual([plain.id, run.id].sort());
+    }
+    expect(w.reports(run).at(-1)!.summary).toContain(`Pinned until ${run.pinnedUntil!.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+    // A run recorded without a TTL gets PIN_TTL_DEFAULT, 30 days unless configured.
+    const other = await w.run(plain.id);
+    expect(other.pinnedUntil!.getTime() - other.finishedAt!.getTime()).toBeGreaterThan(29 * 86_400_000);
+  });
+
   it('is claimed, shows in_progress, then success with the CID of its outputs and each file, and keeps its log', async () => {
     const w = await world();
     const outcome = await w.service().request({ requester: { kind: 'user', login: 'alice' }, repo, target: { kind: 'pull_request', number: 1 }, task: null, params: {}, trigger: 'comment' });
