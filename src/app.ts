@@ -16,6 +16,10 @@ import { EmbeddedRunQueue } from './adapters/queue/embedded-run-queue.js';
 import { SqliteRunStore } from './adapters/store/sqlite-run-store.js';
 import { PostgresRunStore } from './adapters/store/postgres-run-store.js';
 import { createIpfsStore } from './adapters/ipfs/create-ipfs-store.js';
+import { EmbeddedIpfsStore } from './adapters/ipfs/embedded-ipfs-store.js';
+import { KuboIpfsStore } from './adapters/ipfs/kubo-ipfs-store.js';
+import { everyBackend, firstHolding } from './adapters/ipfs/layered-ipfs.js';
+import { VerifiedOutputFetcher } from './adapters/ipfs/verified-output-fetcher.js';
 import { DockerExecutor } from './adapters/executor/docker-executor.js';
 import { GithubCheckReporter } from './adapters/github/github-check-reporter.js';
 import { secretRedactor, type Redact } from './adapters/github/redact-secrets.js';
@@ -55,6 +59,8 @@ export interface Services {
   events?: EventBus;
   queue: RunQueue;
   ipfs: IpfsStore;
+  /** With Kubo and IPFS_PUBLISH_PRIVATE off: the store in DATA_DIR that private repositories' outputs go to instead. */
+  privateIpfs?: IpfsStore;
   /** Reads stored blocks back for the app's gateway (`/ipfs/…`); null when the backend cannot. */
   blocks: IpfsBlockReader | null;
   /** What the pin collector releases on the backend: Kubo's pins, the embedded store's blocks. */
@@ -81,16 +87,24 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     apiUrl: config.IPFS_API_URL,
     ...(config.IPFS_CID_PROFILE ? { profile: { profile: config.IPFS_CID_PROFILE } } : {}),
   });
+  // Private repositories' outputs are never sent to Kubo unless IPFS_PUBLISH_PRIVATE says so: they
+  // stay in DATA_DIR, and the app's gateway reads both stores.
+  const privateIpfs =
+    ipfs instanceof KuboIpfsStore && !config.IPFS_PUBLISH_PRIVATE
+      ? new EmbeddedIpfsStore({ dataDir: config.DATA_DIR, ...(config.IPFS_CID_PROFILE ? { profile: { profile: config.IPFS_CID_PROFILE } } : {}) })
+      : undefined;
   return {
     store,
     ...(events ? { events } : {}),
     queue,
     ipfs,
-    blocks: 'getBlock' in ipfs ? ipfs : null,
-    garbage: ipfs,
+    ...(privateIpfs ? { privateIpfs } : {}),
+    blocks: privateIpfs ? firstHolding([privateIpfs, ipfs]) : ipfs,
+    garbage: privateIpfs ? everyBackend([ipfs, privateIpfs]) : ipfs,
     async close() {
       await queue.close();
       await ipfs.close();
+      await privateIpfs?.close();
       await store.close();
     },
   };
@@ -141,6 +155,13 @@ export async function startWorker(
       allowedRegistries: config.ALLOWED_REGISTRIES,
     }),
     ipfs: services.ipfs,
+    ...(services.privateIpfs ? { privateIpfs: services.privateIpfs } : {}),
+    // Needed outputs another machine made: from Kubo when published there, else from the app's gateway.
+    outputs: new VerifiedOutputFetcher({
+      node: services.ipfs instanceof KuboIpfsStore ? { blocks: services.ipfs, name: `Kubo at ${services.ipfs.apiUrl}` } : undefined,
+      appUrl: config.PUBLIC_URL,
+      token: config.WORKER_TOKEN,
+    }),
     taskTypes: builtInTaskTypes,
     settings: taskSettings(config),
     ...(services.events ? { events: services.events } : {}),
@@ -184,7 +205,8 @@ export function startCollector(config: Config, services: Services, log: Logger, 
 /** What every text bound for GitHub passes through: the deployment's secrets never show there. */
 export function githubRedactor(config: Config): Redact {
   return secretRedactor({
-    apiTokens: config.API_TOKENS,
+    // A worker's WORKER_TOKEN is one of the app's API_TOKENS, which a worker process may not be given.
+    apiTokens: config.WORKER_TOKEN ? [...config.API_TOKENS, config.WORKER_TOKEN] : config.API_TOKENS,
     webhookSecret: config.WEBHOOK_SECRET,
     clientSecret: config.GITHUB_CLIENT_SECRET,
     privateKey: config.privateKey,

@@ -105,6 +105,12 @@ const envSchema = z
     PIN_TTL_MAX: optionalString.transform((v) => v ?? '365d').pipe(durationSchema),
     /** Time between two collections of expired pins and unpinned blocks (one replica collects at a time). */
     GC_INTERVAL: optionalString.transform((v) => v ?? '1h').pipe(durationSchema),
+    /**
+     * Send the outputs of private repositories' runs to Kubo too (IPFS_API_URL), where anyone who
+     * learns a CID can fetch them. Unset or false: they stay in the embedded store in DATA_DIR,
+     * which the app's gateway serves only to those who may read the run.
+     */
+    IPFS_PUBLISH_PRIVATE: optionalString.pipe(z.enum(['true', 'false']).optional()).transform((v) => v === 'true'),
     EVENTS_URL: url(['amqp:', 'amqps:']),
     DATA_DIR: optionalString.transform((v) => resolve(v ?? './data')),
     /** In-process worker concurrency; 0 runs no worker in the app process. */
@@ -169,6 +175,12 @@ const envSchema = z
       }
       return tokens;
     }),
+    /**
+     * A worker's token for the app's gateway (`PUBLIC_URL/ipfs/`), one of the app's API_TOKENS: a
+     * worker lacking a needed task's outputs fetches them there, a private repository's too.
+     * Sent to PUBLIC_URL only.
+     */
+    WORKER_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'must be one of the API_TOKENS, at least 16 characters'),
     /** Least time between two progress updates of a check run (each is a GitHub write). */
     PROGRESS_INTERVAL: optionalString.transform((v) => v ?? '10s').pipe(durationSchema),
     /**

@@ -18,7 +18,7 @@ import type { CheckReport, CheckReporter } from '../ports/check-reporter.js';
 import type { Executor, SandboxLimits } from '../ports/executor.js';
 import type { IpfsStore } from '../ports/ipfs-store.js';
 import type { OutputFetcher } from '../ports/output-fetcher.js';
-import type { RepoHost } from '../ports/repo-host.js';
+import type { RepoHost, RepoVisibility } from '../ports/repo-host.js';
 import type { RunHandler } from '../ports/run-queue.js';
 import type { Pins, RunLeases, RunLogs, RunPatch, RunRecords } from '../ports/run-store.js';
 import type { SourceFetcher } from '../ports/source-fetcher.js';
@@ -40,6 +40,12 @@ export interface WorkerDeps {
   source: SourceFetcher;
   executor: Executor;
   ipfs: IpfsStore;
+  /**
+   * Where outputs of private (and internal) repositories go instead of `ipfs`: set when `ipfs`
+   * publishes to Kubo and IPFS_PUBLISH_PRIVATE is not, to the embedded store in DATA_DIR, which
+   * only the app's gateway serves, to those who may read the run.
+   */
+  privateIpfs?: IpfsStore;
   /**
    * Gets a needed task's outputs that are not in this worker's DATA_DIR (another machine ran the
    * task), verified by CID. Without it such a run fails, saying so.
@@ -225,7 +231,8 @@ async function execute(
     sink.line(`task-mgmt: fetching ${run.repo.owner}/${run.repo.name} at ${run.sha}`);
     await deps.source.fetch(run.repo, run.sha, sourceDir, signal);
   }
-  const inputs = await neededOutputs(deps, run, { workDir, sink, signal, published: true });
+  const { ipfs, published } = await whereOutputsGo(deps, run, sink);
+  const inputs = await neededOutputs(deps, run, { workDir, sink, signal, published });
   const limits: SandboxLimits = {
     memoryBytes: run.spec.memoryBytes ?? deps.limits.memoryBytes,
     nanoCpus: run.spec.cpus !== undefined ? Math.round(run.spec.cpus * 1e9) : deps.limits.nanoCpus,
@@ -255,7 +262,7 @@ async function execute(
         signal: taskController.signal,
         log: (line) => sink.line(line),
         progress: (update) => progress.update(update),
-        ipfs: deps.ipfs,
+        ipfs,
         executor: deps.executor,
         outDir,
         scratchDir,
@@ -282,7 +289,7 @@ async function execute(
     // Pinned from when the outputs are added, for the TTL the request was granted (README "Pins").
     const clock = deps.now ?? (() => new Date());
     const pinnedUntil = new Date(clock().getTime() + effectivePinTtl(run.spec.pinTtlMs, deps.pinTtl ?? defaultPinTtl));
-    const { added } = await addAndPin({ store: deps.store, ipfs: deps.ipfs, now: clock }, { runId: run.id, kind: 'outputs', path: outDir, pinnedUntil, signal });
+    const { added } = await addAndPin({ store: deps.store, ipfs, now: clock }, { runId: run.id, kind: 'outputs', path: outDir, pinnedUntil, signal });
     const patch: RunPatch = { exitCode: result.exitCode ?? null, outputCid: added.cid, outputFiles: added.entries, metadata: result.metadata ?? {} };
     if (state === 'timed_out') return { state, patch: { ...patch, error: `the task ran longer than its ${formatDuration(limits.timeoutMs)} timeout and was stopped` } };
     if (state === 'failed') return { state, patch: { ...patch, error: result.error ?? 'the task failed' } };
@@ -304,6 +311,26 @@ async function execute(
     stopWatching();
     signal.removeEventListener('abort', forward);
   }
+}
+
+/**
+ * Where a run's outputs go, and so where those of the tasks it needs went: the deployment's store,
+ * or for a repository that is not public, when private outputs are kept off Kubo, the store in
+ * DATA_DIR (README "Private repositories"). A visibility GitHub does not tell counts as private.
+ */
+async function whereOutputsGo(deps: WorkerDeps, run: Run, sink: LogSink): Promise<{ ipfs: IpfsStore; published: boolean }> {
+  if (!deps.privateIpfs) return { ipfs: deps.ipfs, published: true };
+  const repo = `${run.repo.owner}/${run.repo.name}`;
+  let visibility: RepoVisibility | null = null;
+  try {
+    visibility = await (await deps.hostFor(run.repo)).getVisibility();
+  } catch (error) {
+    deps.log.warn({ err: error, runId: run.id }, 'could not learn whether the repository is public');
+  }
+  if (visibility === 'public') return { ipfs: deps.ipfs, published: true };
+  const why = visibility === null ? `GitHub did not say whether ${repo} is public` : `${repo} is ${visibility}`;
+  sink.line(`task-mgmt: ${why}, so its outputs are not sent to Kubo (IPFS_PUBLISH_PRIVATE is off): they stay in this deployment's own store, served by the app's gateway to those who may read the run`);
+  return { ipfs: deps.privateIpfs, published: false };
 }
 
 /**

@@ -283,6 +283,21 @@ describe('from Kubo, when the outputs were published there', () => {
     }
   });
 
+  it('published outputs Kubo lacks (the repository was private then) come from the app’s gateway', async () => {
+    const file = await node(new UnixFS({ type: 'file', data: Buffer.from('kept off Kubo\n') }));
+    const folder = await node(new UnixFS({ type: 'directory' }), [{ name: 'note.txt', cid: file.cid }]);
+    answer = { kind: 'blocks', root: folder.cid, list: [folder, file] };
+    seen = [];
+    const into = destination();
+    const kuboNode = new KuboIpfsStore({ apiUrl: kubo.url });
+    await new VerifiedOutputFetcher({ node: { blocks: kuboNode, name: `Kubo at ${kubo.url}` }, appUrl: base }).fetch(folder.cid.toString(), into, options({ published: true }));
+    expect(await readFile(join(into, 'note.txt'), 'utf8')).toBe('kept off Kubo\n');
+    expect(seen).toHaveLength(1);
+    await expect(new VerifiedOutputFetcher({ node: { blocks: kuboNode, name: `Kubo at ${kubo.url}` } }).fetch(folder.cid.toString(), destination(), options({ published: true }))).rejects.toThrow(
+      `Kubo at ${kubo.url} does not have them, and PUBLIC_URL, the app's address whose gateway serves them, is not set`,
+    );
+  });
+
   it('outputs kept off Kubo come from the app’s gateway', async () => {
     answer = { kind: 'car' };
     seen = [];

@@ -1,8 +1,8 @@
 /**
  * Gets a needed task's outputs onto this worker by CID (README "Pipelines across machines"):
  * from the Kubo node the deployment publishes to, block by block, when the outputs were published
- * there; otherwise from the app's own gateway as one CAR, which is kept in a scratch block store
- * while it arrives. Either way every block is checked against its CID, the folder is written from
+ * there and it holds their root; otherwise from the app's own gateway as one CAR, which is kept
+ * in a scratch block store while it arrives. Either way every block is checked against its CID, the folder is written from
  * the root down (so a missing block is noticed), within OUTPUT_MAX_BYTES and OUTPUT_MAX_FILES, and
  * it appears at its place only once complete.
  */
@@ -46,16 +46,16 @@ export class VerifiedOutputFetcher implements OutputFetcher {
     await mkdir(options.scratchDir, { recursive: true });
     try {
       const node = this.options.node;
-      if (options.published && node) {
+      // Published outputs come from the node; those it lacks (a repository that was private when
+      // they were added) from the app, which serves what it kept as well as what the node holds.
+      const onNode = options.published && node !== undefined && (await node.blocks.getBlock(root.toString(), { signal: options.signal })) !== null;
+      if (onNode) {
         await this.write(root, nodeStorage(node, options.signal), tree, options);
       } else if (this.options.appUrl) {
         await this.fromGateway(root, this.options.appUrl, tree, options);
       } else {
-        throw new DagFetchError(
-          node
-            ? "they were kept off Kubo (a private repository's outputs), and PUBLIC_URL, the app's address whose gateway serves them, is not set"
-            : "PUBLIC_URL, the app's address whose gateway serves them, is not set",
-        );
+        const where = !node ? '' : options.published ? `${node.name} does not have them, and ` : "they were kept off Kubo (a private repository's outputs), and ";
+        throw new DagFetchError(`${where}PUBLIC_URL, the app's address whose gateway serves them, is not set`);
       }
       await mkdir(dirname(dir), { recursive: true });
       await rename(tree, dir).catch((error: NodeJS.ErrnoException) => {
