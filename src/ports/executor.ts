@@ -44,8 +44,14 @@ export interface ExecuteResult {
   exitCode: number | null;
   timedOut: boolean;
   cancelled: boolean;
-  /** Image id that ran, for provenance. */
+  /** Id of the image built for the task (`docker inspect`'s Id), for provenance; '' when none was built. */
   imageId: string;
+  /**
+   * The image it was built FROM, by digest as the engine knows it from a registry
+   * (`busybox@sha256:…`), for provenance; null when not known (a base built or loaded on the engine
+   * itself has no registry digest) or when there is none (`FROM scratch`).
+   */
+  baseImageDigest: string | null;
   durationMs: number;
 }
 

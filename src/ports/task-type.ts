@@ -175,6 +175,8 @@ export interface TaskResult {
   error?: string;
   /** Facts about the outputs worth keeping with the run (title, language, counts…). */
   metadata?: Record<string, unknown>;
+  /** The image the task ran in, for the provenance record (types that start a container). */
+  image?: { id: string; baseDigest: string | null };
 }
 
 export interface TaskType<Params = unknown> {

@@ -26,10 +26,11 @@ export async function runImage(
       onLog: ctx.log,
       ...(ctx.beforeStart ? { beforeStart: ctx.beforeStart } : {}),
     });
-    if (result.cancelled) return { state: 'cancelled', exitCode: null, error: 'the run was cancelled' };
-    if (result.timedOut) return { state: 'timed_out', exitCode: null, metadata: { imageId: result.imageId } };
-    if (result.exitCode !== 0) return { state: 'failed', exitCode: result.exitCode, error: `the task exited with code ${result.exitCode}`, metadata: { imageId: result.imageId } };
-    return { state: 'succeeded', exitCode: 0, metadata: { imageId: result.imageId } };
+    const image = result.imageId !== '' ? { image: { id: result.imageId, baseDigest: result.baseImageDigest } } : {};
+    if (result.cancelled) return { state: 'cancelled', exitCode: null, error: 'the run was cancelled', ...image };
+    if (result.timedOut) return { state: 'timed_out', exitCode: null, metadata: { imageId: result.imageId }, ...image };
+    if (result.exitCode !== 0) return { state: 'failed', exitCode: result.exitCode, error: `the task exited with code ${result.exitCode}`, metadata: { imageId: result.imageId }, ...image };
+    return { state: 'succeeded', exitCode: 0, metadata: { imageId: result.imageId }, ...image };
   } catch (error) {
     if (error instanceof BuildFailedError) return { state: 'failed', exitCode: null, error: `the image did not build: ${error.message}` };
     throw error;

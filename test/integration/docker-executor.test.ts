@@ -129,6 +129,9 @@ describe.skipIf(!dockerAvailable)('DockerExecutor on a real engine', { timeout: 
     const result = await executor.execute(run.request);
     expect(result).toMatchObject({ exitCode: 0, timedOut: false, cancelled: false });
     expect(result.imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // The base's registry digest as the engine knows it: none for a busybox built or loaded on this engine.
+    const base = await docker.getImage('busybox').inspect();
+    expect(result.baseImageDigest).toBe(base.RepoDigests?.find((entry) => entry.startsWith('busybox@')) ?? base.RepoDigests?.[0] ?? null);
     expect(result.durationMs).toBeGreaterThan(0);
     expect(await readFile(join(run.request.outDir, 'result.txt'), 'utf8')).toBe('hello\n');
     expect(await readFile(join(run.request.outDir, 'sub', 'f'), 'utf8')).toBe('deep\n');

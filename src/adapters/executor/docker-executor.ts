@@ -17,8 +17,8 @@ import {
 } from '../../ports/executor.js';
 import { DEFAULT_BUILD_TIMEOUT_MS, DEFAULT_TMPFS_BYTES } from './sandbox-defaults.js';
 import { parseDockerfile } from '../../core/manifest/parse-dockerfile.js';
-import { imagesToPull } from './dockerfile-images.js';
-import { InvalidImageReferenceError, normaliseImageReference } from './image-reference.js';
+import { finalBaseImage, imagesToPull } from './dockerfile-images.js';
+import { InvalidImageReferenceError, normaliseImageReference, type ImageReference } from './image-reference.js';
 import { RegistryPolicy, type ResolveHost } from './registry-policy.js';
 
 export interface ExecutorLogger {
@@ -108,6 +108,9 @@ export class DockerExecutor implements Executor {
     let imageBuilt = false;
     let container: Dockerode.Container | undefined;
     let imageId = '';
+    /** What the Dockerfile's last stage stands on, as written there (null: scratch). */
+    const built: { base: string | null } = { base: null };
+    let baseImageDigest: string | null = null;
     let durationMs = 0;
     let exitCode: number | null = null;
 
@@ -118,11 +121,12 @@ export class DockerExecutor implements Executor {
         // A RUN step may not hang the worker for the whole task timeout.
         const buildTimer = setTimeout(() => halt('build-timeout'), this.#buildTimeoutMs);
         try {
-          imageId = await this.#build(request, tag, stop.signal, buildContainers);
+          imageId = await this.#build(request, tag, stop.signal, buildContainers, built);
         } finally {
           clearTimeout(buildTimer);
         }
         imageBuilt = imageId !== '';
+        if (imageBuilt) baseImageDigest = await this.#digestOf(built.base);
       }
       if (!stopReason && request.beforeStart) await request.beforeStart();
       if (!stopReason) {
@@ -174,8 +178,8 @@ export class DockerExecutor implements Executor {
     const cancelled = stopReason === 'cancel';
     // A killed container's 137 says nothing about the task; report that it never finished.
     if (timedOut || cancelled) exitCode = null;
-    log.info({ runId, exitCode, timedOut, cancelled, imageId, durationMs }, 'task container finished');
-    return { exitCode, timedOut, cancelled, imageId, durationMs };
+    log.info({ runId, exitCode, timedOut, cancelled, imageId, baseImageDigest, durationMs }, 'task container finished');
+    return { exitCode, timedOut, cancelled, imageId, baseImageDigest, durationMs };
   }
 
   /** Builds the image; returns its id, or '' when the build was stopped. */
@@ -184,6 +188,7 @@ export class DockerExecutor implements Executor {
     tag: string,
     signal: AbortSignal,
     buildContainers: Set<string>,
+    built: { base: string | null },
   ): Promise<string> {
     const contextDir = await realpath(request.contextDir);
     const dockerfile = await checkedDockerfile(contextDir, request.dockerfile);
@@ -191,6 +196,8 @@ export class DockerExecutor implements Executor {
     const refusal = findForbiddenDockerfileFeature(dockerfileText);
     if (refusal) throw new BuildFailedError(`${request.dockerfile}: ${refusal}`);
     await this.#vetImages(request.dockerfile, dockerfileText);
+    // Vetting expanded every FROM already, so this one expands too.
+    built.base = finalBaseImage(dockerfileText);
     if (signal.aborted) return '';
 
     // dockerode packs `src` with tar-fs, which stores symlinks as links (it does not follow
@@ -292,6 +299,23 @@ export class DockerExecutor implements Executor {
         );
       const rule = await this.#registries.refusal(reference, present);
       if (rule) throw new BuildFailedError(`${where}${expanded} is refused: ${rule}`);
+    }
+  }
+
+  /**
+   * The registry digest of the image `reference` names, as `docker inspect` lists it in
+   * RepoDigests (one of the same repository first); a reference that carries its digest is its
+   * own answer. Null when the engine knows none, or cannot say: provenance then says unknown.
+   */
+  async #digestOf(reference: string | null): Promise<string | null> {
+    if (reference === null) return null;
+    try {
+      const wanted = normaliseImageReference(reference);
+      const image = await this.#docker.getImage(wanted.canonical).inspect();
+      return repoDigest(image.RepoDigests ?? [], wanted);
+    } catch (error) {
+      this.#log.debug({ err: error, reference }, 'the base image has no digest the engine knows');
+      return null;
     }
   }
 
@@ -452,6 +476,23 @@ function validateRequest(request: ExecuteRequest): void {
       throw new TypeError(`DockerExecutor: env name ${JSON.stringify(name)} is not a valid variable name`);
     }
   }
+}
+
+/**
+ * The RepoDigests entry (`name@sha256:…`) for `wanted`: its own digest when it names one, else the
+ * entry of the same repository, else the first (the same image, pushed under another name).
+ */
+export function repoDigest(repoDigests: readonly string[], wanted: ImageReference): string | null {
+  const named = (entry: string) => {
+    try {
+      const reference = normaliseImageReference(entry);
+      return reference.registry === wanted.registry && reference.repository === wanted.repository;
+    } catch {
+      return false;
+    }
+  };
+  if (wanted.digest) return repoDigests.find((entry) => named(entry) && entry.endsWith(`@${wanted.digest}`)) ?? `${wanted.registry}/${wanted.repository}@${wanted.digest}`;
+  return repoDigests.find(named) ?? repoDigests[0] ?? null;
 }
 
 /**

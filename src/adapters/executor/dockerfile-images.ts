@@ -74,6 +74,40 @@ export function imagesToPull(text: string, buildArgs: Readonly<Record<string, st
   return images;
 }
 
+/**
+ * The image the built image stands on: the last stage's `FROM`, followed back through earlier
+ * stages it names, with ARGs expanded as for imagesToPull. Null when it is `scratch` (or there is
+ * no FROM): then nothing stands below the image. Throws when a reference cannot be expanded.
+ */
+export function finalBaseImage(text: string, buildArgs: Readonly<Record<string, string>> = {}): string | null {
+  const dockerfile = DockerfileParser.parse(text);
+  const escape = dockerfile.getEscapeCharacter();
+  const globals = new Map<string, string>();
+  /** Each named stage's own base, by lower-cased name. */
+  const stages = new Map<string, string | null>();
+  let base: string | null = null;
+  let inStage = false;
+  for (const instruction of dockerfile.getInstructions()) {
+    const keyword = instruction.getKeyword().toUpperCase();
+    if (keyword === 'ARG' && !inStage) {
+      for (const { name, value } of declarations(instruction)) {
+        const given = Object.hasOwn(buildArgs, name) ? buildArgs[name] : undefined;
+        const resolved = given ?? (value === null ? undefined : expandWord(value, globals, escape));
+        if (resolved !== undefined) globals.set(name, resolved);
+      }
+    } else if (keyword === 'FROM') {
+      inStage = true;
+      const [image, as, name] = instruction.getArguments().map((argument) => argument.getValue());
+      if (image === undefined) continue;
+      const reference = expandWord(image, globals, escape);
+      const lower = reference.toLowerCase();
+      base = lower === 'scratch' ? null : stages.has(lower) ? stages.get(lower)! : reference;
+      if (as?.toUpperCase() === 'AS' && name) stages.set(name.toLowerCase(), base);
+    }
+  }
+  return base;
+}
+
 function declarations(instruction: Instruction): Declaration[] {
   const withProperties = instruction as Instruction & { getProperties?: () => Array<{ getName(): string; getValue(): string | null }> };
   return (withProperties.getProperties?.() ?? []).map((property) => ({ name: property.getName(), value: property.getValue() }));

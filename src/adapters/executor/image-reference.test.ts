@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { imagesToPull } from './dockerfile-images.js';
+import { finalBaseImage, imagesToPull } from './dockerfile-images.js';
 import { normaliseImageReference } from './image-reference.js';
+import { repoDigest } from './docker-executor.js';
 import { RegistryPolicy, type ResolveHost } from './registry-policy.js';
 
 describe('normaliseImageReference', () => {
@@ -36,6 +37,37 @@ describe('normaliseImageReference', () => {
     ['-bad.io/x', /registry host/],
   ])('refuses %j', (text, why) => {
     expect(() => normaliseImageReference(text)).toThrow(why);
+  });
+});
+
+describe('repoDigest', () => {
+  const digest = (c: string) => `sha256:${c.repeat(64)}`;
+  it.each([
+    ['no digest known', [], 'busybox', null],
+    ['the entry of the same repository', [`mirror.io/busybox@${digest('a')}`, `busybox@${digest('b')}`], 'busybox:1.36', `busybox@${digest('b')}`],
+    ['another name of the same image', [`mirror.io/busybox@${digest('a')}`], 'busybox', `mirror.io/busybox@${digest('a')}`],
+    ['a reference that names its digest', [], `ghcr.io/o/r@${digest('c')}`, `ghcr.io/o/r@${digest('c')}`],
+  ] as const)('%s', (_name, entries, reference, expected) => {
+    expect(repoDigest(entries, normaliseImageReference(reference))).toBe(expected);
+  });
+});
+
+describe('finalBaseImage', () => {
+  it.each([
+    ['FROM busybox', 'busybox'],
+    ['FROM busybox:1.36 AS build\nRUN true\nFROM alpine\nCOPY --from=build /a /b', 'alpine'],
+    ['FROM busybox AS base\nFROM base AS build\nFROM BUILD', 'busybox'],
+    ['FROM busybox AS build\nFROM scratch\nCOPY --from=build /a /b', null],
+    ['ARG V=1.36\nFROM busybox:$V', 'busybox:1.36'],
+    ['FROM busybox\nARG V=2\nFROM alpine:${V:-3}', 'alpine:3'],
+    [`FROM ghcr.io/o/r@sha256:${'c'.repeat(64)}`, `ghcr.io/o/r@sha256:${'c'.repeat(64)}`],
+    ['# just a comment', null],
+  ])('%j stands on %j', (text, base) => {
+    expect(finalBaseImage(text)).toBe(base);
+  });
+
+  it('takes build args as the build does', () => {
+    expect(finalBaseImage('ARG V=1\nFROM busybox:$V', { V: '9' })).toBe('busybox:9');
   });
 });
 
