@@ -8,12 +8,13 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ipfsAdd } from './ipfs-add.js';
+import { logServing } from './log-serving.js';
 import { queueThroughput } from './queue-throughput.js';
 import { formatCell, formatTable, type Benchmark, type BenchmarkResult } from './report.js';
 import { storeOps } from './store-ops.js';
 import { webhookPath } from './webhook-path.js';
 
-const benchmarks: Benchmark[] = [queueThroughput, ipfsAdd, storeOps, webhookPath];
+const benchmarks: Benchmark[] = [queueThroughput, ipfsAdd, storeOps, webhookPath, logServing];
 
 const resultsFile = join(dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 
