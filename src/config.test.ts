@@ -145,4 +145,12 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ IPFS_API_URL: value }), value).toThrow(`IPFS_API_URL ${reason}`);
     }
   });
+
+  it('keeps private outputs off Kubo unless IPFS_PUBLISH_PRIVATE=true, and takes a WORKER_TOKEN of 16 characters or more', () => {
+    expect(loadConfig({}).IPFS_PUBLISH_PRIVATE).toBe(false);
+    expect(loadConfig({ IPFS_PUBLISH_PRIVATE: 'true' }).IPFS_PUBLISH_PRIVATE).toBe(true);
+    expect(() => loadConfig({ IPFS_PUBLISH_PRIVATE: 'yes' })).toThrow(/IPFS_PUBLISH_PRIVATE/);
+    expect(loadConfig({ WORKER_TOKEN: 'worker-token-0123456789' }).WORKER_TOKEN).toBe('worker-token-0123456789');
+    expect(() => loadConfig({ WORKER_TOKEN: 'short' })).toThrow('WORKER_TOKEN must be one of the API_TOKENS, at least 16 characters');
+  });
 });
