@@ -30,7 +30,7 @@ import { observeRunFinished } from './adapters/http/metrics-handler.js';
 import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
 import type { RunHandler, RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
-import type { IpfsBlockReader, IpfsGarbage, IpfsStore } from './ports/ipfs-store.js';
+import type { IpfsBlockReader, IpfsBlockWriter, IpfsGarbage, IpfsStore } from './ports/ipfs-store.js';
 import type { TaskSettings } from './ports/task-type.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
@@ -58,9 +58,10 @@ export interface Services {
   /** Where run events go besides the store (EVENTS_URL), for progress. */
   events?: EventBus;
   queue: RunQueue;
-  ipfs: IpfsStore;
+  /** Where outputs and provenance records go. */
+  ipfs: IpfsStore & IpfsBlockWriter;
   /** With Kubo and IPFS_PUBLISH_PRIVATE off: the store in DATA_DIR that private repositories' outputs go to instead. */
-  privateIpfs?: IpfsStore;
+  privateIpfs?: IpfsStore & IpfsBlockWriter;
   /** Reads stored blocks back for the app's gateway (`/ipfs/…`); null when the backend cannot. */
   blocks: IpfsBlockReader | null;
   /** What the pin collector releases on the backend: Kubo's pins, the embedded store's blocks. */

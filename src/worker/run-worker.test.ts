@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as dagJson from '@ipld/dag-json';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -305,7 +306,10 @@ describe('a run that may run', () => {
     const run = await w.run(short.id);
     expect(run.pinnedUntil!.getTime()).toBeGreaterThanOrEqual(run.startedAt!.getTime() + 5000);
     expect(run.pinnedUntil!.getTime()).toBeLessThanOrEqual(run.finishedAt!.getTime() + 5000);
-    expect(await w.store.listPins(run.id)).toStrictEqual([{ runId: run.id, kind: 'outputs', root: run.outputCid, pinnedUntil: run.pinnedUntil }]);
+    expect(await w.store.listPins(run.id)).toStrictEqual([
+      { runId: run.id, kind: 'outputs', root: run.outputCid, pinnedUntil: run.pinnedUntil },
+      { runId: run.id, kind: 'provenance', root: run.provenanceCid, pinnedUntil: run.pinnedUntil },
+    ]);
     for (const file of [{ cid: run.outputCid! }, ...run.outputFiles]) {
       expect((await w.store.livePinsHolding(file.cid, w.now())).map((holder) => holder.runId).sort()).toStrictEqual([plain.id, run.id].sort());
     }
@@ -740,5 +744,118 @@ describe('what a task leaves in its output folder', () => {
     const run = await w.run(queued.id);
     expect(run.state).toBe('succeeded');
     expect(run.outputFiles).toHaveLength(50);
+  });
+});
+
+describe('the provenance record', () => {
+  /** The record a run's provenance CID names, as the store holds it. */
+  async function recordOf(w: Awaited<ReturnType<typeof world>>, run: Run): Promise<Record<string, unknown>> {
+    const bytes = await w.ipfs.getBlock(run.provenanceCid!);
+    return dagJson.decode(bytes!);
+  }
+
+  it('a run that succeeded has one, beside its outputs and pinned as long, named in the run and on the check run', async () => {
+    const w = await world();
+    const fetch = await w.queue({ task: 'fetch' });
+    const queued = await w.queue({
+      needs: [fetch.id],
+      params: { depth: '2' },
+      approvals: [{ reviewId: 88, reviewer: 'mara', commit: w.head }],
+      spec: { with: {}, network: false, pinTtlMs: 86_400_000 },
+    });
+    await w.handle(fetch.id);
+    await w.handle(queued.id);
+
+    const run = await w.run(queued.id);
+    const before = await w.run(fetch.id);
+    expect(run.provenanceCid).toMatch(/^baguqeera[a-z2-7]+$/);
+    expect(await recordOf(w, run)).toStrictEqual({
+      type: 'task-mgmt/provenance',
+      version: 1,
+      repository: 'octo-org/archive',
+      number: 1,
+      sha: w.head,
+      manifestDigest: 'sha256:' + 'd'.repeat(64),
+      task: 'snapshot',
+      taskType: 'test/write',
+      params: { depth: '2' },
+      requester: { login: 'alice', how: 'comment' },
+      approvals: [{ reviewId: 88, reviewer: 'mara', commit: w.head }],
+      image: null,
+      inputs: { fetch: before.outputCid },
+      outputs: { root: run.outputCid, files: Object.fromEntries(run.outputFiles.map((file) => [file.name, file.cid])) },
+      exitCode: null,
+      conclusion: 'success',
+      queuedAt: run.queuedAt.toISOString(),
+      startedAt: run.startedAt!.toISOString(),
+      finishedAt: run.finishedAt!.toISOString(),
+      pinnedUntil: run.pinnedUntil!.toISOString(),
+      taskMgmtVersion: JSON.parse(await readFile(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')).version,
+    });
+    // Pinned like the outputs, until the same time, so the app's gateway serves it as long.
+    expect((await w.store.listPins(run.id)).find((pin) => pin.kind === 'provenance')).toStrictEqual({ runId: run.id, kind: 'provenance', root: run.provenanceCid, pinnedUntil: run.pinnedUntil });
+    expect((await w.store.livePinsHolding(run.provenanceCid!, w.now())).map((holder) => holder.runId)).toStrictEqual([run.id]);
+
+    const summary = w.reports(run).at(-1)!.summary;
+    expect(summary.split('\n')).toContain(
+      `Provenance: \`${run.provenanceCid}\` ([record](${gatewayUrl}/ipfs/${run.provenanceCid})) · \`task-mgmt verify ${run.provenanceCid}\` checks it and the outputs against their bytes`,
+    );
+    // Whoever learns that the run ended learns its record with it.
+    expect(w.finished.find((ended) => ended.id === run.id)!.provenanceCid).toBe(run.provenanceCid);
+  });
+
+  it('a run that failed before adding outputs has one too, with no outputs, pinned for its TTL', async () => {
+    const w = await world();
+    const queued = await w.queue({ taskType: 'test/permanent' });
+    await w.handle(queued.id);
+
+    const run = await w.run(queued.id);
+    expect(run).toMatchObject({ state: 'failed', outputCid: null });
+    const record = await recordOf(w, run);
+    expect(record).toMatchObject({ conclusion: 'failure', outputs: null, exitCode: null, finishedAt: run.finishedAt!.toISOString() });
+    const [pin] = await w.store.listPins(run.id);
+    expect(pin).toMatchObject({ kind: 'provenance', root: run.provenanceCid });
+    expect(record.pinnedUntil).toBe(pin!.pinnedUntil.toISOString());
+    expect(pin!.pinnedUntil.getTime() - run.finishedAt!.getTime()).toBeGreaterThan(29 * 86_400_000);
+    expect(w.reports(run).at(-1)!.summary).toMatch(/^Provenance: `baguqeera/m);
+  });
+
+  it('a run cancelled elsewhere while it ran gets one once its task stopped, and its check run shows it', async () => {
+    const w = await world();
+    const queued = await w.queue({ taskType: 'test/wait' });
+    const handling = w.handle(queued.id);
+    await until(() => w.seen.contexts.has(queued.id), 'the task started');
+    await w.store.transition(queued.id, 'cancel', w.now(), { error: 'cancelled by @alice' });
+    await handling;
+
+    const run = await w.run(queued.id);
+    expect(run).toMatchObject({ state: 'cancelled', error: 'cancelled by @alice' });
+    expect(await recordOf(w, run)).toMatchObject({ conclusion: 'cancelled', outputs: null, finishedAt: run.finishedAt!.toISOString() });
+    expect(w.reports(run).at(-1)).toMatchObject({ conclusion: 'cancelled' });
+    expect(w.reports(run).at(-1)!.summary).toContain(`Provenance: \`${run.provenanceCid}\``);
+  });
+
+  it('a run cancelled before it started has none', async () => {
+    const w = await world();
+    const queued = await w.queue();
+    await w.store.transition(queued.id, 'cancel', w.now(), { error: 'cancelled by @alice' });
+    await w.handle(queued.id);
+    expect(await w.run(queued.id)).toMatchObject({ state: 'cancelled', provenanceCid: null });
+    expect(await w.store.listPins(queued.id)).toStrictEqual([]);
+  });
+
+  it('a record that cannot be written is logged, and the run ends as it would without one', async () => {
+    const w = await world();
+    const broken = Object.assign(Object.create(w.ipfs) as EmbeddedIpfsStore, {
+      putDagJson: async () => {
+        throw new Error('the disk is full');
+      },
+    });
+    const queued = await w.queue();
+    await createRunHandler({ ...w.deps, ipfs: broken })({ runId: queued.id }, { signal: new AbortController().signal });
+    const run = await w.run(queued.id);
+    expect(run).toMatchObject({ state: 'succeeded', provenanceCid: null });
+    expect(run.outputCid).not.toBeNull();
+    expect(w.reports(run).at(-1)!.summary).not.toContain('Provenance');
   });
 });

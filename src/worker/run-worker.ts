@@ -16,7 +16,7 @@ import { finishMove, type RepoRef, type Run } from '../core/runs/run.js';
 import { formatDuration } from '../core/runs/units.js';
 import type { CheckReport, CheckReporter } from '../ports/check-reporter.js';
 import type { Executor, SandboxLimits } from '../ports/executor.js';
-import type { IpfsStore } from '../ports/ipfs-store.js';
+import type { IpfsBlockWriter, IpfsStore } from '../ports/ipfs-store.js';
 import type { OutputFetcher } from '../ports/output-fetcher.js';
 import type { RepoHost, RepoVisibility } from '../ports/repo-host.js';
 import type { RunHandler } from '../ports/run-queue.js';
@@ -24,6 +24,7 @@ import type { Pins, RunLeases, RunLogs, RunPatch, RunRecords } from '../ports/ru
 import type { SourceFetcher } from '../ports/source-fetcher.js';
 import type { AnyTaskType, TaskInput, TaskProgress, TaskSettings } from '../ports/task-type.js';
 import { LogSink } from './log-sink.js';
+import { writeProvenance } from './provenance.js';
 import { taskNetwork } from './tasks/index.js';
 import { runToJson } from '../core/runs/run-json.js';
 import type { EventBus } from '../ports/event-bus.js';
@@ -39,13 +40,14 @@ export interface WorkerDeps {
   checks: CheckReporter;
   source: SourceFetcher;
   executor: Executor;
-  ipfs: IpfsStore;
+  /** Where outputs go, and the provenance record beside them. */
+  ipfs: IpfsStore & IpfsBlockWriter;
   /**
    * Where outputs of private (and internal) repositories go instead of `ipfs`: set when `ipfs`
    * publishes to Kubo and IPFS_PUBLISH_PRIVATE is not, to the embedded store in DATA_DIR, which
    * only the app's gateway serves, to those who may read the run.
    */
-  privateIpfs?: IpfsStore;
+  privateIpfs?: IpfsStore & IpfsBlockWriter;
   /**
    * Gets a needed task's outputs that are not in this worker's DATA_DIR (another machine ran the
    * task), verified by CID. Without it such a run fails, saying so.
@@ -134,13 +136,14 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       onStoreError: (error) => log.error({ err: error }, 'the run store did not take a chunk of the run log; the run goes on'),
     });
     const progress = new ProgressReporter(deps, log, run, deps.progressIntervalMs ?? 10_000);
+    const facts: RunFacts = {};
     await report(deps, log, run, startedReport(run));
     try {
-      const outcome = await execute(deps, run, workDir, sink, progress, controller.signal);
+      const outcome = await execute(deps, run, workDir, sink, progress, controller.signal, facts);
       progress.stop();
       // The last lines are stored before the end is recorded: whoever sees the run end reads them too.
       await sink.flush();
-      await finish(deps, log, run, outcome.state, { ...outcome.patch, logTail: sink.tailText() }, now);
+      await finish(deps, log, run, outcome.state, { ...outcome.patch, logTail: sink.tailText() }, now, facts);
     } catch (error) {
       progress.stop();
       // A worker shutting down stops the task and hands the run back, as it would on a retryable failure.
@@ -161,7 +164,7 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       if (!cancelled) log.error({ err: error }, 'run failed');
       sink.line(`task-mgmt: ${message}`);
       await sink.flush();
-      await finish(deps, log, run, cancelled ? 'cancelled' : 'failed', { error: message, logTail: sink.tailText() }, now);
+      await finish(deps, log, run, cancelled ? 'cancelled' : 'failed', { error: message, logTail: sink.tailText() }, now, facts);
     } finally {
       clearInterval(heartbeat);
       signal.removeEventListener('abort', onAbort);
@@ -197,6 +200,15 @@ interface Outcome {
   patch: RunPatch;
 }
 
+/** What the provenance record needs of a run besides its record, as the task learns it. */
+interface RunFacts {
+  /** The store the outputs went to (the record goes beside them). */
+  ipfs?: IpfsStore & IpfsBlockWriter;
+  image?: { id: string; baseDigest: string | null };
+  /** When the outputs' pin ends, once they are added. */
+  pinnedUntil?: Date;
+}
+
 class NoLongerAllowedError extends Error {
   override readonly name = 'NoLongerAllowedError';
 }
@@ -212,6 +224,7 @@ async function execute(
   sink: LogSink,
   progress: ProgressReporter,
   signal: AbortSignal,
+  facts: RunFacts,
 ): Promise<Outcome> {
   const type = deps.taskTypes.get(run.taskType);
   if (!type) return { state: 'failed', patch: { error: `\`${run.taskType}\` is not a task type this worker knows` } };
@@ -232,6 +245,7 @@ async function execute(
     await deps.source.fetch(run.repo, run.sha, sourceDir, signal);
   }
   const { ipfs, published } = await whereOutputsGo(deps, run, sink);
+  facts.ipfs = ipfs;
   const inputs = await neededOutputs(deps, run, { workDir, sink, signal, published });
   const limits: SandboxLimits = {
     memoryBytes: run.spec.memoryBytes ?? deps.limits.memoryBytes,
@@ -276,6 +290,7 @@ async function execute(
       },
       params.data,
     );
+    if (result.image) facts.image = result.image;
     if (taskController.signal.reason instanceof OutputLimitError) throw taskController.signal.reason;
     const timedOut = taskController.signal.reason instanceof TaskTimeout;
     let state: FinalState = timedOut ? 'timed_out' : (result.state ?? 'succeeded');
@@ -289,7 +304,8 @@ async function execute(
     // Pinned from when the outputs are added, for the TTL the request was granted (README "Pins").
     const clock = deps.now ?? (() => new Date());
     const pinnedUntil = new Date(clock().getTime() + effectivePinTtl(run.spec.pinTtlMs, deps.pinTtl ?? defaultPinTtl));
-    const { added } = await addAndPin({ store: deps.store, ipfs, now: clock }, { runId: run.id, kind: 'outputs', path: outDir, pinnedUntil, signal });
+    const { added, pin } = await addAndPin({ store: deps.store, ipfs, now: clock }, { runId: run.id, kind: 'outputs', path: outDir, pinnedUntil, signal });
+    facts.pinnedUntil = pin.pinnedUntil;
     const patch: RunPatch = { exitCode: result.exitCode ?? null, outputCid: added.cid, outputFiles: added.entries, metadata: result.metadata ?? {} };
     if (state === 'timed_out') return { state, patch: { ...patch, error: `the task ran longer than its ${formatDuration(limits.timeoutMs)} timeout and was stopped` } };
     if (state === 'failed') return { state, patch: { ...patch, error: result.error ?? 'the task failed' } };
@@ -318,7 +334,7 @@ async function execute(
  * or for a repository that is not public, when private outputs are kept off Kubo, the store in
  * DATA_DIR (README "Private repositories"). A visibility GitHub does not tell counts as private.
  */
-async function whereOutputsGo(deps: WorkerDeps, run: Run, sink: LogSink): Promise<{ ipfs: IpfsStore; published: boolean }> {
+async function whereOutputsGo(deps: WorkerDeps, run: Run, sink: LogSink): Promise<{ ipfs: IpfsStore & IpfsBlockWriter; published: boolean }> {
   if (!deps.privateIpfs) return { ipfs: deps.ipfs, published: true };
   const repo = `${run.repo.owner}/${run.repo.name}`;
   let visibility: RepoVisibility | null = null;
@@ -499,15 +515,57 @@ async function finish(
   state: FinalState,
   patch: RunPatch,
   now: () => Date,
+  facts: RunFacts,
 ): Promise<void> {
-  const finished = await deps.store.transition(run.id, finishMove(state), now(), patch, { heldBy: deps.workerId });
+  // The record is written first, stamped with the time the end is recorded at, so that the move
+  // that ends the run carries its CID.
+  const at = now();
+  const provenanceCid = await provenanceOf(deps, log, { ...run, ...patch, state, finishedAt: at }, facts);
+  const finished = await deps.store.transition(run.id, finishMove(state), at, { ...patch, ...(provenanceCid ? { provenanceCid } : {}) }, { heldBy: deps.workerId });
   if (!finished) {
     log.info('run was ended elsewhere before the worker finished');
+    await recordEndedElsewhere(deps, log, run.id, facts, now);
     return;
   }
   log.info({ state, outputCid: finished.outputCid, exitCode: finished.exitCode }, 'run finished');
   deps.onRunFinished?.(finished);
   await report(deps, log, finished, finishedReport(finished, deps.gatewayUrl));
+}
+
+/** Longest the provenance record may take to write (a Kubo that hangs must not hold the run's end). */
+const PROVENANCE_TIMEOUT_MS = 60_000;
+
+/**
+ * Writes the provenance record of a run as it ends (README "Provenance"), beside its outputs and
+ * pinned as long. A failure is logged, never the run's: the run then ends without a record.
+ */
+async function provenanceOf(deps: WorkerDeps, log: Logger, ended: Run, facts: RunFacts): Promise<string | null> {
+  const now = deps.now ?? (() => new Date());
+  const pinnedUntil = facts.pinnedUntil ?? new Date(now().getTime() + effectivePinTtl(ended.spec.pinTtlMs, deps.pinTtl ?? defaultPinTtl));
+  try {
+    return await writeProvenance({ store: deps.store, now }, facts.ipfs ?? deps.privateIpfs ?? deps.ipfs, {
+      run: ended,
+      image: facts.image ?? null,
+      pinnedUntil,
+      signal: AbortSignal.timeout(PROVENANCE_TIMEOUT_MS),
+    });
+  } catch (error) {
+    log.error({ err: error }, 'could not write the provenance record; the run ends without one');
+    return null;
+  }
+}
+
+/**
+ * A run cancelled while it ran was ended by whoever cancelled it; once its task has stopped, the
+ * worker still writes its record, of the run as the store has it, and shows it on the check run.
+ */
+async function recordEndedElsewhere(deps: WorkerDeps, log: Logger, runId: string, facts: RunFacts, now: () => Date): Promise<void> {
+  const ended = await deps.store.getRun(runId);
+  if (ended?.state !== 'cancelled' || ended.startedAt === null || ended.provenanceCid !== null) return;
+  const provenanceCid = await provenanceOf(deps, log, ended, facts);
+  if (!provenanceCid) return;
+  const updated = await deps.store.updateRun(runId, { provenanceCid }, now());
+  await report(deps, log, updated, finishedReport(updated, deps.gatewayUrl));
 }
 
 /** Reporting must not fail a run: GitHub being slow is retried briefly, then logged. */

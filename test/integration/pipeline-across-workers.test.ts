@@ -30,7 +30,7 @@ import { queuedReport } from '../../src/core/runs/check-text.js';
 import { RunService } from '../../src/core/run-service/run-service.js';
 import type { RepoRef, Run } from '../../src/core/runs/run.js';
 import type { Executor } from '../../src/ports/executor.js';
-import type { IpfsBlockReader, IpfsStore } from '../../src/ports/ipfs-store.js';
+import type { IpfsBlockReader, IpfsBlockWriter, IpfsStore } from '../../src/ports/ipfs-store.js';
 import type { OutputFetcher } from '../../src/ports/output-fetcher.js';
 import type { AnyTaskType } from '../../src/ports/task-type.js';
 import { createRunHandler } from '../../src/worker/run-worker.js';
@@ -145,7 +145,7 @@ describe('a pipeline whose tasks run on workers with different DATA_DIRs', () =>
   });
 
   /** A worker of its own DATA_DIR, on the shared run store. */
-  function worker(name: string, parts: { ipfs: IpfsStore; privateIpfs?: IpfsStore; outputs?: OutputFetcher }) {
+  function worker(name: string, parts: { ipfs: IpfsStore & IpfsBlockWriter; privateIpfs?: IpfsStore & IpfsBlockWriter; outputs?: OutputFetcher }) {
     const handle = createRunHandler({
       store,
       hostFor: async (repo) => hosts.get(repo.name)!,
