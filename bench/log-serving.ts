@@ -7,7 +7,8 @@
  * delay are its own. Before logs moved to the store, an 800 MB log served this way took the
  * app to 3.3 GB and blocked its event loop while the file was read whole.
  *
- * BENCH_LOG_MIB sets the log's size (default 256).
+ * BENCH_LOG_MIB sets the log's size (default 256), BENCH_LOG_READERS how many clients read it at
+ * once (default 1).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -34,17 +35,21 @@ interface Served {
   p99DelayMs: number;
 }
 
-/** Starts a server process on `dir`, fetches `path` to its end without keeping it, and stops the server. */
-async function serve(dir: string, path: string): Promise<Served> {
+/** Starts a server process on `dir`, fetches `path` to its end `readers` times at once without keeping it, and stops the server. */
+async function serve(dir: string, path: string, readers: number): Promise<Served> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench', 'log-serving-server.ts'), dir, TOKEN], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   try {
     const started = JSON.parse(String((await lines.next()).value)) as { port: number; idleRssMiB: number };
     const began = performance.now();
-    const response = await fetch(`http://127.0.0.1:${started.port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
-    let bytes = 0;
-    for await (const chunk of response.body!) bytes += (chunk as Uint8Array).byteLength;
+    const read = async () => {
+      const response = await fetch(`http://127.0.0.1:${started.port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
+      let count = 0;
+      for await (const chunk of response.body!) count += (chunk as Uint8Array).byteLength;
+      return count;
+    };
+    const bytes = (await Promise.all(Array.from({ length: readers }, read))).reduce((sum, count) => sum + count, 0);
     const ms = performance.now() - began;
     child.kill('SIGTERM');
     const stats = JSON.parse(String((await lines.next()).value)) as { maxDelayMs: number; p99DelayMs: number; peakRssMiB: number };
@@ -56,6 +61,7 @@ async function serve(dir: string, path: string): Promise<Served> {
 
 async function run(): Promise<BenchmarkResult> {
   const logBytes = Number(process.env.BENCH_LOG_MIB ?? 256) * MiB;
+  const readers = Number(process.env.BENCH_LOG_READERS ?? 1);
   const lineCount = Math.ceil(logBytes / (LINE.length + 1));
   return withTempDir('log-serving', async (dir) => {
     const store = await SqliteRunStore.open(join(dir, 'task-mgmt.sqlite'));
@@ -83,7 +89,7 @@ async function run(): Promise<BenchmarkResult> {
       [`store, LOG_MAX_BYTES ${DEFAULT_LOG_MAX_BYTES / MiB} MiB`, `/api/runs/${capped.id}/logs`],
     ];
     const served: Array<[string, Served]> = [];
-    for (const [name, path] of sides) served.push([name, await serve(dir, path)]);
+    for (const [name, path] of sides) served.push([name, await serve(dir, path, readers)]);
     const baseline = perSecond(served[0]![1].bytes, served[0]![1].ms);
     const rows: Record<string, Cell>[] = served.map(([name, s]) => ({
       case: name,
@@ -97,7 +103,7 @@ async function run(): Promise<BenchmarkResult> {
     }));
     return {
       name: 'log-serving',
-      title: `GET /api/runs/:id/logs of a ${logBytes / MiB} MiB log (${lineCount.toLocaleString('en-US')} lines), each side in its own server process`,
+      title: `GET /api/runs/:id/logs of a ${logBytes / MiB} MiB log (${lineCount.toLocaleString('en-US')} lines) by ${readers} client${readers === 1 ? '' : 's'} at once, each side in its own server process`,
       columns: [
         { key: 'case', header: 'case', align: 'left' },
         { key: 'mib', header: 'MiB served', digits: 1 },
