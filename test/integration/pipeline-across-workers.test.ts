@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { openServices } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
 import { createHttpApi } from '../../src/adapters/http/http-api.js';
 import { pinnedAccess } from '../../src/adapters/http/ipfs-gateway-access.js';
 import { RunRequests } from '../../src/adapters/http/run-requests.js';
@@ -314,6 +316,26 @@ describe('a pipeline whose tasks run on workers with different DATA_DIRs', () =>
       const ran = (await store.getRun(first.id))!;
       expect(kubo.pins().map((pin) => pin.cid.toString())).toContain(ran.outputCid);
       expect(await appIpfs.getBlock(ran.outputCid!)).toBeNull();
+    });
+
+    it('the app builds a store in DATA_DIR beside Kubo for private outputs only while IPFS_PUBLISH_PRIVATE is off', async () => {
+      for (const [publish, expected] of [
+        [undefined, true],
+        ['false', true],
+        ['true', false],
+      ] as const) {
+        const config = loadConfig({ DATA_DIR: join(dir, `services-${publish}`), IPFS_API_URL: kubo.url, ...(publish ? { IPFS_PUBLISH_PRIVATE: publish } : {}) });
+        const services = await openServices(config, silent);
+        try {
+          expect(services.ipfs).toBeInstanceOf(KuboIpfsStore);
+          expect(services.privateIpfs instanceof EmbeddedIpfsStore, `IPFS_PUBLISH_PRIVATE=${publish}`).toBe(expected);
+        } finally {
+          await services.close();
+        }
+      }
+      const embedded = await openServices(loadConfig({ DATA_DIR: join(dir, 'services-embedded') }), silent);
+      expect(embedded.privateIpfs).toBeUndefined();
+      await embedded.close();
     });
 
     it('a visibility GitHub does not tell counts as private', async () => {
