@@ -14,12 +14,15 @@ import { join, resolve } from 'node:path';
 import * as dagPb from '@ipld/dag-pb';
 import { UnixFS } from 'ipfs-unixfs';
 import { importer } from 'ipfs-unixfs-importer';
-import type { BufferImporter, ImportCandidate, ImportResult, ImporterOptions, WritableStorage } from 'ipfs-unixfs-importer';
+import type { BufferImporter, BufferImporterResult, ImportCandidate, ImportResult, ImporterOptions, WritableStorage } from 'ipfs-unixfs-importer';
 import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
+import { create as createDigest } from 'multiformats/hashes/digest';
 import { sha256 } from 'multiformats/hashes/sha2';
 import type { AddedEntry, AddResult } from '../../ports/ipfs-store.js';
 import { describeFileType, openRegularFile } from '../../ports/untrusted-file.js';
+import { fileLeafBlock, ownsItsMemory, readChunks } from './file-chunks.js';
+import { sha256Digest } from './hash-pool.js';
 import { toImporterOptions } from './import-profile.js';
 import type { ImportSettings } from './import-profile.js';
 
@@ -67,10 +70,11 @@ export class UnsupportedNameError extends Error {
 // Path prefix handed to the importer; never visible in results (names come from the components below it).
 const ROOT = 'root';
 
-// Bound on memory: about FILES_IN_FLIGHT × CHUNKS_IN_FLIGHT chunks are held at once
-// (16 × chunk size: 4 MiB with 256 KiB chunks, 16 MiB with 1 MiB chunks). Neither changes CIDs.
+// Bound on memory: each of FILES_IN_FLIGHT files holds at most LEAVES_IN_FLIGHT chunks being
+// hashed and stored and READS_AHEAD (file-chunks.ts) being read: 48 chunks, 12 MiB with 256 KiB
+// chunks, 48 MiB with 1 MiB ones. None of these changes a CID.
 const FILES_IN_FLIGHT = 4;
-const CHUNKS_IN_FLIGHT = 4;
+const LEAVES_IN_FLIGHT = 8;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -105,7 +109,10 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
   const importerOptions: ImporterOptions = {
     ...toImporterOptions(settings),
     fileImportConcurrency: FILES_IN_FLIGHT,
-    blockWriteConcurrency: CHUNKS_IN_FLIGHT,
+    // The importer runs leaves in batches, reading the next batch only once the last one is
+    // stored; leanLeafImporter keeps its own window of leaves in flight instead, hands them over
+    // in order, and the importer takes them one at a time.
+    blockWriteConcurrency: 1,
     bufferImporter: leanLeafImporter(settings),
   };
   const report = options.onBlocks ? new BlockReport(options.onBlocks) : undefined;
@@ -119,7 +126,7 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
 
   let root: ImportResult | undefined;
   const entries: AddedEntry[] = [];
-  const source = candidates(absolute, stats, options.includeHidden ?? false, signal);
+  const source = candidates(absolute, stats, settings.chunkSize, options.includeHidden ?? false, signal);
   for await (const result of importer(source, writer, importerOptions)) {
     signal?.throwIfAborted();
     const components = (result.path ?? '').split('/');
@@ -137,12 +144,18 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
  * Import candidates in the order Kubo walks a tree: depth first, each folder's names sorted
  * by their bytes (Go's os.ReadDir). Files are read only when the importer gets to them.
  */
-async function* candidates(absolute: string, stats: Stats, includeHidden: boolean, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
-  if (stats.isDirectory()) yield* walkFolder(absolute, ROOT, includeHidden, signal);
-  else yield await leafCandidate(absolute, ROOT, stats, signal);
+async function* candidates(absolute: string, stats: Stats, chunkSize: number, includeHidden: boolean, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
+  if (stats.isDirectory()) yield* walkFolder(absolute, ROOT, chunkSize, includeHidden, signal);
+  else yield await leafCandidate(absolute, ROOT, stats, chunkSize, signal);
 }
 
-async function* walkFolder(folder: string, importPath: string, includeHidden: boolean, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
+async function* walkFolder(
+  folder: string,
+  importPath: string,
+  chunkSize: number,
+  includeHidden: boolean,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<ImportCandidate> {
   signal?.throwIfAborted();
   // One folder's names at a time: sorting needs them all, as it does for Kubo.
   const names = (await readdir(folder, { encoding: 'buffer' }))
@@ -162,15 +175,15 @@ async function* walkFolder(folder: string, importPath: string, includeHidden: bo
     if (stats.isDirectory()) {
       // The importer splits paths on "/" unless escaped with "\", so "a\" + "/" would merge two names.
       if (name.endsWith('\\')) throw new UnsupportedNameError(child, 'a folder name may not end with a backslash');
-      yield* walkFolder(child, childPath, includeHidden, signal);
+      yield* walkFolder(child, childPath, chunkSize, includeHidden, signal);
     } else {
-      yield await leafCandidate(child, childPath, stats, signal);
+      yield await leafCandidate(child, childPath, stats, chunkSize, signal);
     }
   }
 }
 
-async function leafCandidate(path: string, importPath: string, stats: Stats, signal: AbortSignal | undefined): Promise<ImportCandidate> {
-  if (stats.isFile()) return { path: importPath, content: readLazily(path, signal) };
+async function leafCandidate(path: string, importPath: string, stats: Stats, chunkSize: number, signal: AbortSignal | undefined): Promise<ImportCandidate> {
+  if (stats.isFile()) return { path: importPath, content: readLazily(path, chunkSize, signal) };
   if (stats.isSymbolicLink()) {
     // Stored as the link itself, never followed (Kubo's default without --dereference-symlinks).
     const target = await readlink(path, { encoding: 'buffer' });
@@ -181,29 +194,62 @@ async function leafCandidate(path: string, importPath: string, stats: Stats, sig
 
 /**
  * Writes each chunk as a leaf block, byte for byte as the importer's own leaf writer does, but
- * without keeping the chunk in the leaf's UnixFS metadata: the importer holds the leaves of a
- * file node until all of them are written, which with dag-pb leaves kept 174 × 256 KiB (44 MiB)
- * of file data alive per file being imported. The parent node needs only each leaf's length.
+ * - without keeping the chunk in the leaf's UnixFS metadata: the importer holds the leaves of a
+ *   file node until all of them are written, which with dag-pb leaves kept 174 × 256 KiB (44 MiB)
+ *   of file data alive per file being imported. The parent node needs only each leaf's length;
+ * - building a dag-pb leaf around the chunk instead of encoding it twice (file-chunks.ts);
+ * - hashing on worker threads (hash-pool.ts), with up to LEAVES_IN_FLIGHT leaves of the file
+ *   being hashed and stored at once while the next chunks are read. They are handed to the
+ *   importer in file order, so the DAG is the same as one leaf at a time would give.
  */
 function leanLeafImporter(settings: ImportSettings): BufferImporter {
   return async function* importLeaves(file, blockstore) {
-    for await (const chunk of file.content) {
-      yield async () => {
-        if (settings.rawLeaves) {
-          // Raw blocks cannot be addressed by CIDv0, so raw leaves are CIDv1 even under a v0 root, as in Kubo.
-          const cid = CID.createV1(raw.code, await sha256.digest(chunk));
-          await blockstore.put(cid, chunk);
-          return { cid, size: BigInt(chunk.byteLength), block: chunk };
+    const chunks = file.content[Symbol.asyncIterator]();
+    const leaves: Promise<BufferImporterResult>[] = [];
+    let more = true;
+    try {
+      for (;;) {
+        while (more && leaves.length < LEAVES_IN_FLIGHT) {
+          const next = await chunks.next();
+          if (next.done === true) more = false;
+          else leaves.push(handled(storeLeaf(next.value, settings, blockstore)));
         }
-        const block = dagPb.encode({ Data: new UnixFS({ type: 'file', data: chunk }).marshal(), Links: [] });
-        const digest = await sha256.digest(block);
-        const cid = settings.cidVersion === 0 ? CID.createV0(digest) : CID.createV1(dagPb.code, digest);
-        await blockstore.put(cid, block);
-        const unixfs = new UnixFS({ type: 'file', blockSizes: [BigInt(chunk.byteLength)] });
-        return { cid, size: BigInt(block.byteLength), block, unixfs };
-      };
+        const leaf = leaves.shift();
+        if (leaf === undefined) return;
+        yield () => leaf;
+      }
+    } finally {
+      // Stopped early (a failed leaf, a cancelled add): close the file, and let the leaves
+      // still being written finish before the add reports its failure.
+      await chunks.return?.();
+      await Promise.allSettled(leaves);
     }
   };
+}
+
+async function storeLeaf(chunk: Uint8Array, settings: ImportSettings, blockstore: WritableStorage): Promise<BufferImporterResult> {
+  const length = chunk.byteLength;
+  if (settings.rawLeaves) {
+    // The chunk may be lent to a hashing thread: from here on only `block` is read.
+    const { digest, block } = await sha256Digest(chunk, ownsItsMemory(chunk));
+    // Raw blocks cannot be addressed by CIDv0, so raw leaves are CIDv1 even under a v0 root, as in Kubo.
+    const cid = CID.createV1(raw.code, createDigest(sha256.code, digest));
+    await blockstore.put(cid, block);
+    return { cid, size: BigInt(length), block };
+  }
+  const leaf = length === 0 ? dagPb.encode({ Data: new UnixFS({ type: 'file', data: chunk }).marshal(), Links: [] }) : fileLeafBlock(chunk);
+  const { digest, block } = await sha256Digest(leaf, length > 0);
+  const multihash = createDigest(sha256.code, digest);
+  const cid = settings.cidVersion === 0 ? CID.createV0(multihash) : CID.createV1(dagPb.code, multihash);
+  await blockstore.put(cid, block);
+  const unixfs = new UnixFS({ type: 'file', blockSizes: [BigInt(length)] });
+  return { cid, size: BigInt(block.byteLength), block, unixfs };
+}
+
+/** The same promise, marked as handled: it is awaited later, in order, and may fail before that. */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /**
@@ -212,14 +258,12 @@ function leanLeafImporter(settings: ImportSettings): BufferImporter {
  * since: opened as README "Security model" says, a FIFO or a symlink put there now
  * ends the add with NotRegularFileError instead of hanging or being followed.
  */
-async function* readLazily(path: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+async function* readLazily(path: string, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   signal?.throwIfAborted();
-  const { handle } = await openRegularFile(path);
-  const stream = handle.createReadStream({ highWaterMark: 1024 * 1024, signal });
+  const { handle, stats } = await openRegularFile(path);
   try {
-    for await (const chunk of stream) yield chunk as Buffer;
+    yield* readChunks(handle, stats.size, chunkSize, signal);
   } finally {
-    stream.destroy();
     await handle.close().catch(() => undefined);
   }
 }
