@@ -1,15 +1,15 @@
 /**
- * The zero-setup IPFS backend: blocks kept as files under `<dataDir>/ipfs/blocks`. Offline by
- * design: no libp2p, no peer is ever dialed (README "Outputs on IPFS"). CIDs are computed by
- * import-tree.ts, as for every backend.
+ * The zero-setup IPFS backend: blocks kept as files under `<dataDir>/ipfs/blocks` (block-files.ts).
+ * Offline by design: no libp2p, no peer is ever dialed (README "Outputs on IPFS"). CIDs are
+ * computed by import-tree.ts, as for every backend.
  */
 import { join, resolve } from 'node:path';
-import { FsBlockstore } from 'blockstore-fs';
 import { CID } from 'multiformats/cid';
 import type { AddOptions, AddResult, IpfsBlockReader, IpfsBlockWriter, IpfsGarbage, IpfsStore } from '../../ports/ipfs-store.js';
 import { dagJsonBlock } from './dag-json-block.js';
 import { resolveImportSettings } from './import-profile.js';
 import type { ImportOptionsInput, ImportSettings } from './import-profile.js';
+import { BlockFiles } from './block-files.js';
 import { importTree, type BlockSink } from './import-tree.js';
 
 export { SpecialFileError, UnsupportedNameError } from './import-tree.js';
@@ -25,7 +25,7 @@ export interface EmbeddedIpfsStoreOptions {
 
 export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockWriter, IpfsGarbage {
   readonly settings: ImportSettings;
-  private readonly blockstore: FsBlockstore;
+  private readonly blocks: BlockFiles;
   private readonly includeHidden: boolean;
   private opened: Promise<void> | undefined;
   /** Blocks being written now, by multihash, so a repeated block is written once. */
@@ -35,7 +35,7 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockW
   constructor(options: EmbeddedIpfsStoreOptions) {
     // Validate at once: a bad profile is a configuration error, not an error of the first add.
     this.settings = resolveImportSettings(options.profile);
-    this.blockstore = new FsBlockstore(join(resolve(options.dataDir), 'ipfs', 'blocks'));
+    this.blocks = new BlockFiles(join(resolve(options.dataDir), 'ipfs', 'blocks'));
     this.includeHidden = options.includeHidden ?? false;
   }
 
@@ -64,7 +64,7 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockW
   /** Whether the block with this CID is stored here (the root of an add, or any block below it). */
   async has(cid: string): Promise<boolean> {
     await this.open();
-    return this.blockstore.has(CID.parse(cid));
+    return this.blocks.has(CID.parse(cid));
   }
 
   /** Pins live in the run store, not here: the blocks of a root go by deleteBlocks. */
@@ -81,9 +81,7 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockW
       options.signal?.throwIfAborted();
       const cid = CID.parse(text);
       if (this.writing.has(Buffer.from(cid.multihash.bytes).toString('base64'))) continue;
-      if (!(await this.blockstore.has(cid))) continue;
-      await this.blockstore.delete(cid);
-      deleted += 1;
+      if (await this.blocks.delete(cid)) deleted += 1;
     }
     return deleted;
   }
@@ -91,16 +89,7 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockW
   async getBlock(cid: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array | null> {
     const key = CID.parse(cid);
     await this.open();
-    const chunks: Uint8Array[] = [];
-    try {
-      for await (const chunk of this.blockstore.get(key, options)) chunks.push(chunk);
-    } catch (error) {
-      options.signal?.throwIfAborted();
-      // blockstore-fs answers every failed read (a missing file above all) with NotFoundError.
-      if ((error as Error).name === 'NotFoundError') return null;
-      throw error;
-    }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    return this.blocks.get(key, options);
   }
 
   async close(): Promise<void> {
@@ -108,11 +97,10 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockW
     const opened = this.opened;
     this.opened = undefined;
     await opened;
-    await this.blockstore.close();
   }
 
   private open(): Promise<void> {
-    this.opened ??= this.blockstore.open().catch((error: unknown) => {
+    this.opened ??= this.blocks.open().catch((error: unknown) => {
       this.opened = undefined;
       throw error;
     });
@@ -120,18 +108,14 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockW
   }
 
   /**
-   * Writes a block unless it is already stored or being stored. Besides saving work, this
-   * avoids blockstore-fs writing the same block twice at once: both writes share one temporary
-   * file, and the loser's rename is retried for a second before it gives up quietly, which made
-   * folders of many identical small files crawl.
+   * Writes a block unless it is already stored or being stored: a folder of many identical
+   * files writes their block once, and deleteBlocks can tell a block an add is writing now.
    */
   private async putOnce(cid: CID, bytes: Uint8Array): Promise<void> {
     const key = Buffer.from(cid.multihash.bytes).toString('base64');
     const pending = this.writing.get(key);
     if (pending !== undefined) return pending;
-    const write = (async () => {
-      if (!(await this.blockstore.has(cid))) await this.blockstore.put(cid, bytes);
-    })();
+    const write = this.blocks.put(cid, bytes);
     this.writing.set(key, write);
     try {
       await write;
