@@ -1,4 +1,4 @@
-/** Entry point: picks serve | worker | add | validate | run | schema from argv. No logic lives here. */
+/** Entry point: picks serve | worker | add | validate | run | verify | schema from argv. No logic lives here. */
 import { ConfigError, loadConfig } from './config.js';
 import { isCommand, USAGE, usageOf, wantsHelp } from './cli/usage.js';
 
@@ -49,6 +49,9 @@ async function main(command: string | undefined, rest: string[]): Promise<number
       return (await import('./cli/validate.js')).validate(loadConfig(process.env, { takesWebhooks: false }), rest);
     case 'run':
       return (await import('./cli/run-local.js')).runLocal(loadConfig(process.env, { takesWebhooks: false }), rest);
+    // Reads only the gateway's address and a token from the environment: no configuration to load.
+    case 'verify':
+      return (await import('./cli/verify.js')).verify(rest);
     default: {
       const schema = schemas[rest[0] ?? 'manifest'];
       if (!schema) {

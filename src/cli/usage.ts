@@ -10,6 +10,8 @@ export const USAGE = `usage: task-mgmt <command> [--help]
   validate [dir] [task] [key=value…]
                      check a folder's task definition and print what /run would do
   add [-r] <path>    add a file (or with -r a folder) to IPFS and print its CID, as \`ipfs add\` does
+  verify <provenance-cid> [--gateway URL]
+                     check a run's provenance record and its outputs against their CIDs
   schema [manifest|message|event]
                      print the JSON Schema of task-mgmt.yml, of a queue message, or of an event
 
@@ -44,6 +46,20 @@ pull request needs review for; or its errors with file, line and field. Also say
 \`task-mgmt run\` or /run would refuse the request (with the given task and parameters). Runs nothing.
 Exit code 0 when it would run, 1 when not, 2 on a usage error.`,
   add: ADD_USAGE.trimEnd(),
+  verify: `usage: task-mgmt verify <provenance-cid> [--gateway URL]
+
+Checks a run's provenance record and every output it names against their CIDs, through one
+trustless IPFS gateway: the record's bytes must hash to the CID given, and each output is
+fetched as a CAR whose every block must hash to its CID and which must hold the whole DAG
+below it. Prints one line per item, and exits 0 only if all of them hold.
+
+  --gateway URL   the gateway, e.g. https://task-mgmt.example (its /ipfs/ is asked); default:
+                  IPFS_GATEWAY_URL, else PUBLIC_URL (the app's own gateway)
+
+Only that gateway is asked. TASK_MGMT_TOKEN, when set, is sent to it as a bearer token if it is
+the app's own (the address of TASK_MGMT_URL or PUBLIC_URL), so outputs of private repositories
+can be checked by whoever may read the run.
+Exit code 0 when everything holds, 1 when something does not or cannot be fetched, 2 on a usage error.`,
   schema: `usage: task-mgmt schema [manifest|message|event]
 
 Prints a JSON Schema: of task-mgmt.yml (manifest, the default), of a queue message, or of an event.`,
