@@ -133,7 +133,12 @@ export interface TaskContext {
   runId: string;
   /** Aborted on cancel or timeout: stop promptly and clean up. */
   signal: AbortSignal;
-  /** One line of the run's log (shown in the check run's tail). */
+  /**
+   * One line of the run's log (shown in the check run's tail). While the log store is behind,
+   * the worker's logger returns a promise: a type printing many lines may await it, and given
+   * to the executor as `onLog` it holds back the container's output (back-pressure). Typed
+   * `void` so that any logger fits.
+   */
   log: (line: string) => void;
   /** Progress shown in the check run while running; calls may be coalesced. */
   progress: (progress: TaskProgress) => void;
