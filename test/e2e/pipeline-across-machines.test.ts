@@ -132,7 +132,7 @@ tasks:
     const fetch = checks['task-mgmt / fetch']!;
     const identify = checks['task-mgmt / identify']!;
     expect(fetch.conclusion).toBe('success');
-    expect(identify.conclusion, identify.output.summary).toBe('success');
+    expect(identify.conclusion, identify.output.summary ?? '').toBe('success');
     expect(machines.first.output()).toMatch(/"task":"fetch".*"msg":"run finished"/);
     expect(machines.first.output()).not.toMatch(/"task":"identify".*"msg":"run started"/);
     expect(second.output()).toMatch(/"task":"identify".*"msg":"run finished"/);
