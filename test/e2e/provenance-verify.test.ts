@@ -161,6 +161,11 @@ describe('task-mgmt verify, against the app’s gateway handler', () => {
     for (const file of run.outputFiles) expect(result.out).toContainEqual(expect.stringMatching(new RegExp(`^ok +${file.name} +${file.cid} +within the outputs' DAG`)));
     expect(result.out).toHaveLength(7);
     expect(result.out.at(-1)).toBe(`verified: the record and 5 outputs match their CIDs (through ${app.url}/ipfs/)`);
+    // The check run's link to the record is a plain request: the gateway answers it with the record.
+    const plain = await fetch(`${app.url}/ipfs/${run.provenanceCid}`);
+    expect(plain.status).toBe(200);
+    expect(plain.headers.get('content-type')).toBe('application/vnd.ipld.dag-json');
+    expect(JSON.parse(await plain.text())).toMatchObject({ type: 'task-mgmt/provenance', outputs: { root: run.outputCid } });
   });
 
   it('takes the gateway from IPFS_GATEWAY_URL, else PUBLIC_URL', async () => {
