@@ -173,7 +173,7 @@ describe('the command line, as a new user meets it', () => {
     expect(result.stderr).toContain('run [dir] [task] [key=value…]');
   });
 
-  it.each(['serve', 'worker', 'run', 'validate', 'add', 'schema'])('`%s --help` says what the command takes, and does nothing else', async (command) => {
+  it.each(['serve', 'worker', 'run', 'validate', 'add', 'verify', 'schema'])('`%s --help` says what the command takes, and does nothing else', async (command) => {
     // Even with a configuration that would stop the command itself.
     const result = await cli([command, '--help'], dir, { APP_ID: 'not a number' });
     expect(result.code, result.stderr).toBe(0);
