@@ -481,3 +481,44 @@ it('never lets ".." climb out of /ipfs/', async () => {
   });
   expect([400, 418]).toContain(status);
 });
+
+describe('a large file to a slow reader', () => {
+  it('holds about one window of the file, not the file, while the client does not read', { timeout: 120_000 }, async () => {
+    // Before the file was read a window at a time, the exporter read every block of the range as
+    // fast as the store answered: 256 MiB to a paused client grew the process by 278 MiB (26 MiB after).
+    const size = 96 * 1024 * 1024;
+    const folder = join(dir, 'slow');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'large.bin'), bytes(size, 'large'));
+    const added = await store.addPath(folder);
+    const slowStore = store;
+    const slowGateway = createIpfsGateway({ blocks: slowStore, access: async () => 'public', tokens: [], log: pino({ level: 'silent' }) });
+    const slowServer = createServer((req, res) => void slowGateway(req, res));
+    await new Promise<void>((resolve) => slowServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = slowServer.address() as AddressInfo;
+      global.gc?.();
+      const idle = process.memoryUsage().rss;
+      let peak = idle;
+      const sample = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);
+      let received = 0;
+      await new Promise<void>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: `/ipfs/${added.cid}/large.bin` }, (res) => {
+          res.pause();
+          setTimeout(() => {
+            res.on('data', (chunk: Buffer) => (received += chunk.length));
+            res.on('end', resolve);
+            res.resume();
+          }, 2000);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      clearInterval(sample);
+      expect(received).toBe(size);
+      expect((peak - idle) / 2 ** 20).toBeLessThan(64);
+    } finally {
+      await new Promise((resolve) => slowServer.close(resolve));
+    }
+  });
+});

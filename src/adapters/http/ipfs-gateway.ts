@@ -219,10 +219,7 @@ export function createIpfsGateway(deps: IpfsGatewayDeps): HttpHandler {
     const size = Number(entry.size);
     const head = await collect(entry.content({ offset: 0, length: Math.min(size, sniffBytes), signal }));
     const contentType = await guessContentType(name, head);
-    return sendRange(req, res, { ...headers, etag, 'content-type': contentType }, size, (offset, length) =>
-      // A few blocks read ahead at most: a file's children are otherwise all fetched at once.
-      entry.content({ offset, length, signal, blockReadConcurrency: 4 }),
-    );
+    return sendRange(req, res, { ...headers, etag, 'content-type': contentType }, size, (offset, length) => fileWindows(entry, offset, length, signal));
   }
 
   /** `bafkqaaa` and other raw identity CIDs: the bytes are the CID's own, so nothing is looked up and anyone may have them. */
@@ -378,6 +375,20 @@ function sendBytes(req: IncomingMessage, res: ServerResponse, headers: Record<st
 }
 
 /** The body, or the one range `Range` asks for (206), or 416 for a range past its end. */
+/**
+ * A file's bytes from `offset`, asked of the exporter 8 MiB at a time: given a whole range, it reads
+ * the range's blocks as fast as the store answers, whatever the client takes, so a slow reader of a
+ * large file would make the app hold most of it. A window at a time, at most one window is held.
+ */
+const fileWindowBytes = 8 * 1024 * 1024;
+
+async function* fileWindows(entry: { content(options: { offset: number; length: number; signal: AbortSignal; blockReadConcurrency: number }): AsyncIterable<Uint8Array> }, offset: number, length: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const end = offset + length;
+  for (let at = offset; at < end; at += fileWindowBytes) {
+    yield* entry.content({ offset: at, length: Math.min(fileWindowBytes, end - at), signal, blockReadConcurrency: 4 });
+  }
+}
+
 async function sendRange(
   req: IncomingMessage,
   res: ServerResponse,
