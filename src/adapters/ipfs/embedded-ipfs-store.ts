@@ -52,7 +52,9 @@ export class EmbeddedIpfsStore implements IpfsStore, IpfsBlockReader, IpfsBlockW
     // The add's new blocks go to a pack of their own, closed when the add ends either way.
     const pack = this.packs.writer();
     try {
-      return await importTree(path, { put: (cid, bytes) => this.putOnce(cid, bytes, pack) }, {
+      // Once put resolves the block is written (or was stored already) and its bytes are not kept.
+      const sink = { put: (cid: CID, bytes: Uint8Array) => this.putOnce(cid, bytes, pack), releasesBytes: true };
+      return await importTree(path, sink, {
         settings: this.settings,
         includeHidden: this.includeHidden,
         ...(signal ? { signal } : {}),
