@@ -31,6 +31,9 @@ interface Location {
 
 export class BlockPacks {
   private database: SQLite.Database | undefined;
+  /** Rows of blocks just written, indexed together in one transaction (a commit each cost 80 µs). */
+  private rows: { multihash: Buffer; pack: number; offset: number; length: number }[] = [];
+  private indexed: Promise<void> | undefined;
   private statements:
     | {
         find: SQLite.Statement<[Buffer], Location>;
@@ -84,6 +87,8 @@ export class BlockPacks {
   }
 
   close(): void {
+    // Blocks written but not yet indexed are indexed now: their bytes are in the packs.
+    if (this.database) this.indexRows();
     this.database?.close();
     this.database = undefined;
     this.statements = undefined;
@@ -139,9 +144,34 @@ export class BlockPacks {
     return this.sql().newPack.get(Date.now())!.id;
   }
 
-  /** @internal */
-  record(multihash: Uint8Array, pack: number, offset: number, length: number): void {
-    this.sql().insert.run(blob(multihash), pack, offset, length);
+  /**
+   * @internal Indexes a block whose bytes are written, together with the others written by the
+   * time the event loop turns; resolves once its row is committed.
+   */
+  record(multihash: Uint8Array, pack: number, offset: number, length: number): Promise<void> {
+    this.rows.push({ multihash: blob(multihash), pack, offset, length });
+    this.indexed ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.indexed = undefined;
+        try {
+          this.indexRows();
+          resolve();
+        } catch (error) {
+          reject(error as Error);
+        }
+      });
+    });
+    return this.indexed;
+  }
+
+  private indexRows(): void {
+    if (this.rows.length === 0) return;
+    const rows = this.rows;
+    this.rows = [];
+    const { insert } = this.sql();
+    this.database!.transaction(() => {
+      for (const row of rows) insert.run(row.multihash, row.pack, row.offset, row.length);
+    })();
   }
 
   /** @internal A sealed pack that ended up holding no block (all were written by others first) goes at once. */
@@ -216,11 +246,19 @@ export class PackWriter {
 
   constructor(private readonly packs: BlockPacks) {}
 
-  /** Writes the block unless the index already has it. */
+  /** Writes the block unless the index already has it; resolves once it is indexed. */
   async put(multihash: Uint8Array, bytes: Uint8Array): Promise<void> {
     if (this.packs.has(multihash)) return;
-    const offset = await this.append(bytes);
-    this.packs.record(multihash, this.pack!, offset, bytes.byteLength);
+    const put = (async () => {
+      const offset = await this.append(bytes);
+      await this.packs.record(multihash, this.pack!, offset, bytes.byteLength);
+    })();
+    this.writing.add(put);
+    try {
+      await put;
+    } finally {
+      this.writing.delete(put);
+    }
   }
 
   /** @internal Writes the bytes at the end of the pack, without indexing them; where they start. */
@@ -231,13 +269,7 @@ export class PackWriter {
     }
     const offset = this.size;
     this.size += bytes.byteLength;
-    const write = writeAt(this.handle, bytes, offset);
-    this.writing.add(write);
-    try {
-      await write;
-    } finally {
-      this.writing.delete(write);
-    }
+    await writeAt(this.handle, bytes, offset);
     return offset;
   }
 
@@ -247,7 +279,7 @@ export class PackWriter {
     if (this.pack !== undefined) await this.packs.seal(this.pack);
   }
 
-  /** @internal Waits for the writes in flight, then closes the file. */
+  /** @internal Waits for the blocks being written and indexed, then closes the file. */
   async close(): Promise<void> {
     await Promise.allSettled(this.writing);
     const handle = this.handle;
