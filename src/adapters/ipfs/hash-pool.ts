@@ -72,14 +72,6 @@ export function sha256Digest(block: Uint8Array, lend = false): Promise<Hashed> {
   });
 }
 
-/**
- * Starts the hashing threads now, so that they load while the caller does something else (a
- * command loading the importer's modules) rather than when the first block waits for them.
- */
-export function startHashing(): void {
-  while (maxWorkers() >= 2 && slots.length < maxWorkers()) spawn();
-}
-
 function hashHere(bytes: Uint8Array): Uint8Array {
   return createHash('sha256').update(bytes).digest();
 }
