@@ -49,7 +49,7 @@ export async function serve(config: Config): Promise<number> {
         baseUrl: config.githubApiUrl,
         log,
       }),
-      { path: config.WEBHOOK_PATH, log: log.child({ name: 'webhooks' }), budgetBytes: config.WEBHOOK_BODY_BUDGET },
+      { path: config.WEBHOOK_PATH, log: log.child({ name: 'webhooks' }), budgetBytes: config.WEBHOOK_BODY_BUDGET, secret: config.WEBHOOK_SECRET! },
     ),
     port: config.PORT,
     host: config.HOST ?? 'localhost',

@@ -22,8 +22,9 @@ const maxLogLine = 4096;
 const maxGrowthMiB = 100;
 /**
  * How much the app may grow while many bodies under the cap arrive at once: the bodies it holds
- * (WEBHOOK_BODY_BUDGET, 100 MiB) about three times over — received chunks, the joined buffer and
- * the string handed to the verifier — and the garbage collector's slack.
+ * (WEBHOOK_BODY_BUDGET, 100 MiB) about twice over — received chunks and the joined buffer; a wrong
+ * signature is found while the body arrives, so it is never decoded — and the garbage collector's
+ * slack, kept by the refused connections' buffers. About 250 MiB measured.
  */
 const maxConcurrentGrowthMiB = 400;
 

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
@@ -11,7 +12,7 @@ const path = '/api/github/webhooks';
  * A server whose webhook middleware (standing in for Probot's) records each body it is handed
  * and holds it until `release()`, so the bodies it holds keep their share of the budget.
  */
-async function serve(limits: { budgetBytes: number; maxBytes: number; deadlineMs?: number }) {
+async function serve(limits: { budgetBytes: number; maxBytes: number; deadlineMs?: number; secret?: string }) {
   const handed: number[] = [];
   let open: (() => void)[] = [];
   const middleware = async (req: IncomingMessage & { body?: string }, res: import('node:http').ServerResponse) => {
@@ -39,9 +40,9 @@ async function serve(limits: { budgetBytes: number; maxBytes: number; deadlineMs
 type Answer = { status: number; retryAfter: string | undefined };
 
 /** POSTs `bytes` bytes, with a Content-Length or chunked. */
-function post(port: number, bytes: number, options: { chunked?: boolean } = {}): Promise<Answer> {
+function post(port: number, bytes: number, options: { chunked?: boolean; signature?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path, headers: options.chunked ? {} : { 'content-length': String(bytes) } }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path, headers: { ...(options.chunked ? {} : { 'content-length': String(bytes) }), ...(options.signature ? { 'x-hub-signature-256': options.signature } : {}) } }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }));
     });
@@ -130,5 +131,23 @@ describe('the budget for webhook bodies across connections', () => {
     expect((await post(app.port, 5 * MiB)).status).toBe(413);
     expect((await post(app.port, 5 * MiB, { chunked: true })).status).toBe(413);
     expect(app.handed).toEqual([]);
+  });
+
+  it('checks the signature as the body arrives: a wrong one is refused with 400 and never handed on, a right one is', async () => {
+    const app = await serve({ budgetBytes: 10 * MiB, maxBytes: 4 * MiB, secret: 'the-secret' });
+    close = async () => {
+      app.release();
+      await app.close();
+    };
+    const body = Buffer.alloc(3 * MiB, 'x');
+    const sign = (secret: string) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+    expect((await post(app.port, body.length, { signature: sign('not-the-secret') })).status).toBe(400);
+    expect((await post(app.port, body.length, { signature: sign('not-the-secret'), chunked: true })).status).toBe(400);
+    expect(app.handed).toEqual([]);
+    const right = post(app.port, body.length, { signature: sign('the-secret'), chunked: true });
+    await until(() => app.handed.length === 1);
+    app.release();
+    expect((await right).status).toBe(200);
+    expect(app.handed).toEqual([body.length]);
   });
 });

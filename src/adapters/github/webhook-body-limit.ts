@@ -12,8 +12,10 @@
  * bandwidth, and a body still arriving after GitHub's own 10 s (30 s on GitHub Enterprise
  * Server) is not from GitHub: it is refused with 408 and gives its share back.
  */
+import { createHmac, timingSafeEqual, type Hmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { closeAfterAnswer } from '../net/close-after-answer.js';
 import type { Probot } from 'probot';
 
 /** 25 MiB: no body GitHub sends is larger (its cap is 25 MB). */
@@ -35,6 +37,11 @@ export interface WebhookBodyLimit {
   /** Bytes of bodies read or handled at once, all connections together (default 100 MiB). */
   budgetBytes?: number;
   deadlineMs?: number;
+  /**
+   * The webhook secret. With it the signature is checked as the body arrives, and a body whose
+   * signature does not match is refused with 400 without ever being decoded or handed on.
+   */
+  secret?: string;
 }
 
 /**
@@ -67,8 +74,11 @@ export function limitWebhookBodies(middleware: WebhookMiddleware, limit: Webhook
       return true;
     };
     try {
-      const read = await readAtMost(req, { maxBytes, deadlineMs, admit });
+      const signature = limit.secret === undefined ? undefined : sha256Signature(req);
+      const hmac = signature === undefined ? undefined : createHmac('sha256', limit.secret!);
+      const read = await readAtMost(req, { maxBytes, deadlineMs, admit, ...(hmac ? { hmac } : {}) });
       if (read.kind !== 'body') return refuse(req, res, refusals[read.kind], read.bytes);
+      if (hmac && signature && !timingSafeEqual(hmac.digest(), signature)) return refuseSignature(req, res, read.body.length);
       (req as IncomingMessage & { body?: string }).body = read.body.toString('utf8');
       return await middleware(req, res, next);
     } finally {
@@ -85,11 +95,27 @@ export function limitWebhookBodies(middleware: WebhookMiddleware, limit: Webhook
     // Only what identifies the delivery, never the body; header values are cut short.
     limit.log.warn({ deliveryId: header(req, 'x-github-delivery'), event: header(req, 'x-github-event'), bytes, status }, `webhook body refused: ${why.log}`);
     const body = JSON.stringify({ error: why.error });
-    // Connection: close makes Node close the socket once this is sent instead of reading the rest.
-    const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+    // The connection ends once this is sent instead of the rest being read, after a short linger
+    // so that the sender, still sending, gets the answer rather than a reset.
+    closeAfterAnswer(req, res);
+    const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
     res.writeHead(status, status === 503 ? { ...headers, 'retry-after': String(webhookBusyRetryAfterSeconds) } : headers).end(body);
     return true;
   }
+
+  /** As @octokit/webhooks answers a wrong signature, without its cost: the body is never decoded. */
+  function refuseSignature(req: IncomingMessage, res: ServerResponse, bytes: number): true {
+    limit.log.warn({ deliveryId: header(req, 'x-github-delivery'), event: header(req, 'x-github-event'), bytes, status: 400 }, 'webhook refused: its signature does not match the body and WEBHOOK_SECRET');
+    const body = JSON.stringify({ error: 'Error: [@octokit/webhooks] signature does not match event payload and secret' });
+    res.writeHead(400, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }).end(body);
+    return true;
+  }
+}
+
+/** The X-Hub-Signature-256 header's digest, when it has the form GitHub sends; else @octokit/webhooks judges it. */
+function sha256Signature(req: IncomingMessage): Buffer | undefined {
+  const match = /^sha256=([0-9a-f]{64})$/i.exec(header(req, 'x-hub-signature-256') ?? '');
+  return match ? Buffer.from(match[1]!, 'hex') : undefined;
 }
 
 const refusals = { 'too large': 413, 'over budget': 503, 'too slow': 408 } as const;
@@ -114,7 +140,7 @@ type Read = { kind: 'body'; body: Buffer } | { kind: 'too large' | 'over budget'
  * The body; or, as soon as it passes `maxBytes`, `admit` refuses its size so far, or `deadlineMs`
  * passes, why not and the bytes read by then (what was read is dropped, the rest left unread).
  */
-function readAtMost(req: IncomingMessage, options: { maxBytes: number; deadlineMs: number; admit: (size: number) => boolean }): Promise<Read> {
+function readAtMost(req: IncomingMessage, options: { maxBytes: number; deadlineMs: number; admit: (size: number) => boolean; hmac?: Hmac }): Promise<Read> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -128,7 +154,10 @@ function readAtMost(req: IncomingMessage, options: { maxBytes: number; deadlineM
       size += chunk.length;
       if (size > options.maxBytes) give('too large');
       else if (!options.admit(size)) give('over budget');
-      else chunks.push(chunk);
+      else {
+        chunks.push(chunk);
+        options.hmac?.update(chunk);
+      }
     };
     const onEnd = () => {
       stop();

@@ -4,6 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { closeAfterAnswer } from '../net/close-after-answer.js';
 import type { ErrorBody, ErrorCode } from './api-schemas.js';
 
 /** Bodies larger than this are refused with 413 before they are parsed. */
@@ -78,23 +79,44 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-/** Reads the whole body, at most `maxBodyBytes`; 413 beyond that. */
-export async function readBody(req: IncomingMessage): Promise<Buffer> {
+/**
+ * Reads the whole body, at most `maxBodyBytes`; 413 beyond that. The request is only paused, not
+ * destroyed, when it is too large, so the 413 can still be written on its connection.
+ */
+export function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBodyBytes) throw tooLarge(req);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBodyBytes) throw tooLarge(req);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  if (Number.isFinite(declared) && declared > maxBodyBytes) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBodyBytes) return void chunks.push(chunk);
+      stop();
+      req.pause();
+      chunks.length = 0;
+      reject(tooLarge());
+    };
+    const onEnd = () => {
+      stop();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      stop();
+      reject(error);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }
 
-function tooLarge(req: IncomingMessage): ApiError {
-  // The rest is read and dropped so the answer reaches a client still sending.
-  req.resume();
+function tooLarge(): ApiError {
   return new ApiError('invalid_request', `the body is larger than ${maxBodyBytes} bytes (1 MiB)`, { status: 413 });
 }
 
@@ -126,9 +148,9 @@ export function sendError(res: ServerResponse, error: ApiError): void {
     return;
   }
   // After a 413 the connection is closed once the answer is sent, so the rest of the body is
-  // neither read nor left hanging (as the webhook path does).
-  const headers: Record<string, string> = error.status === 401 ? { 'www-authenticate': 'Bearer' } : error.status === 413 ? { connection: 'close' } : {};
-  sendJson(res, error.status, error.toBody(), headers);
+  // neither read in full nor left hanging (as the webhook path does).
+  if (error.status === 413) closeAfterAnswer(res.req, res);
+  sendJson(res, error.status, error.toBody(), error.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
 }
 
 /** The path and query of a request (the host is irrelevant: only the path routes). */

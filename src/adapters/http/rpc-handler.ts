@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { ErrorCode } from './api-schemas.js';
 import { pinRunParamsSchema, runIdParamsSchema } from './api-schemas.js';
 import type { HttpHandler } from './api-handler.js';
+import { closeAfterAnswer } from '../net/close-after-answer.js';
 import { ApiError, createAuthenticator, readBody, requestUrl, sendJson, type ApiActor, type UserTokenResolver } from './http-io.js';
 import { parse, RunOperations, type RunReads, type RunUseCases } from './run-operations.js';
 import type { RunRecords } from '../../ports/run-store.js';
@@ -128,7 +129,8 @@ export function createRpcHandler(deps: RpcHandlerDeps): HttpHandler {
       text = (await readBody(req)).toString('utf8');
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      return sendJson(res, error.status, failure(null, rpcErrorCodes.invalidRequest, error.message), error.status === 413 ? { connection: 'close' } : {});
+      if (error.status === 413) closeAfterAnswer(req, res);
+      return sendJson(res, error.status, failure(null, rpcErrorCodes.invalidRequest, error.message));
     }
     let message: unknown;
     try {
