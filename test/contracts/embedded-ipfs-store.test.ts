@@ -1,22 +1,24 @@
 /**
  * EmbeddedIpfsStore against the IpfsStore contract, in a fresh data folder per test. Reading back
- * walks the UnixFS DAG in the store's block folder (`<dataDir>/ipfs/blocks`) as `ipfs cat` would.
- * The store pins nothing itself: its pins are the run store's.
+ * walks the UnixFS DAG as `ipfs cat` would, through a second store opened on the same folder, and
+ * checks every block it reads against its CID. The store pins nothing itself: its pins are the
+ * run store's.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as dagPb from '@ipld/dag-pb';
-import { FsBlockstore } from 'blockstore-fs';
 import { UnixFS } from 'ipfs-unixfs';
 import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
+import { sha256 } from 'multiformats/hashes/sha2';
+import { equals } from 'multiformats/bytes';
 import { EmbeddedIpfsStore } from '../../src/adapters/ipfs/embedded-ipfs-store.js';
 import { ipfsStoreContract } from './ipfs-store.contract.js';
 
-/** `ipfs cat` over a blockstore: follows folder links by name, then joins a file's leaves in order. */
+/** `ipfs cat` over a store's blocks: follows folder links by name, then joins a file's leaves in order. */
 class UnixfsReader {
-  constructor(private readonly blocks: FsBlockstore) {}
+  constructor(private readonly blocks: EmbeddedIpfsStore) {}
 
   async cat(root: string, path = ''): Promise<Uint8Array> {
     let cid = CID.parse(root);
@@ -43,17 +45,17 @@ class UnixfsReader {
   }
 
   private async block(cid: CID): Promise<Uint8Array> {
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of this.blocks.get(cid)) chunks.push(chunk);
-    return Buffer.concat(chunks);
+    const bytes = await this.blocks.getBlock(cid.toString());
+    if (bytes === null) throw new Error(`block ${cid} is not stored`);
+    if (!equals((await sha256.digest(bytes)).bytes, cid.multihash.bytes)) throw new Error(`block ${cid} does not hash to its CID`);
+    return bytes;
   }
 }
 
 ipfsStoreContract('EmbeddedIpfsStore', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'task-mgmt-ipfs-'));
   const store = new EmbeddedIpfsStore({ dataDir });
-  const blocks = new FsBlockstore(join(dataDir, 'ipfs', 'blocks'));
-  await blocks.open();
+  const blocks = new EmbeddedIpfsStore({ dataDir });
   const reader = new UnixfsReader(blocks);
   return {
     store,

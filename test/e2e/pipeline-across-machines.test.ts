@@ -158,7 +158,7 @@ tasks:
     expect(fetched.conclusion).toBe('success');
     await machines.first.exited;
     // The block holding "hello world\n", changed in place in the app's store.
-    const blockFile = await findFile(join(machines.app.dataDir, 'ipfs', 'blocks'), 'hello world\n');
+    const blockFile = await findFile(join(machines.app.dataDir, 'ipfs', 'packs'), 'hello world\n');
     const bytes = await readFile(blockFile);
     const at = bytes.indexOf('hello world\n');
     bytes.write('HELLO', at);

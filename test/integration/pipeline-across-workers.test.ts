@@ -236,11 +236,13 @@ describe('a pipeline whose tasks run on workers with different DATA_DIRs', () =>
     await worker('a', { ipfs: appIpfs })(first);
     const ran = (await store.getRun(first.id))!;
     const leaf = ran.outputFiles.find((file) => file.name === 'data.txt')!.cid;
-    // The store's file for that block, rewritten in place as a failing disk or a hostile hand would.
-    const blockFile = await findFile(join(dir, 'app', 'ipfs', 'blocks'), Buffer.from((await appIpfs.getBlock(leaf))!));
-    const spoiled = await readFile(blockFile);
-    spoiled.writeUInt8(spoiled.readUInt8(spoiled.length - 3) ^ 0xff, spoiled.length - 3);
-    await writeFile(blockFile, spoiled);
+    // The store's pack holding that block, rewritten in place as a failing disk or a hostile hand would.
+    const block = Buffer.from((await appIpfs.getBlock(leaf))!);
+    const packFile = await findFile(join(dir, 'app', 'ipfs', 'packs'), block);
+    const spoiled = await readFile(packFile);
+    const at = spoiled.indexOf(block) + block.length - 3;
+    spoiled.writeUInt8(spoiled.readUInt8(at) ^ 0xff, at);
+    await writeFile(packFile, spoiled);
 
     const otherIpfs = new EmbeddedIpfsStore({ dataDir: join(dir, 'b') });
     closing.push(() => otherIpfs.close());
@@ -354,7 +356,7 @@ async function findFile(root: string, content: Buffer): Promise<string> {
   for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile()) continue;
     const path = join(entry.parentPath, entry.name);
-    if ((await readFile(path)).equals(content)) return path;
+    if ((await readFile(path)).includes(content)) return path;
   }
-  throw new Error('no such block file');
+  throw new Error('no file holds that block');
 }

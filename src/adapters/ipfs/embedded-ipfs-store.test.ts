@@ -10,7 +10,9 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import * as dagPb from '@ipld/dag-pb';
+import { FsBlockstore } from 'blockstore-fs';
 import { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
 import { sha256 } from 'multiformats/hashes/sha2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EmbeddedIpfsStore, SpecialFileError } from './embedded-ipfs-store.js';
@@ -98,7 +100,7 @@ describe('single files (Kubo sharness t0040, cid_profiles_test.go)', () => {
     expect(result.cid).toBe('QmVr26fY1tKyspEJBniVhqxQeEjhF78XerGiqWAwraVLQH');
   });
 
-  it('keeps the blocks in the filesystem blockstore under <dataDir>/ipfs/blocks', async () => {
+  it('keeps the blocks under <dataDir>/ipfs, where a store opened later finds them', async () => {
     const s = store();
     const { cid } = await s.addPath(await file('f', 'hello world\n'));
     expect(await s.has(cid)).toBe(true);
@@ -121,7 +123,25 @@ describe('single files (Kubo sharness t0040, cid_profiles_test.go)', () => {
   it('keeps no pins of its own: an add writes blocks and nothing else to its data folder', async () => {
     const s = store();
     await s.addPath(await file('f', 'hello world\n'));
-    expect(await readdir(join(dir, 'data', 'ipfs'))).toStrictEqual(['blocks']);
+    expect(await readdir(join(dir, 'data', 'ipfs'))).toStrictEqual(['packs']);
+  });
+
+  it('reads, finds and deletes the blocks earlier versions wrote one file each under <dataDir>/ipfs/blocks', async () => {
+    const old = new FsBlockstore(join(dir, 'data', 'ipfs', 'blocks'));
+    await old.open();
+    const bytes = new TextEncoder().encode('written by an earlier version');
+    const cid = CID.createV1(raw.code, await sha256.digest(bytes));
+    await old.put(cid, bytes);
+    const s = store();
+    expect(await s.has(cid.toString())).toBe(true);
+    expect(Buffer.from((await s.getBlock(cid.toString()))!)).toEqual(Buffer.from(bytes));
+    // The same bytes added again go to a pack; deleting the block removes both copies, counted once.
+    const path = await file('old.txt', 'written by an earlier version');
+    const added = await store({ profile: 'unixfs-v1-2025' }).addPath(path);
+    expect(added.cid).toBe(cid.toString());
+    expect(await s.deleteBlocks([cid.toString()])).toBe(1);
+    expect(await s.has(cid.toString())).toBe(false);
+    expect(await old.has(cid)).toBe(false);
   });
 
   it('deletes the blocks it is told to, by either CID form, and a later add writes them again', async () => {

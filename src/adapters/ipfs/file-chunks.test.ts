@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import * as dagPb from '@ipld/dag-pb';
 import { UnixFS } from 'ipfs-unixfs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fileLeafBlock, ownsItsMemory, readChunks } from './file-chunks.js';
-import { sha256Digest } from './hash-pool.js';
+import { ChunkMemory, fileLeafBlock, ownsItsMemory, readChunks } from './file-chunks.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -32,7 +31,7 @@ async function chunksOf(bytes: Buffer, chunkSize: number, sizeHint = bytes.lengt
   const handle = await open(path);
   try {
     const chunks: Uint8Array[] = [];
-    for await (const chunk of readChunks(handle, sizeHint, chunkSize)) chunks.push(Uint8Array.from(chunk));
+    for await (const chunk of readChunks(handle, sizeHint, new ChunkMemory(chunkSize, false))) chunks.push(Uint8Array.from(chunk));
     return chunks;
   } finally {
     await handle.close();
@@ -50,7 +49,7 @@ describe('fileLeafBlock', () => {
       await writeFile(path, data);
       const handle = await open(path);
       try {
-        for await (const chunk of readChunks(handle, length, length)) {
+        for await (const chunk of readChunks(handle, length, new ChunkMemory(length, false))) {
           expect(ownsItsMemory(chunk)).toBe(true);
           expect(same(fileLeafBlock(chunk), expected)).toBe(true);
         }
@@ -90,16 +89,26 @@ describe('readChunks', () => {
   });
 });
 
-describe('sha256Digest', () => {
-  it('gives sha2-256 whether the block is lent to a hashing thread or hashed here, and the lent bytes come back', async () => {
-    const data = randomBytes(1024 * 1024 + 3);
-    const expected = createHash('sha256').update(data).digest();
-    const lent = new Uint8Array(new ArrayBuffer(data.length + 20), 10, data.length);
-    lent.set(data);
-    const results = await Promise.all([sha256Digest(lent, true), sha256Digest(Uint8Array.from(data)), sha256Digest(data.subarray(0, 10), true)]);
-    expect(Buffer.from(results[0].digest)).toEqual(expected);
-    expect(same(results[0].block, data)).toBe(true);
-    expect(Buffer.from(results[1].digest)).toEqual(expected);
-    expect(Buffer.from(results[2].digest)).toEqual(createHash('sha256').update(data.subarray(0, 10)).digest());
+describe('ChunkMemory', () => {
+  it('reads a later chunk into the memory of one given back, when allowed to', () => {
+    const memory = new ChunkMemory(1000, true);
+    const first = memory.take(1000);
+    const firstMemory = first.buffer;
+    memory.give(first);
+    memory.give(first);
+    expect(memory.take(1000).buffer).toBe(firstMemory);
+    expect(memory.take(1000).buffer).not.toBe(firstMemory);
+  });
+
+  it('keeps no memory it did not hand out, of a short last chunk, or when reuse is off', () => {
+    const memory = new ChunkMemory(1000, true);
+    memory.give(new Uint8Array(1000));
+    const short = memory.take(10);
+    memory.give(short);
+    expect(memory.take(10).buffer).not.toBe(short.buffer);
+    const off = new ChunkMemory(1000, false);
+    const chunk = off.take(1000);
+    off.give(chunk);
+    expect(off.take(1000).buffer).not.toBe(chunk.buffer);
   });
 });

@@ -7,6 +7,9 @@
  * thread (hash-pool.ts), with a few spare bytes before and after it: a dag-pb leaf is the chunk
  * between a short header and a shorter trailer, so the leaf is built around the chunk in place
  * instead of being encoded into a fresh copy of it (twice, by the UnixFS and dag-pb encoders).
+ * Once a leaf is stored its memory can go back to the add's ChunkMemory and hold a later chunk:
+ * a fresh megabyte per chunk was zeroed, faulted in page by page, and left to the garbage
+ * collector, which together cost about as much CPU as hashing it.
  */
 import type { FileHandle } from 'node:fs/promises';
 
@@ -20,6 +23,40 @@ const GROWTH_PROBE_BYTES = 64 * 1024;
 
 /** Chunks read by readChunks, with their spare room around them. */
 const roomy = new WeakSet<Uint8Array>();
+/** Most idle chunk buffers an add keeps for reuse: more than it ever has in flight (import-tree.ts). */
+const IDLE_CHUNKS_KEPT = 64;
+
+/**
+ * The memory of one add's chunks. Without `reuse` every chunk gets new memory; with it, a chunk
+ * given back (`give`) is read into again, so the caller must be sure nothing reads the chunk, or
+ * the leaf built around it, any more: it was stored, and the block sink kept no reference.
+ */
+export class ChunkMemory {
+  private readonly idle: ArrayBuffer[] = [];
+  private readonly size: number;
+
+  constructor(
+    readonly chunkSize: number,
+    readonly reuse: boolean,
+  ) {
+    this.size = ROOM_BEFORE + chunkSize + ROOM_AFTER;
+  }
+
+  /** Room for `length` bytes of a file (at most a chunk), with spare bytes around it. */
+  take(length: number): Uint8Array {
+    const memory = (length === this.chunkSize ? this.idle.pop() : undefined) ?? uninitialized(ROOM_BEFORE + length + ROOM_AFTER);
+    const chunk = new Uint8Array(memory, ROOM_BEFORE, length);
+    roomy.add(chunk);
+    return chunk;
+  }
+
+  /** Takes back the memory of a chunk read by take (or of the leaf built around it); any other is left alone. */
+  give(bytes: Uint8Array): void {
+    const memory = bytes.buffer;
+    if (!this.reuse || !(memory instanceof ArrayBuffer) || memory.byteLength !== this.size || this.idle.length >= IDLE_CHUNKS_KEPT) return;
+    if (!this.idle.includes(memory)) this.idle.push(memory);
+  }
+}
 
 /**
  * The file's bytes in pieces of `chunkSize` (the last one shorter), read until end of file.
@@ -27,7 +64,8 @@ const roomy = new WeakSet<Uint8Array>();
  * meanwhile is read as it is then. The caller owns the handle and closes it after the iteration
  * ends; no read is left running when it does.
  */
-export async function* readChunks(handle: FileHandle, sizeHint: number, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+export async function* readChunks(handle: FileHandle, sizeHint: number, memory: ChunkMemory, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const { chunkSize } = memory;
   const reads: { length: number; done: Promise<Uint8Array> }[] = [];
   let position = 0;
   try {
@@ -35,7 +73,7 @@ export async function* readChunks(handle: FileHandle, sizeHint: number, chunkSiz
       signal?.throwIfAborted();
       while (reads.length < READS_AHEAD && position < sizeHint) {
         const length = Math.min(chunkSize, sizeHint - position);
-        reads.push({ length, done: readAt(handle, position, allocChunk(length)) });
+        reads.push({ length, done: readAt(handle, position, memory.take(length)) });
         position += length;
       }
       const next = reads.shift();
@@ -98,10 +136,9 @@ export function fileLeafBlock(chunk: Uint8Array): Uint8Array {
   return block;
 }
 
-function allocChunk(length: number): Uint8Array {
-  const chunk = new Uint8Array(new ArrayBuffer(ROOM_BEFORE + length + ROOM_AFTER), ROOM_BEFORE, length);
-  roomy.add(chunk);
-  return chunk;
+/** Memory of its own (not a slice of Node's shared pool), and not zeroed: a read fills it. */
+function uninitialized(size: number): ArrayBuffer {
+  return Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
 }
 
 /** Fills `buffer` from `position` as far as the file goes; the part read (empty at end of file). */

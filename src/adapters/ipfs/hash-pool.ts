@@ -72,6 +72,15 @@ export function sha256Digest(block: Uint8Array, lend = false): Promise<Hashed> {
   });
 }
 
+/**
+ * Starts the hashing threads now, so that they load while the caller does something else (a
+ * command loading the importer's modules) rather than when the first block waits for them.
+ * Idle, they do not keep the process alive.
+ */
+export function startHashing(): void {
+  while (maxWorkers() >= 2 && slots.length < maxWorkers()) spawn();
+}
+
 function hashHere(bytes: Uint8Array): Uint8Array {
   return createHash('sha256').update(bytes).digest();
 }
@@ -90,9 +99,9 @@ function leastBusy(): Slot {
 }
 
 function spawn(): Slot {
-  const worker = new Worker(WORKER_SOURCE, { eval: true });
-  // An idle worker must not keep the process alive: it is referenced only while it has jobs.
-  worker.unref();
+  // None of the parent's flags: a loader or `--input-type=module` would make the script above
+  // something else than CommonJS, and loading tsx (in tests) only slows each thread's start.
+  const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
   const slot: Slot = { worker, jobs: new Map() };
   worker.on('message', ({ id, digest, buffer }: { id: number; digest: Uint8Array; buffer: ArrayBuffer }) => {
     const job = slot.jobs.get(id);
@@ -111,6 +120,9 @@ function spawn(): Slot {
   };
   worker.on('error', (error) => lost(error.message));
   worker.on('exit', (code) => lost(`exit code ${code}`));
+  // An idle worker must not keep the process alive: it is referenced only while it has jobs.
+  // After the listeners: adding a 'message' listener references the worker again.
+  worker.unref();
   slots.push(slot);
   return slot;
 }

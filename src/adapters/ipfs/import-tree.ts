@@ -21,7 +21,7 @@ import { create as createDigest } from 'multiformats/hashes/digest';
 import { sha256 } from 'multiformats/hashes/sha2';
 import type { AddedEntry, AddResult } from '../../ports/ipfs-store.js';
 import { describeFileType, openRegularFile } from '../../ports/untrusted-file.js';
-import { fileLeafBlock, ownsItsMemory, readChunks } from './file-chunks.js';
+import { ChunkMemory, fileLeafBlock, ownsItsMemory, readChunks } from './file-chunks.js';
 import { sha256Digest } from './hash-pool.js';
 import { toImporterOptions } from './import-profile.js';
 import type { ImportSettings } from './import-profile.js';
@@ -29,6 +29,11 @@ import type { ImportSettings } from './import-profile.js';
 /** Where the blocks of an add go. A block may be offered more than once (two identical files). */
 export interface BlockSink {
   put(cid: CID, bytes: Uint8Array): Promise<void>;
+  /**
+   * True when `put` keeps no reference to `bytes` once it has resolved (it wrote them, or found
+   * them stored): the add then reads later chunks into the same memory (file-chunks.ts).
+   */
+  readonly releasesBytes?: boolean;
 }
 
 export interface ImportTreeOptions {
@@ -106,6 +111,7 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
   signal?.throwIfAborted();
   const absolute = resolve(path);
   const stats = await lstat(absolute);
+  const memory = new ChunkMemory(settings.chunkSize, sink.releasesBytes === true);
   const importerOptions: ImporterOptions = {
     ...toImporterOptions(settings),
     fileImportConcurrency: FILES_IN_FLIGHT,
@@ -113,7 +119,7 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
     // stored; leanLeafImporter keeps its own window of leaves in flight instead, hands them over
     // in order, and the importer takes them one at a time.
     blockWriteConcurrency: 1,
-    bufferImporter: leanLeafImporter(settings),
+    bufferImporter: leanLeafImporter(settings, memory),
   };
   const report = options.onBlocks ? new BlockReport(options.onBlocks) : undefined;
   const writer: WritableStorage = {
@@ -126,7 +132,7 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
 
   let root: ImportResult | undefined;
   const entries: AddedEntry[] = [];
-  const source = candidates(absolute, stats, settings.chunkSize, options.includeHidden ?? false, signal);
+  const source = candidates(absolute, stats, memory, options.includeHidden ?? false, signal);
   for await (const result of importer(source, writer, importerOptions)) {
     signal?.throwIfAborted();
     const components = (result.path ?? '').split('/');
@@ -144,15 +150,15 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
  * Import candidates in the order Kubo walks a tree: depth first, each folder's names sorted
  * by their bytes (Go's os.ReadDir). Files are read only when the importer gets to them.
  */
-async function* candidates(absolute: string, stats: Stats, chunkSize: number, includeHidden: boolean, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
-  if (stats.isDirectory()) yield* walkFolder(absolute, ROOT, chunkSize, includeHidden, signal);
-  else yield await leafCandidate(absolute, ROOT, stats, chunkSize, signal);
+async function* candidates(absolute: string, stats: Stats, memory: ChunkMemory, includeHidden: boolean, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
+  if (stats.isDirectory()) yield* walkFolder(absolute, ROOT, memory, includeHidden, signal);
+  else yield await leafCandidate(absolute, ROOT, stats, memory, signal);
 }
 
 async function* walkFolder(
   folder: string,
   importPath: string,
-  chunkSize: number,
+  memory: ChunkMemory,
   includeHidden: boolean,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<ImportCandidate> {
@@ -175,15 +181,16 @@ async function* walkFolder(
     if (stats.isDirectory()) {
       // The importer splits paths on "/" unless escaped with "\", so "a\" + "/" would merge two names.
       if (name.endsWith('\\')) throw new UnsupportedNameError(child, 'a folder name may not end with a backslash');
-      yield* walkFolder(child, childPath, chunkSize, includeHidden, signal);
+      yield* walkFolder(child, childPath, memory, includeHidden, signal);
     } else {
-      yield await leafCandidate(child, childPath, stats, chunkSize, signal);
+      yield await leafCandidate(child, childPath, stats, memory, signal);
     }
   }
 }
 
-async function leafCandidate(path: string, importPath: string, stats: Stats, chunkSize: number, signal: AbortSignal | undefined): Promise<ImportCandidate> {
-  if (stats.isFile()) return { path: importPath, content: readLazily(path, chunkSize, signal) };
+async function leafCandidate(path: string, importPath: string, stats: Stats, memory: ChunkMemory, signal: AbortSignal | undefined): Promise<ImportCandidate> {
+  // No mtime or mode, as Kubo by default: leanLeafImporter relies on it (a single leaf's block is never read again).
+  if (stats.isFile()) return { path: importPath, content: readLazily(path, memory, signal) };
   if (stats.isSymbolicLink()) {
     // Stored as the link itself, never followed (Kubo's default without --dereference-symlinks).
     const target = await readlink(path, { encoding: 'buffer' });
@@ -200,19 +207,23 @@ async function leafCandidate(path: string, importPath: string, stats: Stats, chu
  * - building a dag-pb leaf around the chunk instead of encoding it twice (file-chunks.ts);
  * - hashing on worker threads (hash-pool.ts), with up to LEAVES_IN_FLIGHT leaves of the file
  *   being hashed and stored at once while the next chunks are read. They are handed to the
- *   importer in file order, so the DAG is the same as one leaf at a time would give.
+ *   importer in file order, so the DAG is the same as one leaf at a time would give;
+ * - reading later chunks into the memory of stored leaves (ChunkMemory). The importer keeps the
+ *   block of a file's first leaf (a file of one chunk without mtime or mode never reads it
+ *   again, but that one is left alone anyway) and drops the others' as they come.
  */
-function leanLeafImporter(settings: ImportSettings): BufferImporter {
+function leanLeafImporter(settings: ImportSettings, memory: ChunkMemory): BufferImporter {
   return async function* importLeaves(file, blockstore) {
     const chunks = file.content[Symbol.asyncIterator]();
     const leaves: Promise<BufferImporterResult>[] = [];
     let more = true;
+    let index = 0;
     try {
       for (;;) {
         while (more && leaves.length < LEAVES_IN_FLIGHT) {
           const next = await chunks.next();
           if (next.done === true) more = false;
-          else leaves.push(handled(storeLeaf(next.value, settings, blockstore)));
+          else leaves.push(handled(storeLeaf(next.value, settings, blockstore, index++ > 0 ? memory : undefined)));
         }
         const leaf = leaves.shift();
         if (leaf === undefined) return;
@@ -227,14 +238,17 @@ function leanLeafImporter(settings: ImportSettings): BufferImporter {
   };
 }
 
-async function storeLeaf(chunk: Uint8Array, settings: ImportSettings, blockstore: WritableStorage): Promise<BufferImporterResult> {
+/** Stores one leaf; with `giveBack`, its memory goes back for a later chunk once it is stored. */
+async function storeLeaf(chunk: Uint8Array, settings: ImportSettings, blockstore: WritableStorage, giveBack: ChunkMemory | undefined): Promise<BufferImporterResult> {
   const length = chunk.byteLength;
+  const own = ownsItsMemory(chunk);
   if (settings.rawLeaves) {
     // The chunk may be lent to a hashing thread: from here on only `block` is read.
-    const { digest, block } = await sha256Digest(chunk, ownsItsMemory(chunk));
+    const { digest, block } = await sha256Digest(chunk, own);
     // Raw blocks cannot be addressed by CIDv0, so raw leaves are CIDv1 even under a v0 root, as in Kubo.
     const cid = CID.createV1(raw.code, createDigest(sha256.code, digest));
     await blockstore.put(cid, block);
+    if (own) giveBack?.give(block);
     return { cid, size: BigInt(length), block };
   }
   const leaf = length === 0 ? dagPb.encode({ Data: new UnixFS({ type: 'file', data: chunk }).marshal(), Links: [] }) : fileLeafBlock(chunk);
@@ -242,6 +256,7 @@ async function storeLeaf(chunk: Uint8Array, settings: ImportSettings, blockstore
   const multihash = createDigest(sha256.code, digest);
   const cid = settings.cidVersion === 0 ? CID.createV0(multihash) : CID.createV1(dagPb.code, multihash);
   await blockstore.put(cid, block);
+  if (own) giveBack?.give(block);
   const unixfs = new UnixFS({ type: 'file', blockSizes: [BigInt(length)] });
   return { cid, size: BigInt(block.byteLength), block, unixfs };
 }
@@ -258,11 +273,11 @@ function handled<T>(promise: Promise<T>): Promise<T> {
  * since: opened as README "Security model" says, a FIFO or a symlink put there now
  * ends the add with NotRegularFileError instead of hanging or being followed.
  */
-async function* readLazily(path: string, chunkSize: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+async function* readLazily(path: string, memory: ChunkMemory, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   signal?.throwIfAborted();
   const { handle, stats } = await openRegularFile(path);
   try {
-    yield* readChunks(handle, stats.size, chunkSize, signal);
+    yield* readChunks(handle, stats.size, memory, signal);
   } finally {
     await handle.close().catch(() => undefined);
   }

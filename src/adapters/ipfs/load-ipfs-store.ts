@@ -16,6 +16,8 @@ export async function loadIpfsStore(settings: IpfsStoreSettings): Promise<Embedd
     const { KuboIpfsStore } = await import('./kubo-ipfs-store.js');
     return new KuboIpfsStore({ ...common, apiUrl: settings.apiUrl });
   }
+  // The hashing threads load on other cores while this one loads the importer.
+  (await import('./hash-pool.js')).startHashing();
   const { EmbeddedIpfsStore } = await import('./embedded-ipfs-store.js');
   return new EmbeddedIpfsStore({ ...common, dataDir: settings.dataDir });
 }
