@@ -447,7 +447,7 @@ describe('JSON API', () => {
       };
       expect(document.openapi).toBe('3.1.0');
       expect(Object.keys(document.paths).sort()).toStrictEqual(
-        ['/api/openapi.json', '/api/runs', '/api/runs/{id}', '/api/runs/{id}/cancel', '/api/runs/{id}/events', '/api/runs/{id}/logs', '/api/runs/{id}/pin', '/ipfs/{cid}', '/metrics', '/rpc'].sort(),
+        ['/api/events', '/api/openapi.json', '/api/runs', '/api/runs/{id}', '/api/runs/{id}/cancel', '/api/runs/{id}/events', '/api/runs/{id}/logs', '/api/runs/{id}/pin', '/ipfs/{cid}', '/metrics', '/rpc'].sort(),
       );
       expect(Object.keys(document.paths['/api/runs']!).sort()).toStrictEqual(['get', 'post']);
       expect(document.components.schemas.Run!.properties).toHaveProperty('created_at');

@@ -16,9 +16,10 @@ import type { Logger } from 'pino';
 import { isFinal, type Run, type RunState } from '../../core/runs/run.js';
 import type { AuditLog, RunLogs, RunRecords } from '../../ports/run-store.js';
 import { runToJson } from './api-schemas.js';
-import { ApiError, createAuthenticator, readJson, requestUrl, sendError, sendJson, type UserTokenResolver } from './http-io.js';
+import { ApiError, createAuthenticator, readJson, requestUrl, sendError, sendJson, type ApiActor, type UserTokenResolver } from './http-io.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { RunOperations, type RunReads, type RunUseCases } from './run-operations.js';
+import { requesterOf, RunOperations, type RunReads, type RunUseCases } from './run-operations.js';
+import { watchAllRuns } from './runs-feed.js';
 import { copyLog, LineSplitter, watchRun } from './run-watch.js';
 
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
@@ -70,6 +71,11 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
       if (segments.length !== 1 || !repo || !/^[^/\s]+\/[^/\s]+$/.test(repo)) throw new ApiError('invalid_request', 'give `repo=owner/name`', { field: 'repo' });
       const entries = await deps.store.listAudit(repo);
       return sendJson(res, 200, { entries: entries.map((entry) => ({ ...entry, at: entry.at.toISOString(), run_id: entry.runId, runId: undefined })) });
+    }
+    if (segments[0] === 'events') {
+      allow(method, ['GET']);
+      if (segments.length !== 1) throw notFoundPath(url);
+      return serveAllEvents(res, actor);
     }
     const [, id, action, ...rest] = segments;
     if (rest.length > 0) throw notFoundPath(url);
@@ -126,13 +132,7 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
   }
 
   async function serveEvents(res: ServerResponse, run: Run): Promise<void> {
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      // nginx buffers responses unless told not to; events must arrive as they happen.
-      'x-accel-buffering': 'no',
-    });
+    openEventStream(res);
     const send = (event: string, data: unknown): void => {
       res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
@@ -170,10 +170,39 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
     }
   }
 
+  /**
+   * Every run the caller may read, as it changes: each change of state or record is the event of
+   * the run's state carrying the run. The stream lasts until the client goes away.
+   */
+  async function serveAllEvents(res: ServerResponse, actor: ApiActor): Promise<void> {
+    openEventStream(res);
+    res.write(': every run you may read, from now on\n\n');
+    const stop = closeSignal(res);
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
+    try {
+      await watchAllRuns({
+        store: deps.store,
+        pollMs,
+        signal: stop,
+        onRuns: async (changed) => {
+          for (const run of await deps.reads.readable(requesterOf(actor), changed)) {
+            res.write(`event: ${runEventName(run.state)}\ndata: ${JSON.stringify(runToJson(run))}\n\n`);
+          }
+          return res.writableNeedDrain ? drained(res) : undefined;
+        },
+      });
+    } catch (error) {
+      deps.log.warn({ err: error }, 'the event stream of every run ended on an error');
+    } finally {
+      clearInterval(heartbeat);
+      res.end();
+    }
+  }
+
   return async (req, res) => {
     const url = requestUrl(req);
     const segments = pathSegments(url.pathname);
-    if (segments === null || segments[0] === undefined || !['runs', 'audit', 'openapi.json'].includes(segments[0])) return false;
+    if (segments === null || segments[0] === undefined || !['runs', 'audit', 'events', 'openapi.json'].includes(segments[0])) return false;
     try {
       await route(req, res, url, segments);
     } catch (error) {
@@ -220,6 +249,16 @@ function logOffset(url: URL): number {
   if (given === null || given === '') return 0;
   if (!/^\d{1,15}$/.test(given)) throw new ApiError('invalid_request', '`offset` must be a byte offset: a whole number from 0', { field: 'offset' });
   return Number(given);
+}
+
+function openEventStream(res: ServerResponse): void {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    // nginx buffers responses unless told not to; events must arrive as they happen.
+    'x-accel-buffering': 'no',
+  });
 }
 
 /** Writes, and when the client is behind, resolves once it drained (or went away). */

@@ -211,6 +211,65 @@ describe('reads follow GitHub: who sees which runs', () => {
     expect(hosts.get(open.name)!.calls.map((call) => call.what)).toStrictEqual(['getVisibility']);
   });
 
+  it('GET /api/events streams every change of every run the caller may read, and nothing of the others', async () => {
+    /** The events of one stream until `until` says enough, as (event, id, state). */
+    const collect = async (token: string, act: () => Promise<void>, until: (seen: string[]) => boolean): Promise<string[]> => {
+      const response = await get('/api/events', token);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      const seen: string[] = [];
+      let buffer = '';
+      // The stream begins with a comment line, sent before the store is first read.
+      buffer += decoder.decode((await reader.read()).value, { stream: true });
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await act();
+      while (!until(seen)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (block.startsWith(':')) continue;
+          const data = JSON.parse(/^data: (.*)$/m.exec(block)![1]!) as { id: string; state: string; repo: string };
+          seen.push(`${/^event: (.*)$/m.exec(block)![1]} ${data.repo} ${data.state}`);
+        }
+      }
+      await reader.cancel();
+      return seen;
+    };
+    const move = async () => {
+      await store.transition(secretRuns[0]!.id, 'claim', new Date(), { workerId: 'w' });
+      await store.transition(openRuns[0]!.id, 'claim', new Date(), { workerId: 'w' });
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await store.transition(secretRuns[0]!.id, 'succeed', new Date(), { exitCode: 0 });
+      await store.transition(openRuns[0]!.id, 'succeed', new Date(), { exitCode: 0 });
+    };
+    const everything = await collect(serviceToken, move, (seen) => seen.filter((line) => line.includes('succeeded')).length === 2);
+    expect(everything).toStrictEqual([
+      'run.started octo-org/secret running',
+      'run.started octo-org/open running',
+      'run.succeeded octo-org/secret succeeded',
+      'run.succeeded octo-org/open succeeded',
+    ]);
+    // A stranger: the public repository's changes only. A new run there ends the wait.
+    const strangers = await collect(
+      tokenOf('stranger'),
+      async () => {
+        await store.transition(secretRuns[1]!.id, 'claim', new Date(), { workerId: 'w' });
+        await store.transition(openRuns[1]!.id, 'claim', new Date(), { workerId: 'w' });
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        await store.createRun(newRun({ repo: open, requestedBy: 'writer' }), new Date());
+      },
+      (seen) => seen.some((line) => line.startsWith('run.queued')),
+    );
+    expect(strangers).toStrictEqual(['run.started octo-org/open running', 'run.queued octo-org/open queued']);
+    expect((await get('/api/events', 'nobody-knows-this')).status).toBe(401);
+  });
+
   it('/api/audit stays for service tokens, whatever the user can read', async () => {
     const audit = await get('/api/audit?repo=octo-org/secret', tokenOf('reader'));
     expect(audit.status).toBe(403);
