@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { Database } from './schema.js';
+import { cachingStatements } from './sqlite-statement-cache.js';
 import { SqlRunStore } from './sql-run-store.js';
 
 export class SqliteRunStore extends SqlRunStore {
@@ -14,7 +15,7 @@ export class SqliteRunStore extends SqlRunStore {
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');
     database.pragma('synchronous = NORMAL');
-    const store = new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+    const store = new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database) }) }), 'sqlite');
     await store.migrate();
     return store;
   }
@@ -23,6 +24,6 @@ export class SqliteRunStore extends SqlRunStore {
   static openReadOnly(file: string): SqliteRunStore {
     const database = new SQLite(file, { readonly: true, fileMustExist: true });
     database.pragma('busy_timeout = 5000');
-    return new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+    return new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database) }) }), 'sqlite');
   }
 }
