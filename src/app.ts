@@ -26,7 +26,7 @@ import { secretRedactor, type Redact } from './adapters/github/redact-secrets.js
 import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js';
 import type { OctokitForInstallation } from './adapters/github/octokit.js';
 import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
-import { observeRunFinished } from './adapters/http/metrics-handler.js';
+import { PrometheusMetrics } from './adapters/metrics/prometheus-metrics.js';
 import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
 import type { RunHandler, RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
@@ -36,13 +36,9 @@ import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
 import { Collector } from './worker/collector.js';
 import { createRunHandler } from './worker/run-worker.js';
-import { OrgPolicies } from './core/run-service/run-service.js';
-import type { RepoRef } from './core/runs/run.js';
 import type { PinTtlLimits } from './core/pins/pin-ttl.js';
 import type { OutputLimits } from './worker/output-limits.js';
 import { builtInTaskTypes } from '../tasks/index.js';
-import { reachWithin, type Backend } from './adapters/net/reach-backend.js';
-import { probeAmqp, probeKubo, probePostgres, probeRedis } from './adapters/net/backend-probes.js';
 
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
   return pino({
@@ -70,40 +66,30 @@ export interface Services {
   blocks: IpfsBlockReader | null;
   /** What the pin collector releases on the backend: Kubo's pins, the embedded store's blocks. */
   garbage: IpfsGarbage;
+  /** The process's Prometheus metrics: run moves counted from the store's events, the queue's depth. */
+  metrics: PrometheusMetrics;
   close(): Promise<void>;
 }
 
-/**
- * Every server the configuration names must answer within CONNECT_TIMEOUT, or start-up stops with
- * one line naming it (README "Settings"): clients that retry for ever would otherwise hang.
- */
-export async function reachBackends(config: Config): Promise<void> {
-  const checks: [Backend, (url: string, signal: AbortSignal) => Promise<void>][] = [];
-  if (config.DATABASE_URL) checks.push([{ name: 'PostgreSQL', variable: 'DATABASE_URL', url: config.DATABASE_URL }, probePostgres]);
-  if (config.QUEUE_URL) {
-    const amqp = config.QUEUE_URL.startsWith('amqp');
-    checks.push([{ name: amqp ? 'RabbitMQ' : 'Redis', variable: 'QUEUE_URL', url: config.QUEUE_URL }, amqp ? probeAmqp : probeRedis]);
-  }
-  if (config.EVENTS_URL) checks.push([{ name: 'RabbitMQ', variable: 'EVENTS_URL', url: config.EVENTS_URL }, probeAmqp]);
-  if (config.IPFS_API_URL) checks.push([{ name: 'Kubo', variable: 'IPFS_API_URL', url: config.IPFS_API_URL }, probeKubo]);
-  await Promise.all(checks.map(([backend, probe]) => reachWithin(backend, config.CONNECT_TIMEOUT, (signal) => probe(backend.url, signal))));
-}
-
 /** `role` labels the process's metrics: the app (`serve`, `run`) or a `task-mgmt worker`. */
-export async function openServices(config: Config, log: Logger): Promise<Services> {
-  await reachBackends(config);
+export async function openServices(config: Config, log: Logger, { role = 'app' }: { role?: 'app' | 'worker' } = {}): Promise<Services> {
   const sqlStore = config.DATABASE_URL
     ? await PostgresRunStore.open(config.DATABASE_URL)
     : await SqliteRunStore.open(join(config.DATA_DIR, 'task-mgmt.sqlite'));
   // With EVENTS_URL, every state change the store records is also published on AMQP.
   const events = config.EVENTS_URL ? new AmqpEventPublisher({ url: config.EVENTS_URL, log: log.child({ name: 'events' }) }) : undefined;
-  const store: RunStore = events ? withEvents(sqlStore, events, log.child({ name: 'events' })) : sqlStore;
+  const published: RunStore = events ? withEvents(sqlStore, events, log.child({ name: 'events' })) : sqlStore;
+  // Runs by state are counted as this process records each move, never by querying the store.
+  let depthOf: (() => Promise<number>) | undefined;
+  const metrics = new PrometheusMetrics({ role, queueDepth: () => (depthOf ? depthOf() : Promise.reject(new Error('no queue yet'))) });
+  const store = withEvents(published, metrics.runEvents(), log.child({ name: 'metrics' }));
   const queueLog = log.child({ name: 'queue' });
   const queue: RunQueue = !config.QUEUE_URL
     ? new EmbeddedRunQueue({ store, log: queueLog })
     : config.QUEUE_URL.startsWith('amqp')
       ? new RabbitmqRunQueue({ url: config.QUEUE_URL, queueName: `${config.QUEUE_PREFIX}.runs`, log: queueLog })
       : new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: queueLog });
+  if (queue.depth) depthOf = () => queue.depth!();
   // IPFS_API_URL publishes to Kubo; unset keeps blocks in DATA_DIR. Same importer, same CIDs.
   const ipfs = createIpfsStore({
     dataDir: config.DATA_DIR,
@@ -124,6 +110,7 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     ...(privateIpfs ? { privateIpfs } : {}),
     blocks: privateIpfs ? firstHolding([privateIpfs, ipfs]) : ipfs,
     garbage: privateIpfs ? everyBackend([ipfs, privateIpfs]) : ipfs,
+    metrics,
     async close() {
       await queue.close();
       await ipfs.close();
@@ -163,12 +150,9 @@ export async function startWorker(
   concurrency: number,
   stopping?: AbortSignal,
 ): Promise<void> {
-  const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor(repo.installationId), repo);
   const handler = createRunHandler({
     store: services.store,
-    hostFor,
-    // The org policy, asked again just before each task starts (the app records what it sees).
-    orgPolicies: new OrgPolicies({ hostFor, now: () => new Date() }),
+    hostFor: async (repo) => new OctokitRepoHost(await octokitFor(repo.installationId), repo),
     maxRunningPerRepo: config.REPO_CONCURRENCY,
     checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact: githubRedactor(config) }),
     source: new GithubSourceFetcher({
@@ -201,9 +185,16 @@ export async function startWorker(
     leaseMs: config.WORKER_LEASE,
     progressIntervalMs: config.PROGRESS_INTERVAL,
     pinTtl: pinTtl(config),
-    onRunFinished: observeRunFinished,
+    metrics: services.metrics,
   });
-  const run: RunHandler = stopping ? (message, context) => handler(message, { signal: AbortSignal.any([context.signal, stopping]) }) : handler;
+  const run: RunHandler = async (message, context) => {
+    services.metrics.activeRuns(1);
+    try {
+      await handler(message, stopping ? { signal: AbortSignal.any([context.signal, stopping]) } : context);
+    } finally {
+      services.metrics.activeRuns(-1);
+    }
+  };
   await services.queue.consume(run, { concurrency });
 }
 

@@ -56,19 +56,14 @@ const envSchema = z
     WEBHOOK_SECRET: optionalString,
     /** OAuth client secret of the App (dashboard sign-in); never shown on GitHub. */
     GITHUB_CLIENT_SECRET: optionalString,
-    /** OAuth client id of the App (dashboard sign-in); with GITHUB_CLIENT_SECRET, "Sign in with GitHub" works. */
-    GITHUB_CLIENT_ID: optionalString,
-    /**
-     * Key material for the dashboard's session cookies (at least 32 characters). Unset: derived from
-     * the App's private key and GITHUB_CLIENT_SECRET. Changing it signs everyone out.
-     */
-    SESSION_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
     WEBHOOK_PATH: optionalString.transform((v) => v ?? '/api/github/webhooks'),
     /** GitHub Enterprise (or any GitHub-compatible API) host; the API is at <protocol>://<host>/api/v3. */
     GHE_HOST: optionalString,
     GHE_PROTOCOL: optionalString.pipe(z.enum(['http', 'https']).optional()).transform((v) => v ?? 'https'),
     PORT: integer(3000, 0, 65535),
     HOST: optionalString,
+    /** Where `task-mgmt worker` serves /metrics and /healthz (all interfaces); 0 serves neither. */
+    METRICS_PORT: integer(9464, 0, 65535),
     LOG_LEVEL: optionalString.pipe(
       z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
     ),
@@ -207,15 +202,6 @@ const envSchema = z
      * the queue, and the process exits at most 5 s later whatever it is still waiting for.
      */
     SHUTDOWN_GRACE: optionalString.transform((v) => v ?? '30s').pipe(durationSchema),
-    /**
-     * How long `serve` and `worker` wait at start-up for Redis, RabbitMQ, PostgreSQL and Kubo
-     * before they give up with a line naming the backend; also the longest a request waits to put
-     * a run on a queue that has gone away.
-     */
-    CONNECT_TIMEOUT: optionalString
-      .transform((v) => v ?? '10s')
-      .pipe(durationSchema)
-      .refine((ms) => ms >= 100, 'must be at least 100ms'),
   })
   .superRefine((env, ctx) => {
     if (env.PIN_TTL_DEFAULT > env.PIN_TTL_MAX) {

@@ -17,14 +17,12 @@ import { newRunId } from '../core/runs/ids.js';
 import { createHttpApi } from '../adapters/http/http-api.js';
 import { pinnedAccess } from '../adapters/http/ipfs-gateway-access.js';
 import { logRequests, withoutProbotRequestLog } from '../adapters/http/request-log.js';
-import { countGithubRequest, observeWebhook, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
 import { instrumentOctokit } from '../adapters/github/octokit.js';
 import { githubUserResolver } from '../adapters/github/user-tokens.js';
 import { installationResolver } from '../adapters/github/installations.js';
 import { RunRequests } from '../adapters/http/run-requests.js';
 import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { RunService } from '../core/run-service/run-service.js';
-import { OrgPolicies } from '../core/run-service/run-service.js';
 import type { RepoRef } from '../core/runs/run.js';
 import { OctokitRepoHost } from '../adapters/github/octokit-repo-host.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
@@ -63,12 +61,9 @@ export async function serve(config: Config): Promise<number> {
   let checks: GithubCheckReporter | undefined;
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
-      instrumentOctokit(await app.auth(installationId), { request: countGithubRequest, rateLimitRemaining: setRateLimitRemaining });
+      instrumentOctokit(await app.auth(installationId), services.metrics.github);
     checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact });
     const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor!(repo.installationId), repo);
-    // Each owner's `.github/task-mgmt.yml`, read when first needed and again on a push to it.
-    const orgLog = log.child({ name: 'org-policy' });
-    const orgPolicies = new OrgPolicies({ hostFor, store: services.store, now: () => new Date(), log: (level, message, facts) => orgLog[level](facts, message) });
     // One run service behind every way in: comments, buttons, the JSON API and JSON-RPC.
     const runs = new RunService({
       store: services.store,
@@ -82,10 +77,9 @@ export async function serve(config: Config): Promise<number> {
       taskTypes: builtInTaskTypes,
       defaultImage: config.PROCFILE_IMAGE,
       pinTtl: pinTtl(config),
-      orgPolicies,
     });
     intake = new WebhookIntake({ store: services.store, runs, octokitFor, redact, log: log.child({ name: 'intake' }) });
-    createProbotApp({ intake, observe: observeWebhook })(app, options);
+    createProbotApp({ intake, observe: (seconds) => services.metrics.webhookAccepted(seconds) })(app, options);
     options.addHandler(healthHandler(services.store));
     options.addHandler(
       createHttpApi({
@@ -95,6 +89,7 @@ export async function serve(config: Config): Promise<number> {
         reads: runs,
         resolveUser: githubUserResolver(config.githubApiUrl),
         log: log.child({ name: 'api' }),
+        metrics: services.metrics,
         // The app's own gateway: what live pins hold, to whoever may read the runs that pinned it.
         ...(services.blocks
           ? {

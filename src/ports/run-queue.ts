@@ -20,4 +20,8 @@ export interface RunQueue {
   cancel(runId: string): Promise<void>;
   /** Stops consuming, waits for running handlers to settle (up to a bound), releases connections. */
   close(): Promise<void>;
+  /** Runs waiting to be taken (delayed retries included), for the metrics. */
+  depth?(): Promise<number>;
+  /** Whether the connection to the queue's backend is up, for a worker's `/healthz`. */
+  connected?(): boolean;
 }

@@ -78,6 +78,8 @@ export interface RunRecords {
   listRuns(query: ListRunsQuery): Promise<Run[]>;
   /** Queued runs, oldest `queuedAt` first: the embedded queue's backlog. */
   listQueued(limit: number): Promise<Run[]>;
+  /** How many runs are queued: the embedded queue's depth. */
+  countQueued(): Promise<number>;
 }
 
 // ─── Run leases ─────────────────────────────────────────────────────────────────────────────

@@ -121,6 +121,19 @@ export function runQueueContract(name: string, open: () => Promise<OpenedRunQueu
       );
     }
 
+    it('tells how many runs wait, and that its connection is up while it consumes', async () => {
+      // RabbitMQ counts a published message a moment after confirming it.
+      const depth = async (expected: number) => vi.waitFor(async () => expect(await queue.depth!()).toBe(expected), { timeout: 5000, interval: 50 });
+      await depth(0);
+      const ids = [await submit(), await submit(), await submit()];
+      await depth(3);
+      const { handler } = workerLike(store, pause(10));
+      await queue.consume(handler, { concurrency: 2 });
+      await waitForState(ids, 'succeeded');
+      await depth(0);
+      await vi.waitFor(() => expect(queue.connected!()).toBe(true), { timeout: 5000, interval: 50 });
+    });
+
     it('handles each enqueued run exactly once, at most `concurrency` at a time', async () => {
       const { handler, stats } = workerLike(store, pause(30));
       const ids: string[] = [];

@@ -7,11 +7,13 @@
  */
 import { createApiHandler, type ApiHandlerDeps, type HttpHandler } from './api-handler.js';
 import { createIpfsGateway, type IpfsGatewayDeps } from './ipfs-gateway.js';
-import { createMetricsHandler, type MetricsRegistry } from './metrics-handler.js';
+import { createMetricsHandler } from './metrics-handler.js';
+import type { Exposition } from '../metrics/metrics-server.js';
 import { createRpcHandler } from './rpc-handler.js';
 
 export type HttpApiDeps = ApiHandlerDeps & {
-  metrics?: MetricsRegistry;
+  /** Serves `/metrics` from these metrics; without them `/metrics` is not served. */
+  metrics?: Exposition;
   /** Serves `/ipfs/…` from these blocks to whom `access` allows; callers authenticate as for the API. */
   gateway?: Pick<IpfsGatewayDeps, 'blocks' | 'access'>;
 };
@@ -20,7 +22,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpHandler {
   const handlers = [
     createApiHandler(deps),
     createRpcHandler(deps),
-    createMetricsHandler({ store: deps.store, ...(deps.metrics ? { registry: deps.metrics } : {}) }),
+    ...(deps.metrics ? [createMetricsHandler({ metrics: deps.metrics })] : []),
     ...(deps.gateway
       ? [createIpfsGateway({ ...deps.gateway, tokens: deps.tokens, ...(deps.resolveUser ? { resolveUser: deps.resolveUser } : {}), log: deps.log })]
       : []),
@@ -30,7 +32,7 @@ export function createHttpApi(deps: HttpApiDeps): HttpHandler {
       try {
         if (await handler(req, res)) return true;
       } catch (error) {
-        // The API and RPC handlers answer their own failures; this catches the rest (a scrape whose store query failed).
+        // The API and RPC handlers answer their own failures; this catches the rest (a scrape whose collection failed).
         deps.log.error({ err: error, path: req.url }, 'HTTP request failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error\n');
         else res.destroy();

@@ -113,6 +113,16 @@ export class BullmqRunQueue implements RunQueue {
     await this.publisher.publish(this.cancelChannel, runId);
   }
 
+  async depth(): Promise<number> {
+    const counts = await this.queue.getJobCounts('waiting', 'delayed', 'prioritized');
+    return Object.values(counts).reduce((sum, count) => sum + count, 0);
+  }
+
+  /** Every Redis connection this queue opened is ready (a worker's blocking one included). */
+  connected(): boolean {
+    return this.connections.every((connection) => connection.status === 'ready');
+  }
+
   async close(): Promise<void> {
     await this.worker?.close();
     await this.queue.close();

@@ -58,6 +58,15 @@ export class EmbeddedRunQueue implements RunQueue {
     this.active.get(runId)?.controller.abort(new Error('cancelled'));
   }
 
+  async depth(): Promise<number> {
+    return this.store.countQueued();
+  }
+
+  /** The queue is the run store in this process: there is no connection to lose. */
+  connected(): boolean {
+    return true;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);

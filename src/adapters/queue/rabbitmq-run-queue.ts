@@ -168,6 +168,17 @@ export class RabbitmqRunQueue implements RunQueue {
     await this.publish(this.cancelExchange, '', { runId }, { persistent: false, expiration: 60_000 });
   }
 
+  async depth(): Promise<number> {
+    const { messageCount } = await (await this.publisherChannel()).checkQueue(this.queueName);
+    return messageCount;
+  }
+
+  /** While consuming: whether the consumer channel is open (it is reopened after a lost connection). */
+  connected(): boolean {
+    if (this.closed) return false;
+    return this.handler ? this.consumer !== null : !this.disconnected;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -88,11 +88,9 @@ export class SqlRunStore implements RunStore {
     return rows.map((row) => ({ id: row.id, event: row.event, payload: JSON.parse(row.payload) as unknown, receivedAt: new Date(Number(row.received_at)) }));
   }
 
-  // Writes of a run return the row they wrote (RETURNING, in SQLite and PostgreSQL alike): reading
-  // it back with a second query doubled the store's cost of every move a worker makes.
   async createRun(run: NewRun, now: Date): Promise<Run> {
     const at = now.getTime();
-    const row = await this.db
+    await this.db
       .insertInto('runs')
       .values({
         id: run.id,
@@ -133,9 +131,8 @@ export class SqlRunStore implements RunStore {
         pinned_until: null,
         provenance_cid: null,
       })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return toRun(row);
+      .execute();
+    return this.mustGet(run.id);
   }
 
   async getRun(id: string): Promise<Run | null> {
@@ -144,14 +141,13 @@ export class SqlRunStore implements RunStore {
   }
 
   async updateRun(id: string, patch: RunPatch, now: Date): Promise<Run> {
-    const row = await this.db
+    const result = await this.db
       .updateTable('runs')
       .set({ ...patchColumns(patch), updated_at: now.getTime() })
       .where('id', '=', id)
-      .returningAll()
       .executeTakeFirst();
-    if (!row) throw new RunNotFoundError(id);
-    return toRun(row);
+    if (Number(result.numUpdatedRows) === 0) throw new RunNotFoundError(id);
+    return this.mustGet(id);
   }
 
   async transition(
@@ -185,8 +181,9 @@ export class SqlRunStore implements RunStore {
       .where('id', '=', id)
       .where('state', 'in', [...from]);
     if (guard.heldBy !== undefined) update = update.where('worker_id', '=', guard.heldBy);
-    const row = await update.returningAll().executeTakeFirst();
-    return row ? toRun(row) : null;
+    const result = await update.executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return null;
+    return this.mustGet(id);
   }
 
   async listRuns(query: ListRunsQuery): Promise<Run[]> {
@@ -253,20 +250,19 @@ export class SqlRunStore implements RunStore {
         .where('state', '=', 'running')
         .executeTakeFirstOrThrow();
       if (Number(running) >= claim.maxRunningInRepo) return 'busy' as const;
-      const row = await trx
+      const result = await trx
         .updateTable('runs')
         .set({ state: to, worker_id: claim.workerId, lease_until: claim.leaseUntil.getTime(), started_at: at, updated_at: at })
         .where('id', '=', id)
         .where('state', 'in', [...from])
-        .returningAll()
         .executeTakeFirst();
-      return row ? toRun(row) : null;
+      return Number(result.numUpdatedRows) === 1;
     });
     if (claimed === 'busy') {
       const current = await this.getRun(id);
       return current && canMove(current.state, 'claim') ? 'busy' : null;
     }
-    return claimed;
+    return claimed ? this.mustGet(id) : null;
   }
 
   /** Serializes claims per repository inside a transaction; SQLite already has a single writer. */
@@ -684,6 +680,12 @@ export class SqlRunStore implements RunStore {
   async close(): Promise<void> {
     await this.db.destroy();
   }
+
+  private async mustGet(id: string): Promise<Run> {
+    const run = await this.getRun(id);
+    if (!run) throw new RunNotFoundError(id);
+    return run;
+  }
 }
 
 function toPin(row: Selectable<PinsTable>): Pin {
@@ -739,9 +741,6 @@ function parseApprovals(text: string, sha: string): Approval[] {
 const optionalDate = (value: number | null) => (value === null ? null : new Date(Number(value)));
 const optionalNumber = (value: number | null) => (value === null ? null : Number(value));
 
-/** Built once: building a zod schema costs more than parsing with it, and every row read parses one. */
-const outputFilesSchema = outputFileSchema.array();
-
 function toRun(row: Selectable<RunsTable>): Run {
   return {
     id: row.id,
@@ -767,7 +766,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     commentId: optionalNumber(row.comment_id),
     exitCode: optionalNumber(row.exit_code),
     outputCid: row.output_cid,
-    outputFiles: outputFilesSchema.parse(JSON.parse(row.output_files)),
+    outputFiles: outputFileSchema.array().parse(JSON.parse(row.output_files)),
     pinnedUntil: optionalDate(row.pinned_until),
     provenanceCid: row.provenance_cid,
     error: row.error,
