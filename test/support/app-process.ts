@@ -24,6 +24,8 @@ export function freePort(): Promise<number> {
 
 export interface AppProcess {
   url: string;
+  /** A worker's `/metrics` and `/healthz` (on a free METRICS_PORT of its own unless the test set one). */
+  metricsUrl: string;
   webhookUrl: string;
   dataDir: string;
   /** The child's process id (to read its memory from /proc). */
@@ -42,6 +44,8 @@ export async function startApp(
   command: string[] = ['serve'],
 ): Promise<AppProcess> {
   const port = await freePort();
+  // Workers serve metrics on METRICS_PORT (9464 by default), which tests running side by side would share.
+  const metricsPort = command[0] === 'worker' ? (env.METRICS_PORT ?? String(await freePort())) : '0';
   const dataDir = env.DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'task-mgmt-app-')));
   const child: ChildProcess = spawn(process.execPath, [join(projectRoot, 'bin', 'task-mgmt.js'), ...command], {
     cwd: projectRoot,
@@ -56,6 +60,7 @@ export async function startApp(
       LOG_LEVEL: 'info',
       IPFS_GATEWAY_URL: 'https://gateway.example',
       TASK_TIMEOUT: '2m',
+      ...(command[0] === 'worker' ? { METRICS_PORT: metricsPort } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -102,6 +107,7 @@ export async function startApp(
 
   return {
     url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
     webhookUrl,
     dataDir,
     pid: child.pid!,
