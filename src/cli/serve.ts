@@ -17,6 +17,7 @@ import { newRunId } from '../core/runs/ids.js';
 import { createHttpApi } from '../adapters/http/http-api.js';
 import { pinnedAccess } from '../adapters/http/ipfs-gateway-access.js';
 import { logRequests, withoutProbotRequestLog } from '../adapters/http/request-log.js';
+import { countGithubRequest, observeWebhook, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
 import { instrumentOctokit } from '../adapters/github/octokit.js';
 import { githubUserResolver } from '../adapters/github/user-tokens.js';
 import { installationResolver } from '../adapters/github/installations.js';
@@ -29,6 +30,7 @@ import { builtInTaskTypes } from '../../tasks/index.js';
 import type { RunStore } from '../ports/run-store.js';
 import { WorkerStoppingError } from '../ports/errors.js';
 import { readAppManifest, registrationHandler } from './app-registration.js';
+import { dashboardFor } from './dashboard.js';
 import { onStopSignal, stopWithin } from './shutdown.js';
 
 export async function serve(config: Config): Promise<number> {
@@ -61,7 +63,7 @@ export async function serve(config: Config): Promise<number> {
   let checks: GithubCheckReporter | undefined;
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
-      instrumentOctokit(await app.auth(installationId), services.metrics.github);
+      instrumentOctokit(await app.auth(installationId), { request: countGithubRequest, rateLimitRemaining: setRateLimitRemaining });
     checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact });
     const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor!(repo.installationId), repo);
     // One run service behind every way in: comments, buttons, the JSON API and JSON-RPC.
@@ -79,17 +81,21 @@ export async function serve(config: Config): Promise<number> {
       pinTtl: pinTtl(config),
     });
     intake = new WebhookIntake({ store: services.store, runs, octokitFor, redact, log: log.child({ name: 'intake' }) });
-    createProbotApp({ intake, observe: (seconds) => services.metrics.webhookAccepted(seconds) })(app, options);
+    createProbotApp({ intake, observe: observeWebhook })(app, options);
     options.addHandler(healthHandler(services.store));
+    const starts = new RunRequests({ runs, installationOf: installationResolver(app) });
+    const publicUrl = config.PUBLIC_URL ?? `http://${config.HOST ?? 'localhost'}:${config.PORT}`;
+    const dashboard = dashboardFor(config, { app, store: services.store, runs, starts, hostFor, publicUrl, log: log.child({ name: 'dashboard' }) });
     options.addHandler(
       createHttpApi({
         store: services.store,
         tokens: config.API_TOKENS,
-        runs: new RunRequests({ runs, installationOf: installationResolver(app) }),
+        runs: starts,
         reads: runs,
+        // The dashboard's pages read runs, logs and events with the session cookie (GET only).
+        sessionActor: dashboard.sessionActor,
         resolveUser: githubUserResolver(config.githubApiUrl),
         log: log.child({ name: 'api' }),
-        metrics: services.metrics,
         // The app's own gateway: what live pins hold, to whoever may read the runs that pinned it.
         ...(services.blocks
           ? {
@@ -101,6 +107,8 @@ export async function serve(config: Config): Promise<number> {
           : {}),
       }),
     );
+    // The dashboard's pages, sign-in and badges: after the API, so it never answers /api, /rpc or /ipfs.
+    options.addHandler(dashboard.handler);
   });
   const httpServer = await server.start();
   logRequests(httpServer, log.child({ name: 'http' }));

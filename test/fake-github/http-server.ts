@@ -39,7 +39,8 @@ export interface FaultRule {
 }
 
 /** A handler for paths outside /api/v3 that need no token (codeload downloads). */
-export type RawHandler = (url: URL, res: ServerResponse) => Promise<boolean>;
+/** Paths outside /api/v3 (codeload, the OAuth pages): given the request's method, body and content type. */
+export type RawHandler = (url: URL, res: ServerResponse, request: { method: string; body: string; contentType: string | undefined }) => Promise<boolean>;
 
 /**
  * The HTTP side of the fake: records every request, injects faults, authenticates like
@@ -129,7 +130,7 @@ export class FakeHttpServer {
 
     if (!url.pathname.startsWith('/api/v3/')) {
       await due;
-      if (await this.raw(url, res)) {
+      if (await this.raw(url, res, { method, body: rawBody, contentType: req.headers['content-type'] })) {
         record.status = res.statusCode;
         return;
       }

@@ -7,6 +7,7 @@ import { AppAuth } from './app-auth.js';
 import { GitRepo } from './git-repo.js';
 import { FakeHttpServer, type FaultRule, type RecordedRequest } from './http-server.js';
 import { OpenApiValidator, type OpenApiViolation } from './openapi-validator.js';
+import { FakeOAuth } from './oauth.js';
 import { Representations } from './representations.js';
 import { Router } from './router.js';
 import { registerRoutes } from './routes.js';
@@ -55,6 +56,8 @@ export class FakeGitHub {
     private readonly tempDir: string,
     port: number,
     options: Required<Pick<FakeGitHubOptions, 'appSlug' | 'webhookSecret'>>,
+    /** The App's OAuth user flow: `oauth.clientId` and `oauth.clientSecret` are the App's GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET. */
+    readonly oauth: FakeOAuth,
   ) {
     this.appId = auth.appId;
     this.appSlug = options.appSlug;
@@ -90,11 +93,17 @@ export class FakeGitHub {
       now: () => new Date(),
     });
     const validator = await OpenApiValidator.create(router.served());
-    const http = new FakeHttpServer(router, auth, validator, (url, res) => holder.fake!.serveCodeload(url, res));
+    const oauth = new FakeOAuth((login) => {
+      state.user(login);
+      return auth.issueUserToken(login);
+    });
+    const http = new FakeHttpServer(router, auth, validator, async (url, res, request) =>
+      (await oauth.handle(url, res, request.method, request.body, request.contentType)) || holder.fake!.serveCodeload(url, res),
+    );
     const port = await http.listen();
     reps.baseUrl = `http://127.0.0.1:${port}`;
     const sender = new WebhookSender(appId, webhookSecret, options.webhookTarget);
-    const fake = new FakeGitHub(state, auth, http, sender, reps, installation, tempDir, port, { appSlug, webhookSecret });
+    const fake = new FakeGitHub(state, auth, http, sender, reps, installation, tempDir, port, { appSlug, webhookSecret }, oauth);
     holder.fake = fake;
     if (options.latencyMs !== undefined) fake.setLatency(options.latencyMs);
     return fake;
@@ -146,6 +155,11 @@ export class FakeGitHub {
       GHE_HOST: this.host,
       GHE_PROTOCOL: 'http',
     };
+  }
+
+  /** The App's OAuth client, as the app reads it: dashboard sign-in goes through the fake. */
+  oauthEnv(): Record<'GITHUB_CLIENT_ID' | 'GITHUB_CLIENT_SECRET', string> {
+    return { GITHUB_CLIENT_ID: this.oauth.clientId, GITHUB_CLIENT_SECRET: this.oauth.clientSecret };
   }
 
   failNext(rule: FaultRule): void {

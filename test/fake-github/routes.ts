@@ -38,6 +38,12 @@ export function registerRoutes(router: Router, ctx: RouteContext): void {
   router.add('GET', '/app/installations/{installation_id}', 'app', (req) =>
     Number(req.params.installation_id) === ctx.installation.id ? ok(installationBody(ctx)) : notFound(),
   );
+  // The App's installations (one here) and the repositories an installation can act on (all of the fake's).
+  router.add('GET', '/app/installations', 'app', () => ok([installationBody(ctx)]));
+  router.add('GET', '/installation/repositories', 'installation', () => {
+    const repositories = [...state.repos.values()].map((repo) => reps.repository(repo, ownerOf(repo)));
+    return ok({ total_count: repositories.length, repository_selection: 'all', repositories });
+  });
   // The user a user token belongs to.
   router.add('GET', '/user', 'user', (req) => (req.auth.kind === 'user' ? ok(reps.user(ctx.state.user(req.auth.login))) : notFound()));
   // Which installation can act on a repository (GitHub answers this to the App's JWT).

@@ -33,6 +33,12 @@ export interface ApiHandlerDeps {
   reads: RunReads;
   /** Accepts GitHub user tokens too, as that user (unset: service tokens only). */
   resolveUser?: UserTokenResolver;
+  /**
+   * The dashboard's signed-in person, for reads (GET) sent without a bearer token: its pages
+   * follow `/api/events` and logs with the session cookie. Never for a request that changes
+   * anything, so no other site can make a signed-in browser act through the API.
+   */
+  sessionActor?: (req: IncomingMessage) => ApiActor | null;
   log: Pick<Logger, 'error' | 'warn' | 'debug'>;
   /** How often followed logs and event streams look for news (default 500 ms). */
   pollMs?: number;
@@ -62,7 +68,8 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
       return;
     }
 
-    const actor = await authenticate(req);
+    const signedIn = (method === 'GET' || method === 'HEAD') && req.headers.authorization === undefined ? (deps.sessionActor?.(req) ?? null) : null;
+    const actor = signedIn ?? (await authenticate(req));
     if (segments[0] === 'audit') {
       // The decisions log: every allowed or refused command with its reason. Operators only.
       allow(method, ['GET']);
