@@ -2,15 +2,19 @@
  * How many runs a queue moves per second when the work itself costs nothing: N runs are enqueued,
  * then drained by a handler that only does the store writes the real worker does
  * (queued → running → succeeded). The baseline is bare BullMQ on the same Redis (addBulk and a
- * no-op processor, no store), the floor any Redis-backed queue pays.
+ * no-op processor, no store), the floor any Redis-backed queue pays; RabbitmqRunQueue is measured
+ * against bare amqplib on the same broker (persistent messages on a quorum queue, published on a
+ * confirm channel, consumed with acks), the floor any RabbitMQ-backed queue pays.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { connect as amqpConnect, type ChannelModel } from 'amqplib';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { BullmqRunQueue } from '../src/adapters/queue/bullmq-run-queue.js';
 import { EmbeddedRunQueue } from '../src/adapters/queue/embedded-run-queue.js';
+import { RabbitmqRunQueue } from '../src/adapters/queue/rabbitmq-run-queue.js';
 import { SqliteRunStore } from '../src/adapters/store/sqlite-run-store.js';
 import type { RunHandler, RunQueue } from '../src/ports/run-queue.js';
 import type { RunRecords } from '../src/ports/run-store.js';
@@ -19,11 +23,19 @@ import { benchRun, benchRunIds } from './run-fixture.js';
 
 const RUNS = 2000;
 const CONCURRENCY = 8;
+/**
+ * Runs are recorded and enqueued by this many producers at once, as the app does for webhooks that
+ * arrive together; each producer records a run, then enqueues it, then takes the next. With one
+ * producer every enqueue waits for its own round trip (for a quorum queue's confirm, a disk sync
+ * on the broker) while the baselines send all their messages at once.
+ */
+const PRODUCERS = Number(process.env.BENCH_QUEUE_PRODUCERS ?? CONCURRENCY);
 /** Every case runs this many times, in turn; the best run of each is reported. */
 const ROUNDS = 2;
 /** Bound on each phase (enqueue, drain) of each case; a case that hits it reports what it did. */
 const PHASE_CAP_MS = 60_000;
 const REDIS_URL = 'redis://127.0.0.1:6379';
+const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 const QUEUE_NAME = 'runs';
 // The same job options BullmqRunQueue uses, so the baseline differs only in what the adapter adds.
 const JOB_OPTIONS = {
@@ -41,7 +53,12 @@ interface CaseResult {
   enqueueMs: number;
   drainMs: number;
   capped: boolean;
+  /** The baseline this case is compared with (its own row when it is one). */
+  against: string;
 }
+
+const BULLMQ_BASELINE = 'baseline: raw BullMQ addBulk + no-op Worker';
+const AMQP_BASELINE = 'baseline: raw amqplib confirmed publishes + acking consumer';
 
 export const queueThroughput: Benchmark = {
   name: 'queue-throughput',
@@ -49,17 +66,19 @@ export const queueThroughput: Benchmark = {
     const notes: string[] = [];
     const redis = await redisAnswers(REDIS_URL);
     if (!redis) notes.push(`Redis did not answer at ${REDIS_URL}: the BullMQ rows (baseline included) were skipped.`);
+    const rabbit = await amqpAnswers(AMQP_URL);
+    if (!rabbit) notes.push(`RabbitMQ did not answer at ${AMQP_URL}: the RabbitMQ rows (baseline included) were skipped.`);
     // Whole rounds, keeping each case's best: a busy machine slows one round, rarely one case in every round.
     let cases: CaseResult[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
-      const next = await measureRound(redis);
+      const next = await measureRound(redis, rabbit);
       cases = round === 0 ? next : next.map((c, i) => fasterCase(cases[i], c));
     }
-    const baseline = redis ? cases[0] : undefined;
-    const baselineRate = baseline ? perSecond(baseline.done, baseline.enqueueMs + baseline.drainMs) : null;
+    const rateOf = (c: CaseResult) => perSecond(c.done, c.enqueueMs + c.drainMs);
     const measured = cases.map((c) => {
-      const rate = perSecond(c.done, c.enqueueMs + c.drainMs);
-      return { ...c, rate, ratio: c === baseline ? 1 : ratio(rate, baselineRate) };
+      const rate = rateOf(c);
+      const baseline = cases.find((other) => other.name === c.against);
+      return { ...c, rate, ratio: c.name === c.against ? 1 : ratio(rate, baseline ? rateOf(baseline) : null) };
     });
     const rows = measured.map((c): Record<string, Cell> => ({
       case: c.name,
@@ -68,9 +87,10 @@ export const queueThroughput: Benchmark = {
       drain: perSecond(c.done, c.drainMs),
       rate: c.rate,
       ratio: c.ratio,
+      against: c.name === c.against ? '' : c.against === BULLMQ_BASELINE ? 'raw BullMQ' : 'raw amqplib',
     }));
     for (const c of cases) if (c.capped) notes.push(`${c.name} hit the ${PHASE_CAP_MS / 1000} s cap after ${c.done} runs.`);
-    notes.push(`${RUNS} runs, concurrency ${CONCURRENCY}, best of ${ROUNDS} rounds; runs/s = runs ÷ (enqueue time + drain time).`);
+    notes.push(`${RUNS} runs, ${PRODUCERS} producers (BENCH_QUEUE_PRODUCERS), concurrency ${CONCURRENCY}, best of ${ROUNDS} rounds; runs/s = runs ÷ (enqueue time + drain time).`);
 
     return {
       name: this.name,
@@ -82,24 +102,35 @@ export const queueThroughput: Benchmark = {
         { key: 'drain', header: 'drain runs/s' },
         { key: 'rate', header: 'runs/s' },
         { key: 'ratio', header: 'ratio vs baseline', digits: 3 },
+        { key: 'against', header: 'baseline', align: 'left' },
       ],
       rows,
-      ratios: measured.filter((c) => c.name !== baseline?.name).map((c) => ({ case: c.name, ratio: c.ratio })),
+      ratios: measured.filter((c) => c.name !== c.against).map((c) => ({ case: c.name, ratio: c.ratio })),
       notes,
     };
   },
 };
 
-/** The baseline: BullMQ itself, no adapter, no store. */
-async function measureRound(redis: boolean): Promise<CaseResult[]> {
+/** The baselines: BullMQ and amqplib themselves, no adapter, no store. */
+async function measureRound(redis: boolean, rabbit: boolean): Promise<CaseResult[]> {
   const cases: CaseResult[] = [];
   if (redis) {
-    cases.push(await withRedisPrefix((prefix) => rawBullmq('baseline: raw BullMQ addBulk + no-op Worker', prefix, 'bulk')));
+    cases.push(await withRedisPrefix((prefix) => rawBullmq(BULLMQ_BASELINE, prefix, 'bulk')));
     cases.push(await withRedisPrefix((prefix) => rawBullmq('raw BullMQ add() one by one + no-op Worker', prefix, 'one-by-one')));
     cases.push(
       await withRedisPrefix((prefix) =>
         withStore('bullmq', (store) =>
           throughRunQueue('BullmqRunQueue + SqliteRunStore', store, new BullmqRunQueue({ url: REDIS_URL, prefix, log, queueName: QUEUE_NAME })),
+        ),
+      ),
+    );
+  }
+  if (rabbit) {
+    cases.push(await withAmqpQueue((queueName) => rawAmqp(AMQP_BASELINE, queueName)));
+    cases.push(
+      await withAmqpQueue((queueName) =>
+        withStore('rabbitmq', (store) =>
+          throughRunQueue('RabbitmqRunQueue + SqliteRunStore', store, new RabbitmqRunQueue({ url: AMQP_URL, log, queueName }), AMQP_BASELINE),
         ),
       ),
     );
@@ -138,7 +169,7 @@ async function rawBullmq(name: string, prefix: string, adding: 'bulk' | 'one-by-
     worker = new Worker(QUEUE_NAME, async () => done.tick(), { connection: connections[1], prefix, concurrency: CONCURRENCY });
     const drained = await within(done.reached, PHASE_CAP_MS);
     const drainMs = performance.now() - drainStart;
-    return { name, done: done.count, enqueueMs, drainMs, capped: !enqueued || !drained };
+    return { name, done: done.count, enqueueMs, drainMs, capped: !enqueued || !drained, against: BULLMQ_BASELINE };
   } finally {
     await worker?.close();
     await queue.close();
@@ -147,30 +178,97 @@ async function rawBullmq(name: string, prefix: string, adding: 'bulk' | 'one-by-
 }
 
 /** A RunQueue adapter with the store writes of a real run: what the app and worker actually pay. */
-async function throughRunQueue(name: string, store: RunRecords, queue: RunQueue): Promise<CaseResult> {
+async function throughRunQueue(name: string, store: RunRecords, queue: RunQueue, against = BULLMQ_BASELINE): Promise<CaseResult> {
   const ids = benchRunIds('run', RUNS);
   const done = new Countdown(RUNS);
   try {
     const enqueueStart = performance.now();
     // As the app does for each `/run`: record the run, then hand its id to the queue.
-    const enqueued = await within(
-      (async () => {
-        for (const id of ids) {
-          await store.createRun(benchRun(id), new Date());
-          await queue.enqueue({ runId: id });
-        }
-      })(),
-      PHASE_CAP_MS,
-    );
+    let next = 0;
+    const producer = async () => {
+      while (next < ids.length) {
+        const id = ids[next]!;
+        next += 1;
+        await store.createRun(benchRun(id), new Date());
+        await queue.enqueue({ runId: id });
+      }
+    };
+    const enqueued = await within(Promise.all(Array.from({ length: PRODUCERS }, producer)), PHASE_CAP_MS);
     const enqueueMs = performance.now() - enqueueStart;
 
     const drainStart = performance.now();
     await queue.consume(noopRunHandler(store, () => done.tick()), { concurrency: CONCURRENCY });
     const drained = await within(done.reached, PHASE_CAP_MS);
     const drainMs = performance.now() - drainStart;
-    return { name, done: done.count, enqueueMs, drainMs, capped: !enqueued || !drained };
+    return { name, done: done.count, enqueueMs, drainMs, capped: !enqueued || !drained, against };
   } finally {
     await queue.close();
+  }
+}
+
+/**
+ * The RabbitMQ baseline: persistent JSON messages on a durable quorum queue, as the adapter sends
+ * them, published on a confirm channel with every confirm awaited (in flight together, as addBulk
+ * is), then consumed at prefetch CONCURRENCY with each message acked.
+ */
+async function rawAmqp(name: string, queueName: string): Promise<CaseResult> {
+  const connection = await amqpConnect(AMQP_URL);
+  const ids = benchRunIds('raw', RUNS);
+  const done = new Countdown(RUNS);
+  try {
+    const publisher = await connection.createConfirmChannel();
+    await publisher.assertQueue(queueName, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    const enqueueStart = performance.now();
+    for (const id of ids) {
+      publisher.publish('', queueName, Buffer.from(JSON.stringify({ runId: id })), { persistent: true, contentType: 'application/json', messageId: id });
+    }
+    const enqueued = await within(publisher.waitForConfirms(), PHASE_CAP_MS);
+    const enqueueMs = performance.now() - enqueueStart;
+
+    const drainStart = performance.now();
+    const consumer = await connection.createChannel();
+    await consumer.prefetch(CONCURRENCY);
+    await consumer.consume(
+      queueName,
+      (message) => {
+        if (!message) return;
+        consumer.ack(message);
+        done.tick();
+      },
+      { noAck: false },
+    );
+    const drained = await within(done.reached, PHASE_CAP_MS);
+    const drainMs = performance.now() - drainStart;
+    return { name, done: done.count, enqueueMs, drainMs, capped: !enqueued || !drained, against: AMQP_BASELINE };
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+/** Gives `body` a queue name no one else uses, then deletes the queues and exchanges under it. */
+async function withAmqpQueue<T>(body: (queueName: string) => Promise<T>): Promise<T> {
+  const queueName = `task-mgmt-bench-${randomUUID()}`;
+  try {
+    return await body(queueName);
+  } finally {
+    const connection: ChannelModel = await amqpConnect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      for (const queue of [queueName, `${queueName}.dead`]) await channel.deleteQueue(queue);
+      for (const exchange of [`${queueName}.dead`, `${queueName}.cancel`]) await channel.deleteExchange(exchange);
+    } finally {
+      await connection.close().catch(() => undefined);
+    }
+  }
+}
+
+async function amqpAnswers(url: string): Promise<boolean> {
+  try {
+    const connection = await amqpConnect(url, { timeout: 1000 });
+    await connection.close();
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -23,6 +23,11 @@ export interface ExecuteRequest {
   /** Environment of the container (TASK_* variables only; never a secret). */
   env: Record<string, string>;
   limits: SandboxLimits;
+  /**
+   * The org policy's registries for this run: a build pulls only from registries in both this
+   * list and the deployment's ALLOWED_REGISTRIES (README "Org policy"). Unset: the deployment's alone.
+   */
+  registries?: readonly string[];
   /** Aborting stops the build or kills the container; the result then says cancelled. */
   signal: AbortSignal;
   /**

@@ -12,7 +12,7 @@ import { Representations } from './representations.js';
 import { Router } from './router.js';
 import { registerRoutes } from './routes.js';
 import { FakeState, type CheckRunRecord, type Installation, type IssueComment, type Reaction, type Repo, type RepoState, type Review, type Role } from './state.js';
-import { buildPayload } from './webhook-payloads.js';
+import { buildActionlessPayload, buildPayload } from './webhook-payloads.js';
 import { WebhookSender, type DeliveryOptions, type DeliveryResult } from './webhook-sender.js';
 
 export type { CheckRunRecord, FaultRule, IssueComment, Reaction, RecordedRequest, Repo, Review, Role, OpenApiViolation, DeliveryOptions, DeliveryResult };
@@ -351,6 +351,29 @@ export class FakeGitHub {
    * Closes a pull request, or marks it merged (the base branch is left as it is), and delivers
    * `pull_request.closed`.
    */
+  /**
+   * Pushes commits to `branch` as `login` and delivers the `push` event GitHub sends (a branch that
+   * is new starts from the default branch). Returns the new head and the delivery.
+   */
+  async push(repo: Repo, branch: string, files: Record<string, string | null>, login = 'octocat', options?: DeliveryOptions): Promise<{ before: string; after: string; delivery: DeliveryResult }> {
+    const state = this.repoState(repo);
+    const before = (await state.git.resolve(`refs/heads/${branch}`)) ?? '0'.repeat(40);
+    const after = await this.commit(repo, branch, files);
+    const payload = buildActionlessPayload('push', {
+      ...this.envelope(state, login),
+      ref: `refs/heads/${branch}`,
+      before,
+      after,
+      created: before === '0'.repeat(40),
+      deleted: false,
+      forced: false,
+      compare: `${this.url}/${state.fullName}/compare/${before.slice(0, 12)}...${after.slice(0, 12)}`,
+      pusher: { name: login, email: `${login}@users.noreply.github.com` },
+    });
+    const delivery = await this.deliver('push', payload, options);
+    return { before, after, delivery };
+  }
+
   async closePullRequest(repo: Repo, number: number, options: { merged?: boolean; by?: string } = {}, delivery?: DeliveryOptions): Promise<DeliveryResult> {
     const state = this.repoState(repo);
     const issue = this.issue(state, number);

@@ -59,3 +59,17 @@ export function buildPayload(event: string, action: string, ours: Record<string,
   }
   return payload;
 }
+
+/**
+ * For events without an `action` (`push`): GitHub's example, preferring one sent to an app, with
+ * the fake's state laid over it.
+ */
+export function buildActionlessPayload(event: string, ours: Record<string, unknown>): Record<string, unknown> {
+  const group = allExamples().find((g) => g.name === event);
+  const candidates = (group?.examples ?? []).filter((e) => !('action' in e));
+  if (candidates.length === 0) throw new Error(`@octokit/webhooks-examples has no ${event} example`);
+  const best = [...candidates].sort((a, b) => Number('installation' in b) - Number('installation' in a))[0]!;
+  const example = structuredClone(best) as Record<string, unknown>;
+  delete example.organization;
+  return overlay(example, ours) as Record<string, unknown>;
+}

@@ -195,7 +195,7 @@ export class DockerExecutor implements Executor {
     const dockerfileText = await readFile(join(contextDir, dockerfile), 'utf8');
     const refusal = findForbiddenDockerfileFeature(dockerfileText);
     if (refusal) throw new BuildFailedError(`${request.dockerfile}: ${refusal}`);
-    await this.#vetImages(request.dockerfile, dockerfileText);
+    await this.#vetImages(request.dockerfile, dockerfileText, request.registries);
     // Vetting expanded every FROM already, so this one expands too.
     built.base = finalBaseImage(dockerfileText);
     if (signal.aborted) return '';
@@ -270,7 +270,7 @@ export class DockerExecutor implements Executor {
    * deployment does not allow (README "Security model"); images already on the engine are not
    * pulled, so only the address rules apply to them.
    */
-  async #vetImages(dockerfile: string, text: string): Promise<void> {
+  async #vetImages(dockerfile: string, text: string, registries?: readonly string[]): Promise<void> {
     let images;
     try {
       images = imagesToPull(text);
@@ -297,7 +297,7 @@ export class DockerExecutor implements Executor {
             throw error;
           },
         );
-      const rule = await this.#registries.refusal(reference, present);
+      const rule = (await this.#registries.refusal(reference, present)) ?? (present ? undefined : orgRegistryRefusal(reference, registries));
       if (rule) throw new BuildFailedError(`${where}${expanded} is refused: ${rule}`);
     }
   }
@@ -684,4 +684,12 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The org policy's registry rule an image to be pulled breaks, or undefined (README "Org policy"). */
+function orgRegistryRefusal(image: { registry: string; host: string }, registries: readonly string[] | undefined): string | undefined {
+  if (registries === undefined) return undefined;
+  const allowed = registries.map((entry) => entry.trim().toLowerCase());
+  if (allowed.includes(image.registry.toLowerCase()) || allowed.includes(image.host)) return undefined;
+  return `its registry ${image.registry} is not in the org policy's \`registries\` (${allowed.join(', ') || 'none'})`;
 }

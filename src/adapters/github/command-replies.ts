@@ -7,6 +7,7 @@
  * `quote`: the only mention a reply makes is of the person who asked, at its start. A refusal
  * marked `silent` (past the command limit, after the reply that said so) is no answer at all.
  */
+import { describeOrgPolicy } from '../../core/run-service/run-service.js';
 import type { ResolvedTask } from '../../core/manifest/load-manifest.js';
 import type { CancelOutcome, HelpOutcome, PinOutcome, RequestOutcome, UsageOutcome } from '../../core/run-service/run-service.js';
 import { quote } from '../../core/text/quote.js';
@@ -94,6 +95,7 @@ export function helpReply(outcome: Exclude<HelpOutcome, { kind: 'refused' }>): s
     '',
     tasks,
     '',
+    ...(outcome.kind !== 'unavailable' && outcome.org ? [describeOrgPolicy(outcome.org).join('\n'), ''] : []),
     'Results appear as check runs named `task-mgmt / <task>` on the commit that ran.',
   ].join('\n');
 }

@@ -10,7 +10,8 @@ export function createProbotApp(deps: { intake: WebhookIntake; observe?: (second
     // Edited comments are never commands: only `issue_comment.created` is listened to.
     app.on([...handledEvents], async (context) => {
       // Probot has verified the signature by now. Answer GitHub at once; the work happens later.
-      const event = `${context.name}.${(context.payload as { action?: string }).action}`;
+      const action = (context.payload as { action?: unknown }).action;
+      const event = typeof action === 'string' ? `${context.name}.${action}` : context.name;
       const started = performance.now();
       const fresh = await deps.intake.accept({ id: context.id, event, payload: context.payload, receivedAt: now() });
       deps.observe?.((performance.now() - started) / 1000);

@@ -15,7 +15,7 @@ import { cancelAnswer, helpAnswer, pinAnswer, requestAnswer, undecidedReply, usa
 import { GithubConversation } from './github-conversation.js';
 import type { OctokitForInstallation } from './octokit.js';
 import type { Redact } from './redact-secrets.js';
-import { checkRunActionSchema, isBot, issueCommentCreatedSchema, pullRequestClosedSchema, pullRequestSynchronizeSchema } from './webhook-payloads.js';
+import { checkRunActionSchema, isBot, issueCommentCreatedSchema, pullRequestClosedSchema, pullRequestSynchronizeSchema, pushSchema } from './webhook-payloads.js';
 
 export interface WebhookIntakeDeps {
   /** The inbox of deliveries, and the runs a check run's buttons name. */
@@ -106,6 +106,8 @@ export class WebhookIntake {
         return this.comment(delivery.payload, log);
       case 'pull_request.synchronize':
         return this.push(delivery.payload, log);
+      case 'push':
+        return this.branchPush(delivery.payload, log);
       case 'pull_request.closed':
         return this.pullRequestClosed(delivery.payload, log);
       case 'check_run.rerequested':
@@ -181,6 +183,19 @@ export class WebhookIntake {
     const payload = parsed.data;
     const result = await this.deps.runs.pushed({ repo: this.repoOf(payload), number: payload.number, headSha: payload.pull_request.head.sha });
     log.info({ number: payload.number, ...result }, 'push to a pull request handled');
+  }
+
+  private async branchPush(raw: unknown, log: Logger): Promise<void> {
+    const parsed = pushSchema.safeParse(raw);
+    if (!parsed.success) return this.malformed(parsed.error, log);
+    const payload = parsed.data;
+    const result = await this.deps.runs.branchPushed({
+      repo: this.repoOf(payload),
+      ref: payload.ref,
+      defaultBranch: payload.repository.default_branch ?? null,
+      headSha: payload.after,
+    });
+    log.info({ ref: payload.ref, ...result }, 'push to a branch handled');
   }
 
   private async pullRequestClosed(raw: unknown, log: Logger): Promise<void> {

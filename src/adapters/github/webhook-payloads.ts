@@ -41,8 +41,17 @@ export const checkRunActionSchema = z.object({
   sender: account,
 });
 
-/** Events the app acts on, by `<event>.<action>`. */
+/** A push to a branch or tag (the event has no `action`). */
+export const pushSchema = z.object({
+  ref: z.string(),
+  after: sha,
+  repository,
+  installation,
+});
+
+/** Events the app acts on, by `<event>.<action>` (or `<event>` for events without actions). */
 export const handledEvents = [
+  'push',
   'issue_comment.created',
   'pull_request.synchronize',
   'pull_request.closed',

@@ -5,6 +5,7 @@
  */
 import type { LoadedManifest, ManifestError } from '../manifest/load-manifest.js';
 import type { Run } from '../runs/run.js';
+import type { OrgPolicyState } from '../policy/org-policy.js';
 
 /** Why a request was refused, for adapters that map refusals to codes (the API's 404 vs 422). */
 export type RefusalCode =
@@ -25,7 +26,9 @@ export type RefusalCode =
   /** The commit declares no task, or asks for what this deployment does not give. */
   | 'not_runnable'
   /** Nothing to do: no run to cancel, nothing failed to retry. */
-  | 'nothing_to_do';
+  | 'nothing_to_do'
+  /** The org policy (`<owner>/.github`) forbids it, or is invalid: the reason names the rule and the file. */
+  | 'org_policy';
 
 export interface Refused {
   kind: 'refused';
@@ -60,9 +63,9 @@ export type PinOutcome =
   | Refused;
 
 export type HelpOutcome =
-  | { kind: 'tasks'; sha: string; manifest: LoadedManifest }
-  | { kind: 'manifest_errors'; sha: string; errors: ManifestError[] }
-  | { kind: 'no_tasks'; sha: string; reason: string }
+  | { kind: 'tasks'; sha: string; manifest: LoadedManifest; org?: OrgPolicyState }
+  | { kind: 'manifest_errors'; sha: string; errors: ManifestError[]; org?: OrgPolicyState }
+  | { kind: 'no_tasks'; sha: string; reason: string; org?: OrgPolicyState }
   /** GitHub could not be asked just now. */
   | { kind: 'unavailable'; error: string }
   | Refused;
@@ -75,6 +78,12 @@ export interface PushOutcome {
   cancelled: string[];
   /** Approval requests of the old head now marked stale. */
   stale: number;
+}
+
+/** A push to a branch: what it changed of the org policy (and schedules). */
+export interface BranchPushOutcome {
+  /** The org policy read again, when the push was to the default branch of `<owner>/.github`. */
+  orgPolicy: OrgPolicyState['kind'] | null;
 }
 
 export interface ClosedOutcome {

@@ -16,13 +16,17 @@ import { resolveParams, selectTasks, type LoadedManifest, type ManifestError, ty
 import { readManifest } from '../manifest/read-manifest.js';
 import { changedTaskFiles } from '../manifest/task-files.js';
 import type { CollaboratorPermission, PullRequestInfo, RepoHost, ReviewInfo } from '../../ports/repo-host.js';
-import { approvalNeededReport, manifestErrorReport, queuedReport } from '../runs/check-text.js';
+import { approvalNeededReport, finishedReport, manifestErrorReport, queuedReport } from '../runs/check-text.js';
 import type { Run, RunSpec } from '../runs/run.js';
 import { defaultPinTtl, effectivePinTtl, pinTtlProblem, type PinTtlLimits } from '../pins/pin-ttl.js';
 import { quote } from '../text/quote.js';
+import { errorMessage } from '../../ports/errors.js';
 import { record } from './audit.js';
 import type { Refused, RefusalCode, RequestOutcome } from './outcomes.js';
-import { fullName, numberOf, permissionOf, type RunRequest, type RunServiceDeps } from './requests.js';
+import { fullName, numberOf, orgPolicyOf, permissionOf, type RunRequest, type RunServiceDeps } from './requests.js';
+import { invalidOrgPolicyLine, orgCaps, orgRefusal, requiredRoleFor, type OrgCaps } from '../policy/org-policy.js';
+import { roleFromPermission } from '../policy/roles.js';
+import type { RequiredRole } from '../runs/run.js';
 
 type Deps = RunServiceDeps & { host: RepoHost };
 
@@ -34,12 +38,15 @@ export async function requestRuns(deps: Deps, request: RunRequest): Promise<Requ
   const isPull = target.kind === 'pull_request';
 
   // Round 1: nothing here depends on anything else.
-  const [permission, head, changed, reviews] = await Promise.all([
+  const [permission, head, changed, reviews, org] = await Promise.all([
     permissionOf(host, request.requester),
     isPull ? host.getPullRequest(target.number) : host.getDefaultBranchHead(target.defaultBranch),
     isPull ? host.listChangedFiles(target.number) : Promise.resolve([]),
     isPull ? host.listReviews(target.number) : Promise.resolve([]),
+    orgPolicyOf(deps, request.repo),
   ]);
+  // An invalid org policy refuses every run of the org, before anything else is looked at.
+  if (org.kind === 'invalid') return refused('org_policy', `${invalidOrgPolicyLine(org)}.`);
   const early = authorize({ actor: request.requester.login, permission });
   if (!early.allowed) return refused('role', early.reason);
   const pull = isPull ? (head as PullRequestInfo) : null;
@@ -71,6 +78,17 @@ export async function requestRuns(deps: Deps, request: RunRequest): Promise<Requ
   const pinTtl = deps.pinTtl ?? defaultPinTtl;
   const tooLong = manifest.pinTtlMs !== undefined ? pinTtlProblem(manifest.pinTtlMs, pinTtl, `\`pin.ttl\` in ${quote(manifest.source)}`) : null;
   if (tooLong) return refused('not_runnable', tooLong);
+  const beyondOrg = orgRefusal(org, {
+    repo: request.repo,
+    tasks,
+    pinTtlMs: manifest.pinTtlMs,
+    role: roleFromPermission(permission),
+    actor: request.requester.login,
+    manifestRole: manifest.permission,
+    scheduled: request.trigger === 'schedule',
+  });
+  if (beyondOrg) return refused('org_policy', beyondOrg);
+  const required = requiredRoleFor(org, tasks, manifest.permission).role;
 
   const pullRequest: PullRequestFacts | undefined =
     pull && people
@@ -84,10 +102,10 @@ export async function requestRuns(deps: Deps, request: RunRequest): Promise<Requ
           reviewerPermissions: people.reviewers,
         }
       : undefined;
-  const decision = authorize({ actor: request.requester.login, permission, required: manifest.permission, ...(pullRequest ? { pullRequest } : {}) });
+  const decision = authorize({ actor: request.requester.login, permission, required, ...(pullRequest ? { pullRequest } : {}) });
   if (!decision.allowed && decision.kind === 'role') return refused('role', decision.reason);
   if (!decision.allowed) return waitForApproval(deps, request, tasks, decision);
-  return queueRuns(deps, request, { manifest, tasks, params, digest: read.digest }, sha, decision);
+  return queueRuns(deps, request, { manifest, tasks, params, digest: read.digest, required, caps: orgCaps(org) }, sha, decision);
 }
 
 /** The pull request author's role and each approving reviewer's role, asked at once. */
@@ -134,7 +152,7 @@ async function manifestFailed(deps: Deps, request: RunRequest, sha: string, erro
 async function queueRuns(
   deps: Deps,
   request: RunRequest,
-  plan: { manifest: LoadedManifest; tasks: ResolvedTask[]; params: Map<string, Record<string, string>>; digest: string },
+  plan: { manifest: LoadedManifest; tasks: ResolvedTask[]; params: Map<string, Record<string, string>>; digest: string; required: RequiredRole; caps: OrgCaps },
   sha: string,
   decision: Extract<Decision, { allowed: true }>,
 ): Promise<RequestOutcome> {
@@ -153,13 +171,13 @@ async function queueRuns(
       task: task.name,
       taskType: task.type,
       dockerfile: task.dockerfile ?? '',
-      spec: runSpec(task, plan.manifest, deps.pinTtl ?? defaultPinTtl),
+      spec: runSpec(task, plan.manifest, deps.pinTtl ?? defaultPinTtl, plan.caps),
       // Tasks come in `needs` order, so every needed task already has its run id.
       needs: task.needs.map((name) => runIds.get(name)!),
       params: plan.params.get(task.name) ?? {},
       requestedBy: request.requester.login,
       requesterKind: request.requester.kind,
-      requiredRole: plan.manifest.permission ?? 'write',
+      requiredRole: plan.required,
       trigger: request.trigger,
       commentId: request.commentId ?? null,
       approvals: decision.approvals,
@@ -177,13 +195,21 @@ async function queueRuns(
       reason: `${decision.reason}; pinned ${sha}`,
       runId: run.id,
     });
-    await deps.queue.enqueue({ runId: run.id });
+    try {
+      await deps.queue.enqueue({ runId: run.id });
+    } catch (error) {
+      // Nothing reached the queue (its server is down): the run ends now and says why, rather than
+      // waiting `queued` for a message that will never come; the requester is told by the caller.
+      const ended = await deps.store.transition(run.id, 'skip', deps.now(), { error: `it could not be queued: ${errorMessage(error)}` });
+      if (ended) await deps.checks.update(ended, finishedReport(ended, deps.gatewayUrl)).catch(() => undefined);
+      throw error;
+    }
     runs.push(run);
   }
   return { kind: 'queued', sha, runs };
 }
 
-function runSpec(task: ResolvedTask, manifest: LoadedManifest, pinTtl: PinTtlLimits): RunSpec {
+function runSpec(task: ResolvedTask, manifest: LoadedManifest, pinTtl: PinTtlLimits, caps: OrgCaps): RunSpec {
   const typeParams =
     task.type === 'container'
       ? { dockerfile: task.dockerfile, context: task.context }
@@ -198,8 +224,26 @@ function runSpec(task: ResolvedTask, manifest: LoadedManifest, pinTtl: PinTtlLim
     ...(task.resources?.memory !== undefined ? { memoryBytes: task.resources.memory } : {}),
     ...(task.resources?.pids !== undefined ? { pids: task.resources.pids } : {}),
     // Decided now, with the run: the worker pins for what the request was granted.
-    pinTtlMs: effectivePinTtl(manifest.pinTtlMs, pinTtl),
+    pinTtlMs: effectivePinTtl(manifest.pinTtlMs, caps.pinTtlMs !== undefined ? { defaultMs: Math.min(pinTtl.defaultMs, caps.pinTtlMs), maxMs: Math.min(pinTtl.maxMs, caps.pinTtlMs) } : pinTtl),
+    // The org policy's bounds for what the task leaves to the deployment (README "Org policy").
+    ...(orgSpec(caps) ?? {}),
   };
+}
+
+function orgSpec(caps: OrgCaps): Pick<RunSpec, 'caps' | 'concurrency' | 'registries'> | null {
+  const bounds = {
+    ...(caps.cpus !== undefined ? { cpus: caps.cpus } : {}),
+    ...(caps.memoryBytes !== undefined ? { memoryBytes: caps.memoryBytes } : {}),
+    ...(caps.pids !== undefined ? { pids: caps.pids } : {}),
+    ...(caps.timeoutMs !== undefined ? { timeoutMs: caps.timeoutMs } : {}),
+    ...(caps.outputBytes !== undefined ? { outputBytes: caps.outputBytes } : {}),
+  };
+  const spec = {
+    ...(Object.keys(bounds).length > 0 ? { caps: bounds } : {}),
+    ...(caps.concurrency !== undefined ? { concurrency: caps.concurrency } : {}),
+    ...(caps.registries !== undefined ? { registries: caps.registries } : {}),
+  };
+  return Object.keys(spec).length > 0 ? spec : null;
 }
 
 async function waitForApproval(

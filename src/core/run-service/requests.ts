@@ -8,6 +8,8 @@ import type { CollaboratorPermission, RepoHost } from '../../ports/repo-host.js'
 import type { RunQueue } from '../../ports/run-queue.js';
 import type { ApprovalWaits, AuditLog, Pins, RunRecords } from '../../ports/run-store.js';
 import type { PinTtlLimits } from '../pins/pin-ttl.js';
+import type { OrgPolicies } from '../policy/org-policies.js';
+import type { OrgPolicyState } from '../policy/org-policy.js';
 import type { IdGenerator } from '../runs/ids.js';
 import type { RepoRef, Requester, Trigger } from '../runs/run.js';
 
@@ -55,6 +57,8 @@ export interface RunServiceDeps {
   defaultImage: string;
   /** PIN_TTL_DEFAULT and PIN_TTL_MAX; 30 and 365 days unless given. */
   pinTtl?: PinTtlLimits;
+  /** Each owner's org policy (`<owner>/.github`); without it, no org policy applies. */
+  orgPolicies?: Pick<OrgPolicies, 'for' | 'refresh'>;
 }
 
 /**
@@ -92,4 +96,9 @@ export function numberOf(target: RunTarget): number | null {
 export async function headOf(host: RepoHost, target: RunTarget): Promise<string> {
   if (target.kind === 'pull_request') return (await host.getPullRequest(target.number)).headSha;
   return (await host.getDefaultBranchHead(target.defaultBranch)).sha;
+}
+
+/** The org policy that applies to `repo` now; none when the service has no org policies. */
+export async function orgPolicyOf(deps: Pick<RunServiceDeps, 'orgPolicies'>, repo: RepoRef): Promise<OrgPolicyState> {
+  return deps.orgPolicies ? deps.orgPolicies.for(repo) : { kind: 'none', why: 'this deployment reads no org policy' };
 }

@@ -6,6 +6,10 @@
  * renders the outcome its own way.
  */
 import { authorize } from '../policy/authorize.js';
+import { OrgPolicies } from '../policy/org-policies.js';
+import { orgRefusal } from '../policy/org-policy.js';
+import { roleFromPermission } from '../policy/roles.js';
+import type { ResolvedTask } from '../manifest/load-manifest.js';
 import { readManifest } from '../manifest/read-manifest.js';
 import type { RepoHost } from '../../ports/repo-host.js';
 import { closedApprovalReport, finishedReport, staleApprovalReport } from '../runs/check-text.js';
@@ -13,15 +17,17 @@ import { defaultPinTtl, pinTtlProblem } from '../pins/pin-ttl.js';
 import type { RepoRef, Requester, Run } from '../runs/run.js';
 import { admitCommand, record, type AuditAction } from './audit.js';
 import { quote } from '../text/quote.js';
-import type { BeforeStartOutcome, CancelOutcome, ClosedOutcome, HelpOutcome, PinOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome, UsageOutcome } from './outcomes.js';
+import type { BeforeStartOutcome, BranchPushOutcome, CancelOutcome, ClosedOutcome, HelpOutcome, PinOutcome, PushOutcome, Refused, RefusalCode, RequestOutcome, UsageOutcome } from './outcomes.js';
 import { ReadAccess } from './read-access.js';
 import { askOnce } from './request-host.js';
 import { requestRuns } from './request-runs.js';
-import { fullName, headOf, numberOf, permissionOf, type CancelScope, type RunRequest, type RunServiceDeps, type RunTarget } from './requests.js';
+import { fullName, headOf, numberOf, orgPolicyOf, permissionOf, type CancelScope, type RunRequest, type RunServiceDeps, type RunTarget } from './requests.js';
 
 export * from './requests.js';
 export type { AuditAction } from './audit.js';
 export { ReadAccess } from './read-access.js';
+export { OrgPolicies } from '../policy/org-policies.js';
+export { describeOrgPolicy, parseOrgPolicy, orgPolicyJsonSchema, type OrgPolicyState } from '../policy/org-policy.js';
 
 export type * from './outcomes.js';
 
@@ -219,6 +225,19 @@ export class RunService {
   }
 
   /**
+   * A push to a branch (`push` event): to the default branch of `<owner>/.github`, the org policy
+   * is read again at once (a change is recorded in the audit log by the policy cache).
+   */
+  async branchPushed(input: { repo: RepoRef; ref: string; defaultBranch: string | null; headSha: string }): Promise<BranchPushOutcome> {
+    const onDefault = input.defaultBranch !== null && input.ref === `refs/heads/${input.defaultBranch}`;
+    let orgPolicy: BranchPushOutcome['orgPolicy'] = null;
+    if (onDefault && OrgPolicies.holdsPolicy(input.repo) && this.deps.orgPolicies) {
+      orgPolicy = (await this.deps.orgPolicies.refresh(input.repo.owner, input.repo.installationId)).kind;
+    }
+    return { orgPolicy };
+  }
+
+  /**
    * A pull request closed or merged: nothing of it runs any more. Its queued and running runs are
    * cancelled with the reason, and its requests waiting for an approval are ended.
    */
@@ -252,9 +271,9 @@ export class RunService {
     try {
       const host = askOnce(await this.deps.hostFor(input.repo));
       const sha = await headOf(host, input.target);
-      const read = await readManifest(host, sha, this.deps.taskTypes, this.deps.defaultImage);
-      if (read.ok) return { kind: 'tasks', sha, manifest: read.manifest };
-      return 'errors' in read ? { kind: 'manifest_errors', sha, errors: read.errors } : { kind: 'no_tasks', sha, reason: read.reason };
+      const [read, org] = await Promise.all([readManifest(host, sha, this.deps.taskTypes, this.deps.defaultImage), orgPolicyOf(this.deps, input.repo)]);
+      if (read.ok) return { kind: 'tasks', sha, manifest: read.manifest, org };
+      return 'errors' in read ? { kind: 'manifest_errors', sha, errors: read.errors, org } : { kind: 'no_tasks', sha, reason: read.reason, org };
     } catch (error) {
       return { kind: 'unavailable', error: error instanceof Error ? error.message : String(error) };
     }
@@ -332,14 +351,18 @@ function numberAsked(asked: { number?: number | null; target?: RunTarget }): num
 /**
  * The SHA checked is the SHA run: just before a task starts, the worker asks again that the pull
  * request's head is still the pinned SHA and that the requester still has the role the request
- * needed (`run.requiredRole`), whoever the requester is. GitHub failing here is retryable; it
- * never lets the task start unchecked.
+ * needed (`run.requiredRole`), whoever the requester is. A scheduled run's SHA must still be the
+ * default branch's HEAD, and the org policy must still allow the task. GitHub failing here is
+ * retryable; it never lets the task start unchecked.
  */
-export async function checkBeforeStart(host: RepoHost, run: Run): Promise<BeforeStartOutcome> {
+export async function checkBeforeStart(host: RepoHost, run: Run, orgPolicies?: Pick<OrgPolicies, 'for'>): Promise<BeforeStartOutcome> {
   const requester: Requester = { kind: run.requesterKind, login: run.requestedBy };
-  const [pull, permission] = await Promise.all([
+  const scheduled = run.trigger === 'schedule';
+  const [pull, permission, head, org] = await Promise.all([
     run.isPullRequest && run.number !== null ? host.getPullRequest(run.number) : null,
     permissionOf(host, requester),
+    scheduled ? host.getDefaultBranchHead() : null,
+    orgPolicies ? orgPolicies.for(run.repo) : null,
   ]);
   if (pull && pull.state !== 'open') return { allowed: false, reason: `pull request #${run.number} was ${pull.state} before the task started; nothing ran` };
   if (pull && pull.headSha !== run.sha) {
@@ -348,9 +371,23 @@ export async function checkBeforeStart(host: RepoHost, run: Run): Promise<Before
       reason: `the head of #${run.number} moved from \`${run.sha.slice(0, 12)}\` to \`${pull.headSha.slice(0, 12)}\` before the task started; nothing ran`,
     };
   }
+  if (head && head.sha !== run.sha) {
+    return { allowed: false, reason: `${head.branch} moved from \`${run.sha.slice(0, 12)}\` to \`${head.sha.slice(0, 12)}\` before the scheduled task started; nothing ran` };
+  }
+  if (org) {
+    // The task as recorded: its type, and the limits it asked for.
+    const task = {
+      name: run.task,
+      type: run.taskType,
+      network: run.spec.network,
+      ...(run.spec.timeoutMs !== undefined ? { timeoutMs: run.spec.timeoutMs } : {}),
+      resources: { cpus: run.spec.cpus, memory: run.spec.memoryBytes, pids: run.spec.pids },
+    } as ResolvedTask;
+    const refusal = orgRefusal(org, { repo: run.repo, tasks: [task], role: roleFromPermission(permission), actor: requester.login, manifestRole: run.requiredRole, scheduled });
+    if (refusal) return { allowed: false, reason: `checked again before the task started: ${refusal} Nothing ran.` };
+  }
   const decision = authorize({ actor: requester.login, permission, required: run.requiredRole });
   if (!decision.allowed) return { allowed: false, reason: `checked again before the task started: ${decision.reason} Nothing ran.` };
-  const head = pull ? `\`${run.sha.slice(0, 12)}\` is still the head` : `\`${run.sha.slice(0, 12)}\` was pinned`;
-  return { allowed: true, note: `checked again before starting: ${head} and ${decision.reason}` };
+  const where = pull ? `\`${run.sha.slice(0, 12)}\` is still the head` : head ? `\`${run.sha.slice(0, 12)}\` is still the head of ${head.branch}` : `\`${run.sha.slice(0, 12)}\` was pinned`;
+  return { allowed: true, note: `checked again before starting: ${where} and ${decision.reason}` };
 }
-

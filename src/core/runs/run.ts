@@ -110,6 +110,20 @@ export const runSpecSchema = z.object({
   pids: z.number().int().positive().optional(),
   network: z.boolean().default(false),
   pinTtlMs: z.number().int().positive().optional(),
+  /** The org policy's caps on what the task leaves to the deployment's defaults, and on its outputs. */
+  caps: z
+    .object({
+      cpus: z.number().positive().optional(),
+      memoryBytes: z.number().int().positive().optional(),
+      pids: z.number().int().positive().optional(),
+      timeoutMs: z.number().int().positive().optional(),
+      outputBytes: z.number().int().positive().optional(),
+    })
+    .optional(),
+  /** The org policy's runs at once per repository (the worker takes the smaller of it and REPO_CONCURRENCY). */
+  concurrency: z.number().int().positive().optional(),
+  /** The org policy's registries; the build pulls only from these and ALLOWED_REGISTRIES both. */
+  registries: z.array(z.string()).optional(),
 });
 export type RunSpec = z.infer<typeof runSpecSchema>;
 
