@@ -87,6 +87,38 @@ describe('app authentication', () => {
   });
 });
 
+describe('installations', () => {
+  it('keeps each organization\'s repositories to its own installation, as GitHub does', async () => {
+    const account = `org-${Date.now()}`;
+    const installationId = gh.addInstallation(account);
+    expect(installationId).not.toBe(gh.installationId);
+    const theirs = await gh.createRepo({ owner: account, name: 'elsewhere' });
+    expect(gh.installationIdOf(theirs)).toBe(installationId);
+    expect(gh.installationIdOf(repo)).toBe(gh.installationId);
+
+    const appOctokit = await new Probot({ appId: gh.appId, privateKey: gh.privateKey, baseUrl: `${gh.url}/api/v3`, logLevel: 'warn' }).auth();
+    const listed = await appOctokit.rest.apps.listInstallations();
+    expect(listed.data.map((i) => [i.id, i.account?.login])).toEqual(expect.arrayContaining([[gh.installationId, 'octo-org'], [installationId, account]]));
+    expect((await appOctokit.rest.apps.getRepoInstallation({ owner: account, repo: 'elsewhere' })).data.id).toBe(installationId);
+
+    const probot = new Probot({ appId: gh.appId, privateKey: gh.privateKey, baseUrl: `${gh.url}/api/v3`, logLevel: 'warn' });
+    const other = (await probot.auth(installationId)) as Octokit;
+    expect((await other.rest.repos.get({ owner: account, repo: 'elsewhere' })).data.full_name).toBe(`${account}/elsewhere`);
+    // A token reaches only its installation's repositories: 404 elsewhere, both ways.
+    await expect(other.rest.repos.get({ owner: repo.owner, repo: repo.name })).rejects.toMatchObject({ status: 404 });
+    await expect(octokit.rest.repos.get({ owner: account, repo: 'elsewhere' })).rejects.toMatchObject({ status: 404 });
+    const visible = await other.rest.apps.listReposAccessibleToInstallation();
+    expect(visible.data.repositories.map((r) => r.full_name)).toEqual([`${account}/elsewhere`]);
+
+    gh.setRole(theirs, 'alice', 'write');
+    const issue = gh.createIssue(theirs, { author: 'alice', title: 'hello' });
+    const before = receiver.received.length;
+    await gh.comment(theirs, issue, 'alice', 'hi');
+    const payload = JSON.parse(receiver.received[before]!.body) as { installation: { id: number } };
+    expect(payload.installation.id).toBe(installationId);
+  });
+});
+
 describe('repository content', () => {
   it('serves commits, branches, files and directory listings from git', async () => {
     const sha = gh.headOf(repo, 'main');

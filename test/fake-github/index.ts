@@ -10,7 +10,7 @@ import { OpenApiValidator, type OpenApiViolation } from './openapi-validator.js'
 import { FakeOAuth } from './oauth.js';
 import { Representations } from './representations.js';
 import { Router } from './router.js';
-import { registerRoutes } from './routes.js';
+import { installationOf, registerRoutes } from './routes.js';
 import { FakeState, type CheckRunRecord, type Installation, type IssueComment, type Reaction, type Repo, type RepoState, type Review, type Role } from './state.js';
 import { buildActionlessPayload, buildPayload } from './webhook-payloads.js';
 import { WebhookSender, type DeliveryOptions, type DeliveryResult } from './webhook-sender.js';
@@ -53,6 +53,8 @@ export class FakeGitHub {
     private readonly sender: WebhookSender,
     private readonly reps: Representations,
     private readonly installation: Installation,
+    /** Shared with the routes: the first is `installation`, addInstallation appends. */
+    private readonly installations: Installation[],
     private readonly tempDir: string,
     port: number,
     options: Required<Pick<FakeGitHubOptions, 'appSlug' | 'webhookSecret'>>,
@@ -82,11 +84,13 @@ export class FakeGitHub {
     // Codeload links need the fake itself, which exists only once the server listens.
     const holder: { fake?: FakeGitHub } = {};
     const reps = new Representations({ id: appId, slug: appSlug });
+    const installations = [installation];
     registerRoutes(router, {
       state,
       reps,
       auth,
       installation,
+      installations,
       appSlug,
       appBot: () => state.user(`${appSlug}[bot]`, 'Bot'),
       codeloadUrl: (repo, sha) => holder.fake!.codeloadUrl(repo, sha),
@@ -103,7 +107,7 @@ export class FakeGitHub {
     const port = await http.listen();
     reps.baseUrl = `http://127.0.0.1:${port}`;
     const sender = new WebhookSender(appId, webhookSecret, options.webhookTarget);
-    const fake = new FakeGitHub(state, auth, http, sender, reps, installation, tempDir, port, { appSlug, webhookSecret }, oauth);
+    const fake = new FakeGitHub(state, auth, http, sender, reps, installation, installations, tempDir, port, { appSlug, webhookSecret }, oauth);
     holder.fake = fake;
     if (options.latencyMs !== undefined) fake.setLatency(options.latencyMs);
     return fake;
@@ -199,10 +203,31 @@ export class FakeGitHub {
       git,
       roles: new Map(),
     };
-    this.state.user(options.owner, options.owner === this.installation.account.login ? 'Organization' : undefined);
+    const organization = this.installations.some((installation) => installation.account.login === options.owner);
+    this.state.user(options.owner, organization ? 'Organization' : undefined);
     this.state.repos.set(repo.fullName.toLowerCase(), repo);
     await git.commit(defaultBranch, options.files ?? { 'README.md': `# ${options.name}\n` }, { message: 'Initial commit' });
     return publicRepo(repo);
+  }
+
+  /**
+   * Installs the App on another account (an organization) and returns the installation's id. The
+   * repositories of that owner then belong to it: their webhooks carry its id, and only its tokens
+   * reach them (any other installation's get 404, as on GitHub). Repositories of accounts without
+   * an installation of their own stay with the first one.
+   */
+  addInstallation(account: string): number {
+    if (this.installations.some((installation) => installation.account.login.toLowerCase() === account.toLowerCase())) {
+      throw new Error(`the App is already installed on ${account}`);
+    }
+    const installation: Installation = { id: this.state.ids.take('installation', 41_000_000), account: this.state.user(account, 'Organization') };
+    this.installations.push(installation);
+    return installation.id;
+  }
+
+  /** The id of the installation that can act on `repo` (see addInstallation). */
+  installationIdOf(repo: Pick<Repo, 'owner'>): number {
+    return installationOf(this.installations, repo).id;
   }
 
   setRole(repo: Repo, login: string, role: Role): void {
@@ -447,7 +472,7 @@ export class FakeGitHub {
   private envelope(repo: RepoState, senderLogin: string): Record<string, unknown> {
     return {
       repository: this.reps.repository(repo, this.ownerOf(repo)),
-      installation: { id: this.installation.id, node_id: this.reps.nodeId('Installation', this.installation.id) },
+      installation: { id: this.installationIdOf(repo), node_id: this.reps.nodeId('Installation', this.installationIdOf(repo)) },
       sender: this.reps.user(this.state.user(senderLogin)),
     };
   }

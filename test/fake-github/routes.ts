@@ -2,19 +2,31 @@ import type { AppAuth } from './app-auth.js';
 import { validateCheckRunBody } from './check-run-rules.js';
 import type { Representations } from './representations.js';
 import { githubError, notFound, type RouteRequest, type RouteResponse, type Router } from './router.js';
-import type { CheckRunRecord, FakeState, Installation, RepoState, User } from './state.js';
+import type { CheckRunRecord, FakeState, Installation, Repo, RepoState, User } from './state.js';
 
 export interface RouteContext {
   state: FakeState;
   reps: Representations;
   auth: AppAuth;
+  /** The first installation, on the account that owns the App. */
   installation: Installation;
+  /** Every installation of the App, the first one included; others are added while the fake runs. */
+  installations: Installation[];
   appSlug: string;
   /** The app's bot account, author of everything the app writes. */
   appBot: () => User;
   /** A short-lived, unauthenticated download URL for a tarball (GitHub's codeload). */
   codeloadUrl: (repo: RepoState, sha: string) => string;
   now: () => Date;
+}
+
+/**
+ * The installation that can act on a repository: the one on the repository owner's account, else
+ * the first one, which holds every repository no other installation does.
+ */
+export function installationOf(installations: readonly Installation[], repo: Pick<Repo, 'owner'>): Installation {
+  const owner = repo.owner.toLowerCase();
+  return installations.find((installation) => installation.account.login.toLowerCase() === owner) ?? installations[0]!;
 }
 
 const REACTIONS = ['+1', '-1', 'laugh', 'confused', 'heart', 'hooray', 'rocket', 'eyes'];
@@ -27,36 +39,45 @@ export function registerRoutes(router: Router, ctx: RouteContext): void {
   const repoOf = (req: RouteRequest): RepoState | undefined => state.repo(req.params.owner ?? '', req.params.repo ?? '');
   const ownerOf = (repo: RepoState): User => state.user(repo.owner);
   const association = (repo: RepoState, login: string) => reps.authorAssociation(repo, login, state.roleOf(repo, login));
+  const installationById = (id: unknown) => ctx.installations.find((installation) => installation.id === Number(id));
+  // GitHub answers 404 to an installation token for a repository outside its installation.
   const withRepo = (fn: (repo: RepoState, req: RouteRequest) => Promise<RouteResponse> | RouteResponse) => (req: RouteRequest) => {
     const repo = repoOf(req);
-    return repo ? fn(repo, req) : notFound();
+    if (!repo) return notFound();
+    if (req.auth.kind === 'installation' && installationOf(ctx.installations, repo).id !== req.auth.installationId) return notFound();
+    return fn(repo, req);
   };
   const ok = (body: unknown, status = 200): RouteResponse => ({ status, body });
 
   // --- the app itself (JWT) ---
   router.add('GET', '/app', 'app', () => ok(reps.appSummary(ctx.installation.account)));
-  router.add('GET', '/app/installations/{installation_id}', 'app', (req) =>
-    Number(req.params.installation_id) === ctx.installation.id ? ok(installationBody(ctx)) : notFound(),
-  );
-  // The App's installations (one here) and the repositories an installation can act on (all of the fake's).
-  router.add('GET', '/app/installations', 'app', () => ok([installationBody(ctx)]));
-  router.add('GET', '/installation/repositories', 'installation', () => {
-    const repositories = [...state.repos.values()].map((repo) => reps.repository(repo, ownerOf(repo)));
+  router.add('GET', '/app/installations/{installation_id}', 'app', (req) => {
+    const installation = installationById(req.params.installation_id);
+    return installation ? ok(installationBody(ctx, installation)) : notFound();
+  });
+  // The App's installations and the repositories an installation can act on (see installationOf).
+  router.add('GET', '/app/installations', 'app', () => ok(ctx.installations.map((installation) => installationBody(ctx, installation))));
+  router.add('GET', '/installation/repositories', 'installation', (req) => {
+    const caller = req.auth.kind === 'installation' ? req.auth.installationId : undefined;
+    const repositories = [...state.repos.values()]
+      .filter((repo) => installationOf(ctx.installations, repo).id === caller)
+      .map((repo) => reps.repository(repo, ownerOf(repo)));
     return ok({ total_count: repositories.length, repository_selection: 'all', repositories });
   });
   // The user a user token belongs to.
   router.add('GET', '/user', 'user', (req) => (req.auth.kind === 'user' ? ok(reps.user(ctx.state.user(req.auth.login))) : notFound()));
   // Which installation can act on a repository (GitHub answers this to the App's JWT).
-  router.add('GET', '/repos/{owner}/{repo}/installation', 'app', withRepo(() => ok(installationBody(ctx))));
+  router.add('GET', '/repos/{owner}/{repo}/installation', 'app', withRepo((repo) => ok(installationBody(ctx, installationOf(ctx.installations, repo)))));
   router.add('POST', '/app/installations/{installation_id}/access_tokens', 'app', (req) => {
-    if (Number(req.params.installation_id) !== ctx.installation.id) return notFound();
-    const { token, expiresAt } = ctx.auth.issueToken(ctx.installation.id);
+    const installation = installationById(req.params.installation_id);
+    if (!installation) return notFound();
+    const { token, expiresAt } = ctx.auth.issueToken(installation.id);
     const requested = (req.body as { permissions?: Record<string, string> } | undefined)?.permissions;
     return ok(
       {
         token,
         expires_at: expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-        permissions: requested ?? { ...installationBody(ctx).permissions },
+        permissions: requested ?? { ...installationBody(ctx, installation).permissions },
         repository_selection: 'all',
       },
       201,
@@ -357,16 +378,16 @@ function applyCheckRunBody(run: CheckRunRecord, body: Record<string, unknown>, n
   if (Array.isArray(body.actions)) run.actions = body.actions as CheckRunRecord['actions'];
 }
 
-function installationBody(ctx: RouteContext) {
-  const account = ctx.installation.account;
+function installationBody(ctx: RouteContext, installation: Installation) {
+  const account = installation.account;
   const api = ctx.reps.api;
   return {
-    id: ctx.installation.id,
+    id: installation.id,
     account: ctx.reps.user(account),
     repository_selection: 'all',
-    access_tokens_url: `${api}/app/installations/${ctx.installation.id}/access_tokens`,
+    access_tokens_url: `${api}/app/installations/${installation.id}/access_tokens`,
     repositories_url: `${api}/installation/repositories`,
-    html_url: `${api.replace('/api/v3', '')}/settings/installations/${ctx.installation.id}`,
+    html_url: `${api.replace('/api/v3', '')}/settings/installations/${installation.id}`,
     app_id: ctx.auth.appId,
     app_slug: ctx.appSlug,
     target_id: account.id,
