@@ -56,6 +56,13 @@ const envSchema = z
     WEBHOOK_SECRET: optionalString,
     /** OAuth client secret of the App (dashboard sign-in); never shown on GitHub. */
     GITHUB_CLIENT_SECRET: optionalString,
+    /** OAuth client id of the App (dashboard sign-in); with GITHUB_CLIENT_SECRET, "Sign in with GitHub" works. */
+    GITHUB_CLIENT_ID: optionalString,
+    /**
+     * Key material for the dashboard's session cookies (at least 32 characters). Unset: derived from
+     * the App's private key and GITHUB_CLIENT_SECRET. Changing it signs everyone out.
+     */
+    SESSION_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
     WEBHOOK_PATH: optionalString.transform((v) => v ?? '/api/github/webhooks'),
     /** GitHub Enterprise (or any GitHub-compatible API) host; the API is at <protocol>://<host>/api/v3. */
     GHE_HOST: optionalString,

@@ -17,7 +17,6 @@ import { newRunId } from '../core/runs/ids.js';
 import { createHttpApi } from '../adapters/http/http-api.js';
 import { pinnedAccess } from '../adapters/http/ipfs-gateway-access.js';
 import { logRequests, withoutProbotRequestLog } from '../adapters/http/request-log.js';
-import { countGithubRequest, observeWebhook, setRateLimitRemaining } from '../adapters/http/metrics-handler.js';
 import { instrumentOctokit } from '../adapters/github/octokit.js';
 import { githubUserResolver } from '../adapters/github/user-tokens.js';
 import { installationResolver } from '../adapters/github/installations.js';
@@ -63,7 +62,7 @@ export async function serve(config: Config): Promise<number> {
   let checks: GithubCheckReporter | undefined;
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
-      instrumentOctokit(await app.auth(installationId), { request: countGithubRequest, rateLimitRemaining: setRateLimitRemaining });
+      instrumentOctokit(await app.auth(installationId), services.metrics.github);
     checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact });
     const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor!(repo.installationId), repo);
     // One run service behind every way in: comments, buttons, the JSON API and JSON-RPC.
@@ -81,7 +80,7 @@ export async function serve(config: Config): Promise<number> {
       pinTtl: pinTtl(config),
     });
     intake = new WebhookIntake({ store: services.store, runs, octokitFor, redact, log: log.child({ name: 'intake' }) });
-    createProbotApp({ intake, observe: observeWebhook })(app, options);
+    createProbotApp({ intake, observe: (seconds) => services.metrics.webhookAccepted(seconds) })(app, options);
     options.addHandler(healthHandler(services.store));
     const starts = new RunRequests({ runs, installationOf: installationResolver(app) });
     const publicUrl = config.PUBLIC_URL ?? `http://${config.HOST ?? 'localhost'}:${config.PORT}`;
@@ -96,6 +95,7 @@ export async function serve(config: Config): Promise<number> {
         sessionActor: dashboard.sessionActor,
         resolveUser: githubUserResolver(config.githubApiUrl),
         log: log.child({ name: 'api' }),
+        metrics: services.metrics,
         // The app's own gateway: what live pins hold, to whoever may read the runs that pinned it.
         ...(services.blocks
           ? {

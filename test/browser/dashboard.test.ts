@@ -87,7 +87,7 @@ describe.skipIf(!dockerReady || !existsSync(chromiumPath))('the dashboard in Chr
   async function accessibilityProblems(page: Page): Promise<string[]> {
     await page.addScriptTag({ content: axeSource });
     const violations = await page.evaluate(async () => {
-      const result = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run();
+      const result = await (globalThis as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run();
       return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
     });
     return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}) at ${v.targets.join(', ')}`);
@@ -97,7 +97,10 @@ describe.skipIf(!dockerReady || !existsSync(chromiumPath))('the dashboard in Chr
   async function scrollsSideways(page: Page): Promise<boolean> {
     const before = page.viewportSize()!;
     await page.setViewportSize({ width: 375, height: 800 });
-    const wide = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    const wide = await page.evaluate(() => {
+      const view = globalThis as unknown as { innerWidth: number; document: { documentElement: { scrollWidth: number } } };
+      return view.document.documentElement.scrollWidth > view.innerWidth;
+    });
     await page.setViewportSize(before);
     return wide;
   }
@@ -131,7 +134,7 @@ describe.skipIf(!dockerReady || !existsSync(chromiumPath))('the dashboard in Chr
     // A second tab keeps the runs list open; it must follow the new run without reloading.
     const list = await context.newPage();
     await list.goto(`${app.url}/`);
-    await list.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
+    await list.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
 
     await page.goto(`${app.url}/start`);
     await checkPage(page, 'start page');
@@ -165,7 +168,7 @@ describe.skipIf(!dockerReady || !existsSync(chromiumPath))('the dashboard in Chr
 
     // The list tab saw it appear and end, without a reload.
     await expect.poll(() => list.locator(`#run-${runId}`).getAttribute('data-state'), { timeout: 30_000 }).toBe('succeeded');
-    expect(await list.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await list.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
     await list.reload();
     await list.screenshot({ path: join(projectRoot, 'docs', 'dashboard-runs.png'), fullPage: true });
     await list.close();
