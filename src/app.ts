@@ -36,6 +36,8 @@ import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
 import { Collector } from './worker/collector.js';
 import { createRunHandler } from './worker/run-worker.js';
+import { OrgPolicies } from './core/run-service/run-service.js';
+import type { RepoRef } from './core/runs/run.js';
 import type { PinTtlLimits } from './core/pins/pin-ttl.js';
 import type { OutputLimits } from './worker/output-limits.js';
 import { builtInTaskTypes } from '../tasks/index.js';
@@ -150,9 +152,12 @@ export async function startWorker(
   concurrency: number,
   stopping?: AbortSignal,
 ): Promise<void> {
+  const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor(repo.installationId), repo);
   const handler = createRunHandler({
     store: services.store,
-    hostFor: async (repo) => new OctokitRepoHost(await octokitFor(repo.installationId), repo),
+    hostFor,
+    // The org policy, asked again just before each task starts (the app records what it sees).
+    orgPolicies: new OrgPolicies({ hostFor, now: () => new Date() }),
     maxRunningPerRepo: config.REPO_CONCURRENCY,
     checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact: githubRedactor(config) }),
     source: new GithubSourceFetcher({
