@@ -41,6 +41,8 @@ import type { RepoRef } from './core/runs/run.js';
 import type { PinTtlLimits } from './core/pins/pin-ttl.js';
 import type { OutputLimits } from './worker/output-limits.js';
 import { builtInTaskTypes } from '../tasks/index.js';
+import { reachWithin, type Backend } from './adapters/net/reach-backend.js';
+import { probeAmqp, probeKubo, probePostgres, probeRedis } from './adapters/net/backend-probes.js';
 
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
   return pino({
@@ -73,8 +75,25 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/**
+ * Every server the configuration names must answer within CONNECT_TIMEOUT, or start-up stops with
+ * one line naming it (README "Settings"): clients that retry for ever would otherwise hang.
+ */
+export async function reachBackends(config: Config): Promise<void> {
+  const checks: [Backend, (url: string, signal: AbortSignal) => Promise<void>][] = [];
+  if (config.DATABASE_URL) checks.push([{ name: 'PostgreSQL', variable: 'DATABASE_URL', url: config.DATABASE_URL }, probePostgres]);
+  if (config.QUEUE_URL) {
+    const amqp = config.QUEUE_URL.startsWith('amqp');
+    checks.push([{ name: amqp ? 'RabbitMQ' : 'Redis', variable: 'QUEUE_URL', url: config.QUEUE_URL }, amqp ? probeAmqp : probeRedis]);
+  }
+  if (config.EVENTS_URL) checks.push([{ name: 'RabbitMQ', variable: 'EVENTS_URL', url: config.EVENTS_URL }, probeAmqp]);
+  if (config.IPFS_API_URL) checks.push([{ name: 'Kubo', variable: 'IPFS_API_URL', url: config.IPFS_API_URL }, probeKubo]);
+  await Promise.all(checks.map(([backend, probe]) => reachWithin(backend, config.CONNECT_TIMEOUT, (signal) => probe(backend.url, signal))));
+}
+
 /** `role` labels the process's metrics: the app (`serve`, `run`) or a `task-mgmt worker`. */
 export async function openServices(config: Config, log: Logger, { role = 'app' }: { role?: 'app' | 'worker' } = {}): Promise<Services> {
+  await reachBackends(config);
   const sqlStore = config.DATABASE_URL
     ? await PostgresRunStore.open(config.DATABASE_URL)
     : await SqliteRunStore.open(join(config.DATA_DIR, 'task-mgmt.sqlite'));
@@ -89,8 +108,8 @@ export async function openServices(config: Config, log: Logger, { role = 'app' }
   const queue: RunQueue = !config.QUEUE_URL
     ? new EmbeddedRunQueue({ store, log: queueLog })
     : config.QUEUE_URL.startsWith('amqp')
-      ? new RabbitmqRunQueue({ url: config.QUEUE_URL, queueName: `${config.QUEUE_PREFIX}.runs`, log: queueLog })
-      : new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: queueLog });
+      ? new RabbitmqRunQueue({ url: config.QUEUE_URL, queueName: `${config.QUEUE_PREFIX}.runs`, log: queueLog, producerTimeoutMs: config.CONNECT_TIMEOUT })
+      : new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: queueLog, producerTimeoutMs: config.CONNECT_TIMEOUT });
   if (queue.depth) depthOf = () => queue.depth!();
   // IPFS_API_URL publishes to Kubo; unset keeps blocks in DATA_DIR. Same importer, same CIDs.
   const ipfs = createIpfsStore({

@@ -209,6 +209,15 @@ const envSchema = z
      * the queue, and the process exits at most 5 s later whatever it is still waiting for.
      */
     SHUTDOWN_GRACE: optionalString.transform((v) => v ?? '30s').pipe(durationSchema),
+    /**
+     * How long `serve` and `worker` wait at start-up for Redis, RabbitMQ, PostgreSQL and Kubo
+     * before they give up with a line naming the backend; also the longest a request waits to put
+     * a run on a queue that has gone away.
+     */
+    CONNECT_TIMEOUT: optionalString
+      .transform((v) => v ?? '10s')
+      .pipe(durationSchema)
+      .refine((ms) => ms >= 100, 'must be at least 100ms'),
   })
   .superRefine((env, ctx) => {
     if (env.PIN_TTL_DEFAULT > env.PIN_TTL_MAX) {

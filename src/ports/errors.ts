@@ -27,6 +27,15 @@ export class WorkerStoppingError extends RetryableError {
 }
 
 /**
+ * The queue's server (Redis, RabbitMQ) does not answer: nothing was queued. Producers get it at
+ * once instead of waiting for the server to come back, so a request can say so; the message
+ * names the server.
+ */
+export class QueueUnavailableError extends RetryableError {
+  override readonly name: string = 'QueueUnavailableError';
+}
+
+/**
  * Not now, but not a failure either: the run waits its turn (e.g. its repository already has
  * as many runs going as it may). Queues put it back without counting an attempt.
  */

@@ -14,7 +14,7 @@ import { durationSchema } from '../../core/runs/units.js';
 /** Every schema that becomes a named component of the OpenAPI document. */
 export const apiSchemaRegistry = z.registry<{ id: string; description?: string }>();
 
-export const errorCodes = ['unauthorized', 'forbidden', 'not_found', 'invalid_request', 'refused', 'conflict', 'internal'] as const;
+export const errorCodes = ['unauthorized', 'forbidden', 'not_found', 'invalid_request', 'refused', 'conflict', 'internal', 'unavailable'] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 
 export const errorBodySchema = z

@@ -18,6 +18,7 @@ const statusOf: Record<ErrorCode, number> = {
   refused: 422,
   conflict: 409,
   internal: 500,
+  unavailable: 503,
 };
 
 export class ApiError extends Error {

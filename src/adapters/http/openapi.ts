@@ -14,6 +14,7 @@ const errorResponse = (description: string): JsonObject => ({ description, conte
 const commonErrors = {
   '401': errorResponse('No bearer token, or one that is neither a service token nor a GitHub user token (code `unauthorized`).'),
   '500': errorResponse('Something failed on the server (code `internal`).'),
+  '503': errorResponse('A server the app needs, such as the run queue, is not answering; try again later (code `unavailable`).'),
 };
 
 const runIdParameter = { name: 'id', in: 'path', required: true, description: 'The run id.', schema: { type: 'string' } };
@@ -254,7 +255,7 @@ export function buildOpenApiDocument(): JsonObject {
           summary: 'JSON-RPC 2.0: runs.list, runs.get, runs.create, runs.cancel, runs.pin (params as in the JSON API; batches and notifications allowed)',
           description:
             'Errors: -32700 parse error, -32600 invalid request, -32601 method not found, -32602 invalid params, -32603 internal, ' +
-            '-32001 unauthorized, -32004 not found, -32009 conflict, -32010 refused; `error.data.code` is the JSON API’s error code.',
+            '-32001 unauthorized, -32004 not found, -32009 conflict, -32010 refused, -32011 unavailable; `error.data.code` is the JSON API’s error code.',
           requestBody: { required: true, content: { 'application/json': { schema: {} } } },
           responses: {
             '200': { description: 'The JSON-RPC response (an array for a batch).', content: { 'application/json': { schema: {} } } },

@@ -31,6 +31,7 @@ export const rpcErrorCodes = {
   notFound: -32004,
   conflict: -32009,
   refused: -32010,
+  unavailable: -32011,
 } as const;
 
 const codeOf: Record<ErrorCode, number> = {
@@ -41,6 +42,7 @@ const codeOf: Record<ErrorCode, number> = {
   conflict: rpcErrorCodes.conflict,
   refused: rpcErrorCodes.refused,
   internal: rpcErrorCodes.internal,
+  unavailable: rpcErrorCodes.unavailable,
 };
 
 /**

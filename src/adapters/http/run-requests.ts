@@ -5,7 +5,8 @@
  */
 import type { PinOutcome, RunService, RunTarget } from '../../core/run-service/run-service.js';
 import type { CreateRunRequest } from './api-schemas.js';
-import type { ApiActor } from './http-io.js';
+import { ApiError, type ApiActor } from './http-io.js';
+import { QueueUnavailableError } from '../../ports/errors.js';
 import { requesterOf, type CancelOutcome, type CreateOutcome, type RunUseCases } from './run-operations.js';
 
 export interface RunRequestsDeps {
@@ -26,14 +27,19 @@ export class RunRequests implements RunUseCases {
     const installationId = await this.deps.installationOf({ owner, name });
     if (installationId === null) return { kind: 'not_found', reason: `the App is not installed on ${input.repo}, or it does not exist` };
     const target: RunTarget = pull ? { kind: 'pull_request', number: Number(pull[1]) } : { kind: 'default_branch' };
-    const outcome = await this.deps.runs.request({
-      requester: requesterOf(actor),
-      repo: { owner, name, installationId },
-      target,
-      task: input.task ?? null,
-      params: input.params ?? {},
-      trigger: 'api',
-    });
+    const outcome = await this.deps.runs
+      .request({
+        requester: requesterOf(actor),
+        repo: { owner, name, installationId },
+        target,
+        task: input.task ?? null,
+        params: input.params ?? {},
+        trigger: 'api',
+      })
+      .catch((error: unknown) => {
+        // The queue's server is down: say so with 503 rather than a 500 "it is logged".
+        throw error instanceof QueueUnavailableError ? new ApiError('unavailable', error.message, { cause: error }) : error;
+      });
     return outcome.kind === 'refused' ? { kind: 'refused', reason: outcome.reason } : outcome;
   }
 

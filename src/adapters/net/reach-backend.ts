@@ -31,6 +31,26 @@ export function hidePassword(url: string): string {
   }
 }
 
+/**
+ * How long a producer rides out a lost connection (a server restarting takes a moment) before it
+ * says the queue is unavailable, rather than waiting for a server that may stay down.
+ */
+export const RECONNECT_GRACE_MS = 2000;
+
+/** Resolves true when `emitter` emits `event` within `ms`, false otherwise. */
+export function emitsWithin(emitter: NodeJS.EventEmitter, event: string, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (value: boolean) => {
+      clearTimeout(timer);
+      emitter.removeListener(event, onEvent);
+      resolve(value);
+    };
+    const onEvent = () => done(true);
+    const timer = setTimeout(() => done(false), Math.max(0, ms));
+    emitter.once(event, onEvent);
+  });
+}
+
 /** `within 10 s`, `within 1.5 s`. */
 function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;

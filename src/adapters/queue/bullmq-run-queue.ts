@@ -6,7 +6,8 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { DeferredError, RetryableError } from '../../ports/errors.js';
+import { DeferredError, QueueUnavailableError, RetryableError } from '../../ports/errors.js';
+import { emitsWithin, hidePassword, RECONNECT_GRACE_MS } from '../net/reach-backend.js';
 import { runMessageSchema, type RunMessage } from '../../core/runs/run.js';
 import type { RunHandler, RunQueue } from '../../ports/run-queue.js';
 
@@ -16,6 +17,12 @@ export interface BullmqRunQueueOptions {
   prefix: string;
   log: Logger;
   queueName?: string;
+  /**
+   * Longest an enqueue or a cancel waits for Redis (CONNECT_TIMEOUT). While the connection is
+   * down they fail with a QueueUnavailableError unless it comes back within two seconds; only a
+   * first connection is waited for this long. Default 10 s.
+   */
+  producerTimeoutMs?: number;
 }
 
 const jobName = 'run';
@@ -43,25 +50,55 @@ export class BullmqRunQueue implements RunQueue {
   private readonly connections: Redis[] = [];
   private worker: Worker<RunMessage> | null = null;
   private subscriber: Redis | null = null;
-  private publisher: Redis | null = null;
+  /** Enqueues and cancels: fails fast while Redis is down, see connect(). */
+  private readonly producer: Redis;
+  private producerWasReady = false;
   private readonly active = new Map<string, AbortController>();
 
   constructor(private readonly options: BullmqRunQueueOptions) {
     this.queueName = options.queueName ?? 'runs';
     this.cancelChannel = `${options.prefix}:${this.queueName}:cancel`;
-    this.queue = new Queue<RunMessage>(this.queueName, { connection: this.connect(), prefix: options.prefix });
+    this.producer = this.connect('producer');
+    this.queue = new Queue<RunMessage>(this.queueName, { connection: this.producer, prefix: options.prefix });
     this.queue.on('error', (error) => options.log.warn({ err: error }, 'queue connection error'));
   }
 
   async enqueue(message: RunMessage): Promise<void> {
-    await this.queue.add(jobName, runMessageSchema.parse(message), {
-      jobId: message.runId,
-      attempts: 20,
-      backoff: { type: retryBackoffType, delay: retryBaseDelayMs },
-      // Finished jobs live on in the run store; Redis keeps only a short tail for debugging.
-      removeOnComplete: { count: 100 },
-      removeOnFail: { count: 1000 },
-    });
+    const parsed = runMessageSchema.parse(message);
+    await this.produce(`queue run ${parsed.runId}`, () =>
+      this.queue.add(jobName, parsed, {
+        jobId: parsed.runId,
+        attempts: 20,
+        backoff: { type: retryBackoffType, delay: retryBaseDelayMs },
+        // Finished jobs live on in the run store; Redis keeps only a short tail for debugging.
+        removeOnComplete: { count: 100 },
+        removeOnFail: { count: 1000 },
+      }),
+    );
+  }
+
+  /** A producer's command: fails fast while Redis is down, and waits at most producerTimeoutMs. */
+  private async produce(what: string, command: () => Promise<unknown>): Promise<void> {
+    const timeoutMs = this.options.producerTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (this.producer.status !== 'ready') {
+        // A first connection is waited for; a lost one only briefly (a Redis restarting).
+        const waitMs = this.producerWasReady ? Math.min(RECONNECT_GRACE_MS, timeoutMs) : timeoutMs;
+        if (!(await emitsWithin(this.producer, 'ready', waitMs))) throw new Error(`not connected (${this.producer.status}) after ${waitMs} ms`);
+      }
+      await Promise.race([
+        command(),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      // The address stays in the log (the cause): this line may be shown on a pull request.
+      throw new QueueUnavailableError(`the run queue (Redis) is not answering, so it could not ${what}; try again later`, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async consume(handler: RunHandler, options: { concurrency: number }): Promise<void> {
@@ -109,8 +146,7 @@ export class BullmqRunQueue implements RunQueue {
 
   async cancel(runId: string): Promise<void> {
     await this.queue.remove(runId).catch(() => 0);
-    this.publisher ??= this.connect();
-    await this.publisher.publish(this.cancelChannel, runId);
+    await this.produce(`tell the workers to cancel run ${runId}`, () => this.producer.publish(this.cancelChannel, runId));
   }
 
   async depth(): Promise<number> {
@@ -129,10 +165,30 @@ export class BullmqRunQueue implements RunQueue {
     await Promise.allSettled(this.connections.map((connection) => connection.quit()));
   }
 
-  private connect(): Redis {
-    // BullMQ needs maxRetriesPerRequest: null on worker connections so commands wait out a Redis restart.
-    const connection = new Redis(this.options.url, { maxRetriesPerRequest: null });
-    connection.on('error', (error) => this.options.log.debug({ err: error }, 'redis connection error'));
+  /**
+   * A connection that reconnects by itself. A consumer's commands wait out a Redis restart (BullMQ
+   * needs maxRetriesPerRequest: null on worker connections); a producer's fail at once while
+   * the connection is down (enableOfflineQueue: false), so the request that enqueues can say so
+   * instead of hanging. Each outage is logged once at warn, and its end at info.
+   */
+  private connect(role: 'consumer' | 'producer' = 'consumer'): Redis {
+    const connection = new Redis(
+      this.options.url,
+      role === 'producer' ? { maxRetriesPerRequest: 1, enableOfflineQueue: false } : { maxRetriesPerRequest: null },
+    );
+    const where = hidePassword(this.options.url);
+    let down = false;
+    connection.on('error', (error: Error) => {
+      if (down) return this.options.log.debug({ err: error }, 'redis connection error');
+      down = true;
+      this.options.log.warn({ err: error, redis: where, role }, 'lost the Redis connection; reconnecting');
+    });
+    connection.on('ready', () => {
+      if (role === 'producer') this.producerWasReady = true;
+      if (!down) return;
+      down = false;
+      this.options.log.info({ redis: where, role }, 'reconnected to Redis');
+    });
     this.connections.push(connection);
     return connection;
   }

@@ -37,7 +37,8 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Channel, type ConfirmChannel, type ConsumeMessage, type Options, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from 'pino';
-import { DeferredError, RetryableError } from '../../ports/errors.js';
+import { DeferredError, QueueUnavailableError, RetryableError } from '../../ports/errors.js';
+import { emitsWithin, hidePassword, RECONNECT_GRACE_MS } from '../net/reach-backend.js';
 import { runMessageSchema, type RunMessage } from '../../core/runs/run.js';
 import type { RunHandler, RunQueue } from '../../ports/run-queue.js';
 
@@ -61,6 +62,12 @@ export interface RabbitmqRunQueueOptions {
   closeTimeoutMs?: number;
   /** How long a publish waits for a connection and the broker's confirm. Default 60 s. */
   publishTimeoutMs?: number;
+  /**
+   * How long an enqueue or a cancel waits for the broker (CONNECT_TIMEOUT). While the connection
+   * is lost they fail with a QueueUnavailableError unless it comes back within two seconds; only a
+   * first connection is waited for this long. Default: publishTimeoutMs.
+   */
+  producerTimeoutMs?: number;
 }
 
 /** Counts RetryableError failures; carried from one republished copy of a message to the next. */
@@ -107,6 +114,8 @@ export class RabbitmqRunQueue implements RunQueue {
   private readonly maxAttempts: number;
   private readonly closeTimeoutMs: number;
   private readonly publishTimeoutMs: number;
+  private readonly producerTimeoutMs: number;
+  private readonly url: string;
   private readonly connection: Promise<RecoveringChannelModel>;
   private publisher: Promise<ConfirmChannel> | null = null;
   private handler: RunHandler | null = null;
@@ -134,6 +143,8 @@ export class RabbitmqRunQueue implements RunQueue {
     this.maxAttempts = options.maxAttempts ?? 20;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 30_000;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 60_000;
+    this.producerTimeoutMs = options.producerTimeoutMs ?? this.publishTimeoutMs;
+    this.url = options.url;
     for (const [name, value] of Object.entries({
       consumerTimeoutMs: this.consumerTimeoutMs,
       deliveryLimit: this.deliveryLimit,
@@ -147,7 +158,30 @@ export class RabbitmqRunQueue implements RunQueue {
   async enqueue(message: RunMessage): Promise<void> {
     if (this.closed) throw new Error('the RabbitMQ run queue is closed');
     const parsed = runMessageSchema.parse(message);
-    await this.publish('', this.queueName, parsed, { headers: { [attemptsHeader]: 0 } });
+    await this.produce(`queue run ${parsed.runId}`, () => this.publish('', this.queueName, parsed, { headers: { [attemptsHeader]: 0 }, timeoutMs: this.producerTimeoutMs }));
+  }
+
+  /**
+   * A producer's publish: refused at once while the connection is lost (the request that enqueues
+   * says so instead of waiting for the broker), and given up after producerTimeoutMs.
+   */
+  private async produce(what: string, publish: () => Promise<void>): Promise<void> {
+    // The broker's address stays in the log (the cause): this line may be shown on a pull request.
+    const unavailable = (cause: unknown) => new QueueUnavailableError(`the run queue (RabbitMQ) is not answering, so it could not ${what}; try again later`, { cause });
+    const connection = await this.connection.catch((error: unknown) => {
+      throw unavailable(error);
+    });
+    const state = connectionStates.get(connection);
+    // A lost connection is waited for only briefly (a broker restarting), then the request is told.
+    if (state?.kind === 'lost' && !(await emitsWithin(connection, 'connect', Math.min(RECONNECT_GRACE_MS, this.producerTimeoutMs)))) {
+      throw unavailable(new Error(`${state.reason} (${hidePassword(this.url)})`));
+    }
+    try {
+      await publish();
+    } catch (error) {
+      if (this.disconnected) throw error;
+      throw unavailable(error);
+    }
   }
 
   async consume(handler: RunHandler, options: { concurrency: number }): Promise<void> {
@@ -165,7 +199,9 @@ export class RabbitmqRunQueue implements RunQueue {
   async cancel(runId: string): Promise<void> {
     if (this.closed) throw new Error('the RabbitMQ run queue is closed');
     // Runs still waiting in the queue are cancelled in the store; the worker skips them.
-    await this.publish(this.cancelExchange, '', { runId }, { persistent: false, expiration: 60_000 });
+    await this.produce(`tell the workers to cancel run ${runId}`, () =>
+      this.publish(this.cancelExchange, '', { runId }, { persistent: false, expiration: 60_000, timeoutMs: this.producerTimeoutMs }),
+    );
   }
 
   async depth(): Promise<number> {
@@ -271,12 +307,15 @@ export class RabbitmqRunQueue implements RunQueue {
     exchange: string,
     routingKey: string,
     body: RunMessage,
-    /** `route` picks the routing key once the channel is open, e.g. after declaring a queue. */
-    extra: Options.Publish & { route?: (channel: ConfirmChannel) => Promise<string> } = {},
+    /**
+     * `route` picks the routing key once the channel is open, e.g. after declaring a queue;
+     * `timeoutMs` replaces publishTimeoutMs.
+     */
+    extra: Options.Publish & { route?: (channel: ConfirmChannel) => Promise<string>; timeoutMs?: number } = {},
   ): Promise<void> {
-    const { route, ...properties } = extra;
+    const { route, timeoutMs = this.publishTimeoutMs, ...properties } = extra;
     const content = Buffer.from(JSON.stringify(body));
-    const deadline = Date.now() + this.publishTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     for (let failures = 0; ; failures += 1) {
       try {
         await withDeadline(deadline, async () => {
@@ -295,7 +334,7 @@ export class RabbitmqRunQueue implements RunQueue {
         return;
       } catch (error) {
         if (Date.now() >= deadline) {
-          throw new RetryableError(`RabbitMQ did not confirm a message for run ${body.runId} within ${this.publishTimeoutMs} ms`, { cause: error });
+          throw new RetryableError(`RabbitMQ did not confirm a message for run ${body.runId} within ${timeoutMs} ms`, { cause: error });
         }
         if (this.disconnected) throw error;
         this.log.warn({ err: error, runId: body.runId }, 'publishing to RabbitMQ failed; trying again');
@@ -447,15 +486,35 @@ export class RabbitmqRunQueue implements RunQueue {
   }
 }
 
-/** A recovering AMQP connection named for the broker's connection list, with its events logged. */
+/** Whether a connection opened by openConnection is up, or lost (and why) after it was up. */
+type ConnectionState = { kind: 'connecting' } | { kind: 'up' } | { kind: 'lost'; reason: string };
+const connectionStates = new WeakMap<RecoveringChannelModel, ConnectionState>();
+
+/**
+ * A recovering AMQP connection named for the broker's connection list, with its events logged:
+ * reconnection attempts at warn (amqplib retries for ever, so an operator must see that it does).
+ */
 export function openConnection(url: string, name: string, log: Log): Promise<RecoveringChannelModel> {
   const opening = connect(url, {
     clientProperties: { connection_name: name },
     recovery: { waitForConnect: false, initialDelay: 200, maxDelay: 10_000, maxRetries: Infinity },
   }).then((connection) => {
-    connection.on('connect', () => log.info({ connection: name }, 'connected to RabbitMQ'));
-    connection.on('disconnect', (error: Error) => log.warn({ err: error, connection: name }, 'lost the RabbitMQ connection; reconnecting'));
-    connection.on('connect-failed', (error: Error) => log.debug({ err: error, connection: name }, 'RabbitMQ connection attempt failed'));
+    connectionStates.set(connection, { kind: 'connecting' });
+    const lost = (error: Error) => {
+      if (connectionStates.get(connection)?.kind !== 'connecting') connectionStates.set(connection, { kind: 'lost', reason: error.message || 'the connection closed' });
+    };
+    connection.on('connect', () => {
+      connectionStates.set(connection, { kind: 'up' });
+      log.info({ connection: name }, 'connected to RabbitMQ');
+    });
+    connection.on('disconnect', (error: Error) => {
+      lost(error);
+      log.warn({ err: error, connection: name }, 'lost the RabbitMQ connection; reconnecting');
+    });
+    connection.on('connect-failed', (error: Error) => {
+      lost(error);
+      log.warn({ err: error, connection: name }, 'could not connect to RabbitMQ; trying again');
+    });
     connection.on('error', (error: Error) => log.warn({ err: error, connection: name }, 'RabbitMQ connection error'));
     return connection;
   });
