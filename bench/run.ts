@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dashboardRuns } from './dashboard-runs.js';
 import { ipfsAdd } from './ipfs-add.js';
 import { logServing } from './log-serving.js';
 import { queueThroughput } from './queue-throughput.js';
@@ -14,7 +15,7 @@ import { formatCell, formatTable, type Benchmark, type BenchmarkResult } from '.
 import { storeOps } from './store-ops.js';
 import { webhookPath } from './webhook-path.js';
 
-const benchmarks: Benchmark[] = [queueThroughput, ipfsAdd, storeOps, webhookPath, logServing];
+const benchmarks: Benchmark[] = [queueThroughput, ipfsAdd, storeOps, webhookPath, logServing, dashboardRuns];
 
 const resultsFile = join(dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 
