@@ -23,6 +23,7 @@ import { installationResolver } from '../adapters/github/installations.js';
 import { RunRequests } from '../adapters/http/run-requests.js';
 import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { RunService } from '../core/run-service/run-service.js';
+import { OrgPolicies } from '../core/run-service/run-service.js';
 import type { RepoRef } from '../core/runs/run.js';
 import { OctokitRepoHost } from '../adapters/github/octokit-repo-host.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
@@ -65,6 +66,9 @@ export async function serve(config: Config): Promise<number> {
       instrumentOctokit(await app.auth(installationId), services.metrics.github);
     checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact });
     const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor!(repo.installationId), repo);
+    // Each owner's `.github/task-mgmt.yml`, read when first needed and again on a push to it.
+    const orgLog = log.child({ name: 'org-policy' });
+    const orgPolicies = new OrgPolicies({ hostFor, store: services.store, now: () => new Date(), log: (level, message, facts) => orgLog[level](facts, message) });
     // One run service behind every way in: comments, buttons, the JSON API and JSON-RPC.
     const runs = new RunService({
       store: services.store,
@@ -78,6 +82,7 @@ export async function serve(config: Config): Promise<number> {
       taskTypes: builtInTaskTypes,
       defaultImage: config.PROCFILE_IMAGE,
       pinTtl: pinTtl(config),
+      orgPolicies,
     });
     intake = new WebhookIntake({ store: services.store, runs, octokitFor, redact, log: log.child({ name: 'intake' }) });
     createProbotApp({ intake, observe: (seconds) => services.metrics.webhookAccepted(seconds) })(app, options);

@@ -11,6 +11,7 @@ import { DeferredError, errorMessage, RetryableError, WorkerStoppingError } from
 import { addAndPin } from '../core/pins/add-and-pin.js';
 import { defaultPinTtl, effectivePinTtl, type PinTtlLimits } from '../core/pins/pin-ttl.js';
 import { checkBeforeStart } from '../core/run-service/run-service.js';
+import type { OrgPolicies } from '../core/run-service/run-service.js';
 import { finishedReport, progressReport, queuedReport, startedReport } from '../core/runs/check-text.js';
 import { finishMove, type RepoRef, type Run } from '../core/runs/run.js';
 import { formatDuration } from '../core/runs/units.js';
@@ -73,6 +74,8 @@ export interface WorkerDeps {
   outputLimits?: OutputLimits;
   /** Time between two checks of a running task's outputs against the caps. */
   outputCheckIntervalMs?: number;
+  /** Each owner's org policy, checked again just before the task starts; none when unset. */
+  orgPolicies?: Pick<OrgPolicies, 'for'>;
   /** LOG_MAX_BYTES: most bytes of a run's log the store keeps (its head and its tail); 64 MiB by default. */
   logMaxBytes?: number;
   /** PIN_TTL_DEFAULT and PIN_TTL_MAX, for runs recorded without a TTL; 30 and 365 days unless given. */
@@ -108,11 +111,11 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
 
     const run = await deps.store.claimRun(
       runId,
-      { workerId: deps.workerId, leaseUntil: new Date(now().getTime() + leaseMs), maxRunningInRepo: deps.maxRunningPerRepo },
+      { workerId: deps.workerId, leaseUntil: new Date(now().getTime() + leaseMs), maxRunningInRepo: runningInRepo(deps, found) },
       now(),
     );
     if (run === 'busy') {
-      throw new DeferredError(`${found.repo.owner}/${found.repo.name} already has ${deps.maxRunningPerRepo} runs going`, 3000);
+      throw new DeferredError(`${found.repo.owner}/${found.repo.name} already has ${runningInRepo(deps, found)} runs going`, 3000);
     }
     if (!run) return; // another worker took it first, or it was cancelled
     const log = deps.log.child({ runId, repo: `${run.repo.owner}/${run.repo.name}`, sha: run.sha, task: run.task });
@@ -250,11 +253,13 @@ async function execute(
   const { ipfs, published } = await whereOutputsGo(deps, run, sink);
   facts.ipfs = ipfs;
   const inputs = await neededOutputs(deps, run, { workDir, sink, signal, published });
+  // What the task leaves unset gets the deployment's default, within the org policy's caps.
+  const caps = run.spec.caps ?? {};
   const limits: SandboxLimits = {
-    memoryBytes: run.spec.memoryBytes ?? deps.limits.memoryBytes,
-    nanoCpus: run.spec.cpus !== undefined ? Math.round(run.spec.cpus * 1e9) : deps.limits.nanoCpus,
-    pidsLimit: run.spec.pids ?? deps.limits.pidsLimit,
-    timeoutMs: run.spec.timeoutMs ?? deps.limits.timeoutMs,
+    memoryBytes: run.spec.memoryBytes ?? Math.min(deps.limits.memoryBytes, caps.memoryBytes ?? Infinity),
+    nanoCpus: run.spec.cpus !== undefined ? Math.round(run.spec.cpus * 1e9) : Math.min(deps.limits.nanoCpus, caps.cpus !== undefined ? Math.round(caps.cpus * 1e9) : Infinity),
+    pidsLimit: run.spec.pids ?? Math.min(deps.limits.pidsLimit, caps.pids ?? Infinity),
+    timeoutMs: run.spec.timeoutMs ?? Math.min(deps.limits.timeoutMs, caps.timeoutMs ?? Infinity),
   };
 
   // Types that start no container get the same hard timeout through their abort signal.
@@ -267,7 +272,8 @@ async function execute(
     deps.log.warn({ runId: run.id }, why);
   });
   const progressPoll = setInterval(() => void progressFile.read().then((p) => p && progress.update(p)), Math.min(5000, deps.progressIntervalMs ?? 5000));
-  const outputLimits = deps.outputLimits ?? DEFAULT_OUTPUT_LIMITS;
+  const deployed = deps.outputLimits ?? DEFAULT_OUTPUT_LIMITS;
+  const outputLimits = caps.outputBytes !== undefined ? { ...deployed, maxBytes: Math.min(deployed.maxBytes, caps.outputBytes) } : deployed;
   const stopWatching = watchOutputs(outDir, outputLimits, deps.outputCheckIntervalMs ?? 3000, (error) => taskController.abort(error));
   const beforeStart = () => checkStillAllowed(deps, run, sink);
   const started = Date.now();
@@ -280,7 +286,7 @@ async function execute(
         log: (line) => sink.line(line),
         progress: (update) => progress.update(update),
         ipfs,
-        executor: deps.executor,
+        executor: run.spec.registries ? withRegistries(deps.executor, run.spec.registries) : deps.executor,
         outDir,
         scratchDir,
         sourceDir,
@@ -498,9 +504,19 @@ class ProgressReporter {
   }
 }
 
+/** Runs of the run's repository that may go at once: REPO_CONCURRENCY, or the org policy's `concurrency` when smaller. */
+function runningInRepo(deps: WorkerDeps, run: Run): number {
+  return Math.min(deps.maxRunningPerRepo, run.spec.concurrency ?? Infinity);
+}
+
+/** The executor, told the org policy's registries for this run's builds. */
+function withRegistries(executor: Executor, registries: readonly string[]): Executor {
+  return { execute: (request) => executor.execute({ ...request, registries }) };
+}
+
 /** Just before the task starts, the run service checks again; a refusal ends the run unrun. */
 async function checkStillAllowed(deps: WorkerDeps, run: Run, sink: LogSink): Promise<void> {
-  const check = await checkBeforeStart(await deps.hostFor(run.repo), run);
+  const check = await checkBeforeStart(await deps.hostFor(run.repo), run, deps.orgPolicies);
   if (!check.allowed) throw new NoLongerAllowedError(check.reason);
   sink.line(`task-mgmt: ${check.note}`);
 }
