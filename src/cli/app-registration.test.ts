@@ -63,6 +63,8 @@ describe('the App registration page', () => {
     // app.yml's own webhook URL is replaced; its other hook attributes stay.
     expect(manifest.hook_attributes).toEqual({ url: 'https://tasks.example.org/api/github/webhooks', active: true });
     expect(manifest.redirect_url).toBe(`${base}/probot/setup`);
+    // The dashboard's sign-in returns to the app's public address.
+    expect(manifest.callback_urls).toStrictEqual(['https://tasks.example.org/login/callback']);
   });
 
   it.each([

@@ -84,7 +84,7 @@ export function registrationHandler(options: RegistrationOptions): (req: Incomin
     }
     if (url.pathname === '/probot') {
       const base = options.publicUrl ?? requestBaseUrl(req);
-      const manifest = appManifest(appYml, { webhookUrl: webhookUrl(options, base), redirectUrl: `${requestBaseUrl(req)}/probot/setup` });
+      const manifest = appManifest(appYml, { webhookUrl: webhookUrl(options, base), redirectUrl: `${requestBaseUrl(req)}/probot/setup`, callbackUrl: `${base.replace(/\/+$/, '')}/login/callback` });
       const createUrl = `${options.githubWebUrl}${options.org ? `/organizations/${encodeURIComponent(options.org)}` : ''}/settings/apps/new?state=${state}`;
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(registrationPage(manifest, createUrl));
       return true;
@@ -128,13 +128,17 @@ export function webhookUrl(options: Pick<RegistrationOptions, 'webhookProxyUrl' 
   return options.webhookProxyUrl ?? `${baseUrl.replace(/\/+$/, '')}${options.webhookPath}`;
 }
 
-/** app.yml with the URLs only this app knows; the webhook URL always its own, whatever app.yml says. */
-export function appManifest(appYml: AppYml, urls: { webhookUrl: string; redirectUrl: string }): string {
+/**
+ * app.yml with the URLs only this app knows; the webhook URL always its own, whatever app.yml says.
+ * The OAuth callback is the dashboard's sign-in return (`/login/callback`).
+ */
+export function appManifest(appYml: AppYml, urls: { webhookUrl: string; redirectUrl: string; callbackUrl?: string }): string {
   const hook = typeof appYml.hook_attributes === 'object' && appYml.hook_attributes !== null ? appYml.hook_attributes : {};
   return JSON.stringify({
     ...appYml,
     hook_attributes: { ...hook, url: urls.webhookUrl },
     redirect_url: urls.redirectUrl,
+    ...(urls.callbackUrl ? { callback_urls: [urls.callbackUrl] } : {}),
   });
 }
 
