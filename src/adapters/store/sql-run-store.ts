@@ -88,9 +88,11 @@ export class SqlRunStore implements RunStore {
     return rows.map((row) => ({ id: row.id, event: row.event, payload: JSON.parse(row.payload) as unknown, receivedAt: new Date(Number(row.received_at)) }));
   }
 
+  // Writes of a run return the row they wrote (RETURNING, in SQLite and PostgreSQL alike): reading
+  // it back with a second query doubled the store's cost of every move a worker makes.
   async createRun(run: NewRun, now: Date): Promise<Run> {
     const at = now.getTime();
-    await this.db
+    const row = await this.db
       .insertInto('runs')
       .values({
         id: run.id,
@@ -131,8 +133,9 @@ export class SqlRunStore implements RunStore {
         pinned_until: null,
         provenance_cid: null,
       })
-      .execute();
-    return this.mustGet(run.id);
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toRun(row);
   }
 
   async getRun(id: string): Promise<Run | null> {
@@ -141,13 +144,14 @@ export class SqlRunStore implements RunStore {
   }
 
   async updateRun(id: string, patch: RunPatch, now: Date): Promise<Run> {
-    const result = await this.db
+    const row = await this.db
       .updateTable('runs')
       .set({ ...patchColumns(patch), updated_at: now.getTime() })
       .where('id', '=', id)
+      .returningAll()
       .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) throw new RunNotFoundError(id);
-    return this.mustGet(id);
+    if (!row) throw new RunNotFoundError(id);
+    return toRun(row);
   }
 
   async transition(
@@ -181,9 +185,8 @@ export class SqlRunStore implements RunStore {
       .where('id', '=', id)
       .where('state', 'in', [...from]);
     if (guard.heldBy !== undefined) update = update.where('worker_id', '=', guard.heldBy);
-    const result = await update.executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) return null;
-    return this.mustGet(id);
+    const row = await update.returningAll().executeTakeFirst();
+    return row ? toRun(row) : null;
   }
 
   async listRuns(query: ListRunsQuery): Promise<Run[]> {
@@ -250,19 +253,20 @@ export class SqlRunStore implements RunStore {
         .where('state', '=', 'running')
         .executeTakeFirstOrThrow();
       if (Number(running) >= claim.maxRunningInRepo) return 'busy' as const;
-      const result = await trx
+      const row = await trx
         .updateTable('runs')
         .set({ state: to, worker_id: claim.workerId, lease_until: claim.leaseUntil.getTime(), started_at: at, updated_at: at })
         .where('id', '=', id)
         .where('state', 'in', [...from])
+        .returningAll()
         .executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
+      return row ? toRun(row) : null;
     });
     if (claimed === 'busy') {
       const current = await this.getRun(id);
       return current && canMove(current.state, 'claim') ? 'busy' : null;
     }
-    return claimed ? this.mustGet(id) : null;
+    return claimed;
   }
 
   /** Serializes claims per repository inside a transaction; SQLite already has a single writer. */
@@ -680,12 +684,6 @@ export class SqlRunStore implements RunStore {
   async close(): Promise<void> {
     await this.db.destroy();
   }
-
-  private async mustGet(id: string): Promise<Run> {
-    const run = await this.getRun(id);
-    if (!run) throw new RunNotFoundError(id);
-    return run;
-  }
 }
 
 function toPin(row: Selectable<PinsTable>): Pin {
@@ -741,6 +739,9 @@ function parseApprovals(text: string, sha: string): Approval[] {
 const optionalDate = (value: number | null) => (value === null ? null : new Date(Number(value)));
 const optionalNumber = (value: number | null) => (value === null ? null : Number(value));
 
+/** Built once: building a zod schema costs more than parsing with it, and every row read parses one. */
+const outputFilesSchema = outputFileSchema.array();
+
 function toRun(row: Selectable<RunsTable>): Run {
   return {
     id: row.id,
@@ -766,7 +767,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     commentId: optionalNumber(row.comment_id),
     exitCode: optionalNumber(row.exit_code),
     outputCid: row.output_cid,
-    outputFiles: outputFileSchema.array().parse(JSON.parse(row.output_files)),
+    outputFiles: outputFilesSchema.parse(JSON.parse(row.output_files)),
     pinnedUntil: optionalDate(row.pinned_until),
     provenanceCid: row.provenance_cid,
     error: row.error,
