@@ -6,6 +6,7 @@ import { isCommand, USAGE, usageOf, wantsHelp } from './cli/usage.js';
 // client...) took 2 s of CPU, longer than `add` takes to hash 512 MiB.
 const schemas: Record<string, () => Promise<unknown>> = {
   manifest: async () => (await import('./core/manifest/manifest-schema.js')).manifestJsonSchema(),
+  org: async () => (await import('./core/run-service/run-service.js')).orgPolicyJsonSchema(),
   message: async () => (await import('./adapters/events/schemas.js')).messageJsonSchema(),
   event: async () => (await import('./adapters/events/schemas.js')).eventJsonSchema(),
 };

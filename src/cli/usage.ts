@@ -7,13 +7,14 @@ export const USAGE = `usage: task-mgmt <command> [--help]
   worker             a worker only, taking runs from QUEUE_URL (for other machines)
   run [dir] [task] [key=value…]
                      run a folder's tasks here, exactly as a worker would, and print the CIDs
-  validate [dir] [task] [key=value…]
-                     check a folder's task definition and print what /run would do
+  validate [dir] [task] [key=value…] [--org <file>]
+                     check a folder's task definition and print what /run would do;
+                     with --org, an org policy file and the limits it sets
   add [-r] <path>    add a file (or with -r a folder) to IPFS and print its CID, as \`ipfs add\` does
   verify <provenance-cid> [--gateway URL]
                      check a run's provenance record and its outputs against their CIDs
-  schema [manifest|message|event]
-                     print the JSON Schema of task-mgmt.yml, of a queue message, or of an event
+  schema [manifest|org|message|event]
+                     print the JSON Schema of task-mgmt.yml, of the org policy file, of a queue message, or of an event
 
 Run \`task-mgmt <command> --help\` for one command. Configuration comes from the environment
 and a .env file; see README.md.`;
@@ -38,12 +39,14 @@ CIDs. With a task name, runs that task and the tasks it needs; key=value sets it
 Needs a Docker engine (DOCKER_HOST, or the local socket) for container and Procfile tasks; no
 GitHub and no queue server. Local runs are kept in DATA_DIR/local, apart from the app's.
 Exit code 0 when every task succeeded, 1 when one did not or the run was refused, 2 on a usage error.`,
-  validate: `usage: task-mgmt validate [dir] [task] [key=value…]
+  validate: `usage: task-mgmt validate [dir] [task] [key=value…] [--org <file>]
 
 Reads the task definition of the folder dir (default: the current folder) — task-mgmt.yml,
 Dockerfile or Procfile — and prints its tasks, their order, parameters and limits and what a
 pull request needs review for; or its errors with file, line and field. Also says when
 \`task-mgmt run\` or /run would refuse the request (with the given task and parameters). Runs nothing.
+With --org <file> (an org's .github/task-mgmt.yml), checks that file, prints the effective limits
+it sets, and whether it would refuse the folder's tasks (without dir, only the file).
 Exit code 0 when it would run, 1 when not, 2 on a usage error.`,
   add: ADD_USAGE.trimEnd(),
   verify: `usage: task-mgmt verify <provenance-cid> [--gateway URL]

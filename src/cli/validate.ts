@@ -5,7 +5,9 @@
  */
 import { LocalRepoHost } from '../adapters/local/local-repo-host.js';
 import { SqliteRunStore } from '../adapters/store/sqlite-run-store.js';
+import { readFile } from 'node:fs/promises';
 import { readManifest } from '../core/manifest/read-manifest.js';
+import { describeOrgPolicy, orgRefusal, parseOrgPolicy, type OrgPolicyState } from '../core/run-service/run-service.js';
 import type { ResolvedTask } from '../core/manifest/load-manifest.js';
 import { formatDuration, formatSize } from '../core/runs/units.js';
 import type { Config } from '../config.js';
@@ -13,6 +15,46 @@ import { builtInTaskTypes } from '../../tasks/index.js';
 import { localRunService, parseFolderRequest, refusalLine, requestLocal, silentChecks } from './local-request.js';
 
 export async function validate(config: Config, argv: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): Promise<number> {
+  const orgAt = argv.indexOf('--org');
+  if (orgAt >= 0) {
+    const file = argv[orgAt + 1];
+    if (file === undefined || file.startsWith('-')) {
+      err('task-mgmt validate: --org needs the org policy file (.github/task-mgmt.yml of the org\'s .github repository)');
+      return 2;
+    }
+    const org = await readOrgFile(file);
+    if (org.kind === 'unreadable') {
+      err(`task-mgmt validate: ${org.error}`);
+      return 2;
+    }
+    const state = org.state;
+    if (state.kind === 'invalid') out(`${file}:${state.line}: ${state.field ? `${state.field}: ` : ''}${state.message}`);
+    for (const line of describeOrgPolicy(state)) out(line);
+    const rest = [...argv.slice(0, orgAt), ...argv.slice(orgAt + 2)];
+    if (state.kind === 'invalid') return 1;
+    if (rest.length === 0) return 0;
+    out('');
+    return validateFolder(config, rest, out, err, state);
+  }
+  return validateFolder(config, argv, out, err, null);
+}
+
+async function readOrgFile(file: string): Promise<{ kind: 'read'; state: OrgPolicyState } | { kind: 'unreadable'; error: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    return { kind: 'unreadable', error: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` };
+  }
+  const parsed = parseOrgPolicy(text);
+  const where = `\`${file}\``;
+  return {
+    kind: 'read',
+    state: parsed.ok ? { kind: 'policy', where, policy: parsed.policy, digest: '' } : { kind: 'invalid', where, line: parsed.line, field: parsed.field, message: parsed.message, digest: '' },
+  };
+}
+
+async function validateFolder(config: Config, argv: string[], out: (line: string) => void, err: (line: string) => void, org: OrgPolicyState | null): Promise<number> {
   const request = parseFolderRequest(argv);
   if ('error' in request) {
     err(`task-mgmt validate: ${request.error}`);
@@ -41,6 +83,15 @@ export async function validate(config: Config, argv: string[], out: (line: strin
     `A pull request that changes any of these needs an approving review of its head by someone other than its author:\n  ${read.taskPaths.map((path) => path || '(every file: a task reads the whole repository — a Procfile, or a Dockerfile that copies it all)').join('\n  ')}`,
   );
   out(`Task definition digest: ${read.digest}`);
+  if (org) {
+    const tasks = request.task ? manifest.tasks.filter((task) => task.name === request.task) : manifest.tasks;
+    const refusal = orgRefusal(org, { repo: { owner: 'local', name: dir }, tasks, pinTtlMs: manifest.pinTtlMs, role: 'admin', actor: 'you', manifestRole: manifest.permission });
+    if (refusal !== null) {
+      out(`\nThe org policy would refuse it: ${refusal}`);
+      return 1;
+    }
+    out('\nThe org policy allows it.');
+  }
 
   const refusal = await wouldRefuse(config, host, request);
   if (refusal !== null) {

@@ -27,7 +27,7 @@ export * from './requests.js';
 export type { AuditAction } from './audit.js';
 export { ReadAccess } from './read-access.js';
 export { OrgPolicies } from '../policy/org-policies.js';
-export { describeOrgPolicy, parseOrgPolicy, orgPolicyJsonSchema, type OrgPolicyState } from '../policy/org-policy.js';
+export { describeOrgPolicy, orgRefusal, parseOrgPolicy, orgPolicyJsonSchema, type OrgPolicyState } from '../policy/org-policy.js';
 
 export type * from './outcomes.js';
 
