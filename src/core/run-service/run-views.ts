@@ -10,7 +10,6 @@ import type { LoadedManifest, ManifestError } from '../manifest/load-manifest.js
 import { authorize } from '../policy/authorize.js';
 import { isFinal, type RepoRef, type Requester, type Run } from '../runs/run.js';
 import { headOf, permissionOf, type RunServiceDeps, type RunTarget } from './requests.js';
-import { RetryableError } from '../../ports/errors.js';
 
 export interface RunButtons {
   /** The run is queued or running and the viewer may cancel runs here. */
@@ -61,7 +60,7 @@ export class RunViews {
       if (read.ok) return { kind: 'tasks', sha, manifest: read.manifest };
       return 'errors' in read ? { kind: 'manifest_errors', sha, errors: read.errors } : { kind: 'no_tasks', sha, reason: read.reason };
     } catch (error) {
-      if (error instanceof RetryableError) return { kind: 'unavailable', error: error.message };
+      // GitHub failing past its retries, or answering what the manifest reader cannot use.
       return { kind: 'unavailable', error: error instanceof Error ? error.message : String(error) };
     }
   }
