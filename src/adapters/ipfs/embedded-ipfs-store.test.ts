@@ -258,6 +258,29 @@ describe('folders', () => {
     });
   });
 
+  it.each([
+    ['unixfs-v0-2015', 'QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn'],
+    ['unixfs-v1-2025', 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354'],
+  ] as const)('reports an empty folder at the top among the entries, as its parent links it (%s)', async (profile, emptyCid) => {
+    await file('tree/a.txt', 'a\n');
+    await mkdir(join(dir, 'tree', 'empty'));
+    await file('tree/only-hidden/.dot', 'hidden\n');
+    await file('tree/sub/inner/b.txt', 'b\n');
+    await mkdir(join(dir, 'tree', 'sub', 'inner-empty'));
+    const s = store({ profile });
+    const added = await s.addPath(join(dir, 'tree'));
+    expect(added.entries.map((entry) => [entry.name, entry.kind])).toEqual([
+      ['a.txt', 'file'],
+      ['empty', 'directory'],
+      ['only-hidden', 'directory'],
+      ['sub', 'directory'],
+    ]);
+    expect(added.entries.find((entry) => entry.name === 'empty')).toEqual({ name: 'empty', cid: emptyCid, size: 0, kind: 'directory' });
+    // Each entry is what the root folder links under that name.
+    const links = dagPb.decode((await s.getBlock(added.cid))!).Links;
+    expect(added.entries.map((entry) => [entry.name, entry.cid])).toEqual(links.map((link) => [link.Name, link.Hash.toString()]));
+  });
+
   // t0040 add_directory with each flag set it runs.
   it.each([
     ['bare', undefined, 'QmWSgS32xQEcXMeqd3YPJLrNBLSdsfYCep2U7CFkyrjXwY', 'QmPrrHqJzto9m7SyiRzarwkqPcCSsKR2EB1AyqJfe8L8tN', 'QmU5kp3BH3B8tnWUU2Pikdb2maksBNkb92FHRr56hyghh4'],

@@ -132,7 +132,10 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
 
   let root: ImportResult | undefined;
   const entries: AddedEntry[] = [];
-  const source = candidates(absolute, stats, memory, options.includeHidden ?? false, signal);
+  // The importer links an empty folder into its parent but never yields it (only folders it
+  // built from their children come back), so the empty ones at the top are noted on the walk.
+  const emptyTopFolders: string[] = [];
+  const source = candidates(absolute, stats, memory, options.includeHidden ?? false, signal, emptyTopFolders);
   for await (const result of importer(source, writer, importerOptions)) {
     signal?.throwIfAborted();
     const components = (result.path ?? '').split('/');
@@ -142,6 +145,10 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
     }
   }
   if (root === undefined) throw new Error(`adding ${absolute} produced no root CID`);
+  if (emptyTopFolders.length > 0) {
+    const cid = await emptyFolderCid(settings);
+    for (const name of emptyTopFolders) if (!entries.some((entry) => entry.name === name)) entries.push({ name, cid, size: 0, kind: 'directory' });
+  }
   await report?.flush();
   return { cid: root.cid.toString(), entries: entries.sort((a, b) => compareNames(a.name, b.name)) };
 }
@@ -150,8 +157,15 @@ export async function importTree(path: string, sink: BlockSink, options: ImportT
  * Import candidates in the order Kubo walks a tree: depth first, each folder's names sorted
  * by their bytes (Go's os.ReadDir). Files are read only when the importer gets to them.
  */
-async function* candidates(absolute: string, stats: Stats, memory: ChunkMemory, includeHidden: boolean, signal: AbortSignal | undefined): AsyncGenerator<ImportCandidate> {
-  if (stats.isDirectory()) yield* walkFolder(absolute, ROOT, memory, includeHidden, signal);
+async function* candidates(
+  absolute: string,
+  stats: Stats,
+  memory: ChunkMemory,
+  includeHidden: boolean,
+  signal: AbortSignal | undefined,
+  emptyTopFolders: string[],
+): AsyncGenerator<ImportCandidate> {
+  if (stats.isDirectory()) yield* walkFolder(absolute, ROOT, memory, includeHidden, signal, emptyTopFolders);
   else yield await leafCandidate(absolute, ROOT, stats, memory, signal);
 }
 
@@ -161,6 +175,7 @@ async function* walkFolder(
   memory: ChunkMemory,
   includeHidden: boolean,
   signal: AbortSignal | undefined,
+  emptyTopFolders: string[],
 ): AsyncGenerator<ImportCandidate> {
   signal?.throwIfAborted();
   // One folder's names at a time: sorting needs them all, as it does for Kubo.
@@ -170,6 +185,8 @@ async function* walkFolder(
     .map((name) => decodeName(join(folder, name.toString()), name));
   if (names.length === 0) {
     // An empty folder (or one holding only hidden entries) is kept, as Kubo's --empty-dirs default does.
+    const components = importPath.split('/');
+    if (components.length === 2) emptyTopFolders.push(components[1]!);
     yield { path: importPath };
     return;
   }
@@ -181,7 +198,7 @@ async function* walkFolder(
     if (stats.isDirectory()) {
       // The importer splits paths on "/" unless escaped with "\", so "a\" + "/" would merge two names.
       if (name.endsWith('\\')) throw new UnsupportedNameError(child, 'a folder name may not end with a backslash');
-      yield* walkFolder(child, childPath, memory, includeHidden, signal);
+      yield* walkFolder(child, childPath, memory, includeHidden, signal, emptyTopFolders);
     } else {
       yield await leafCandidate(child, childPath, stats, memory, signal);
     }
@@ -305,6 +322,13 @@ function toEntry(name: string, result: ImportResult): AddedEntry {
     default:
       return { name, cid, size: Number(unixfs.fileSize()), kind: 'file' };
   }
+}
+
+/** The CID of an empty UnixFS folder without mtime or mode, as the importer writes it under these settings. */
+async function emptyFolderCid(settings: ImportSettings): Promise<string> {
+  const block = dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'directory' }).marshal(), Links: [] }));
+  const digest = await sha256.digest(block);
+  return (settings.cidVersion === 0 ? CID.createV0(digest) : CID.createV1(dagPb.code, digest)).toString();
 }
 
 function decodeName(path: string, bytes: Buffer): string {
