@@ -26,6 +26,7 @@ import { secretRedactor, type Redact } from './adapters/github/redact-secrets.js
 import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js';
 import type { OctokitForInstallation } from './adapters/github/octokit.js';
 import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
+import { githubOctokit } from './adapters/github/github-octokit.js';
 import { PrometheusMetrics } from './adapters/metrics/prometheus-metrics.js';
 import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
 import type { RunHandler, RunQueue } from './ports/run-queue.js';
@@ -150,6 +151,7 @@ export function createGithubClient(config: Config, log: Logger): { probot: Probo
     ...(config.WEBHOOK_SECRET ? { secret: config.WEBHOOK_SECRET } : {}),
     baseUrl: config.githubApiUrl,
     log: log.child({ name: 'github' }),
+    Octokit: githubOctokit(log.child({ name: 'github' })),
   });
   return { probot, octokitFor: (installationId) => probot.auth(installationId) };
 }

@@ -30,6 +30,7 @@ import { builtInTaskTypes } from '../../tasks/index.js';
 import type { RunStore } from '../ports/run-store.js';
 import { WorkerStoppingError } from '../ports/errors.js';
 import { readAppManifest, registrationHandler } from './app-registration.js';
+import { githubOctokit } from '../adapters/github/github-octokit.js';
 import { dashboardFor } from './dashboard.js';
 import { onStopSignal, stopWithin } from './shutdown.js';
 
@@ -49,6 +50,7 @@ export async function serve(config: Config): Promise<number> {
         secret: config.WEBHOOK_SECRET!,
         baseUrl: config.githubApiUrl,
         log,
+        Octokit: githubOctokit(log.child({ name: 'github' })),
       }),
       { path: config.WEBHOOK_PATH, log: log.child({ name: 'webhooks' }), budgetBytes: config.WEBHOOK_BODY_BUDGET, secret: config.WEBHOOK_SECRET! },
     ),

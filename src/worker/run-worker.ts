@@ -589,18 +589,14 @@ async function recordEndedElsewhere(deps: WorkerDeps, log: Logger, runId: string
   await report(deps, log, updated, finishedReport(updated, deps.gatewayUrl));
 }
 
-/** Reporting must not fail a run: GitHub being slow is retried briefly, then logged. */
+/**
+ * Reporting must not fail a run. GitHub's server errors and rate limits are retried by the
+ * Octokit client itself (github-octokit.ts); what fails after that is logged.
+ */
 async function report(deps: WorkerDeps, log: Logger, run: Run, body: CheckReport): Promise<void> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      await deps.checks.update(run, body);
-      return;
-    } catch (error) {
-      if (attempt >= 3) {
-        log.error({ err: error, status: body.status }, 'could not update the check run');
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
-    }
+  try {
+    await deps.checks.update(run, body);
+  } catch (error) {
+    log.error({ err: error, status: body.status }, 'could not update the check run');
   }
 }
