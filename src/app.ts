@@ -109,8 +109,8 @@ export async function openServices(config: Config, log: Logger, { role = 'app' }
   const queue: RunQueue = !config.QUEUE_URL
     ? new EmbeddedRunQueue({ store, log: queueLog })
     : config.QUEUE_URL.startsWith('amqp')
-      ? new RabbitmqRunQueue({ url: config.QUEUE_URL, queueName: `${config.QUEUE_PREFIX}.runs`, log: queueLog })
-      : new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: queueLog });
+      ? new RabbitmqRunQueue({ url: config.QUEUE_URL, queueName: `${config.QUEUE_PREFIX}.runs`, log: queueLog, producerTimeoutMs: config.CONNECT_TIMEOUT })
+      : new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: queueLog, producerTimeoutMs: config.CONNECT_TIMEOUT });
   if (queue.depth) depthOf = () => queue.depth!();
   // IPFS_API_URL publishes to Kubo; unset keeps blocks in DATA_DIR. Same importer, same CIDs.
   const ipfs = createIpfsStore({
