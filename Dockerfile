@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # task-mgmt: one image for the app and its workers.
 #   docker run … task-mgmt            the app (`task-mgmt serve`, webhooks and API on PORT 3000)
 #   docker run … task-mgmt worker     a worker (needs a Docker engine: see deploy/compose.yaml)
