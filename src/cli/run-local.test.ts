@@ -140,7 +140,7 @@ describe('task-mgmt run, when the network fails', () => {
 });
 
 describe('what a finished task prints', () => {
-  const run = (fields: Partial<Run>): Run => ({ task: 'build', state: 'succeeded', error: null, outputCid: null, outputFiles: [], ...fields }) as Run;
+  const run = (fields: Partial<Run>): Run => ({ task: 'build', state: 'succeeded', error: null, outputCid: null, outputFiles: [], provenanceCid: null, ...fields }) as Run;
   const file = { name: 'hello.txt', cid: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o', kind: 'file', size: 12 } as Run['outputFiles'][number];
   const emptyFolder = 'QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn';
 
@@ -149,6 +149,15 @@ describe('what a finished task prints', () => {
     [{ state: 'failed', error: 'the task failed', outputCid: emptyFolder }, ['build: failed — the task failed']],
     [{ state: 'timed_out', error: 'too long', outputCid: emptyFolder }, ['build: timed out — too long']],
     [{ state: 'failed', error: 'exit code 1', outputCid: 'QmPartial', outputFiles: [file] }, ['build: failed — exit code 1 (it left ipfs://QmPartial)', `  ${file.cid}  hello.txt`]],
+    [
+      { outputCid: 'QmRoot', outputFiles: [file], provenanceCid: 'bafyrecord' },
+      ['build: succeeded ipfs://QmRoot', `  ${file.cid}  hello.txt`, '  provenance: ipfs://bafyrecord  (task-mgmt verify bafyrecord)'],
+    ],
+    [
+      { state: 'failed', error: 'exit code 1', outputCid: emptyFolder, provenanceCid: 'bafyrecord' },
+      ['build: failed — exit code 1', '  provenance: ipfs://bafyrecord  (task-mgmt verify bafyrecord)'],
+    ],
+    [{ state: 'cancelled', error: 'the task `fetch` it needs ended failed', provenanceCid: null }, ['build: cancelled — the task `fetch` it needs ended failed']],
   ] as Array<[Partial<Run>, string[]]>)('%j', (fields, lines) => {
     expect(resultLines(run(fields))).toEqual(lines);
   });

@@ -118,7 +118,8 @@ export async function runLocal(config: Config, argv: string[], io: RunLocalIo = 
 
 /**
  * What a finished task gave. The CIDs of a task that did not succeed are shown only when it left
- * files, and said to be what it left: an empty folder's CID is no result.
+ * files, and said to be what it left: an empty folder's CID is no result. The provenance record's
+ * CID comes last, for any run that wrote one.
  */
 export function resultLines(run: Run): string[] {
   const succeeded = run.state === 'succeeded';
@@ -126,6 +127,8 @@ export function resultLines(run: Run): string[] {
   const outputs = run.outputCid && succeeded ? ` ipfs://${run.outputCid}` : left ? ` (it left ipfs://${run.outputCid})` : '';
   const lines = [`${run.task}: ${run.state.replace('_', ' ')}${run.error ? ` — ${run.error}` : ''}${outputs}`];
   if (succeeded || left) for (const file of run.outputFiles) lines.push(`  ${file.cid}  ${file.name}${file.kind === 'directory' ? '/' : ''}`);
+  // The record of how the task ran, failed ones included; a run that never started has none.
+  if (run.provenanceCid) lines.push(`  provenance: ipfs://${run.provenanceCid}  (task-mgmt verify ${run.provenanceCid})`);
   return lines;
 }
 

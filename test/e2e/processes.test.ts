@@ -359,6 +359,8 @@ describe.skipIf(!dockerReady)('task-mgmt run', () => {
       expect(result.stdout).toContain('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o  hello.txt');
       expect(result.stdout).toMatch(/^identify: succeeded ipfs:\/\/Qm\w+$/m);
       expect(result.stdout).toContain('filetypes.csv');
+      // Each run's provenance record, last among its lines.
+      expect(result.stdout.match(/^  provenance: ipfs:\/\/(\w+)  \(task-mgmt verify \1\)$/gm)).toHaveLength(2);
       const refused = await cli(['run', dir, 'hello', 'colour=red'], dir, { DATA_DIR: join(dir, '.data') });
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/^task-mgmt run: .*has no parameter `colour`.*\n$/);
