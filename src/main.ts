@@ -1,4 +1,4 @@
-/** Entry point: picks serve | worker | add | validate | run | verify | schema from argv. No logic lives here. */
+/** Entry point: picks serve | worker | add | validate | run | verify | runs | logs | cancel | schema from argv. No logic lives here. */
 import { ConfigError, loadConfig } from './config.js';
 import { isCommand, USAGE, usageOf, wantsHelp } from './cli/usage.js';
 
@@ -53,6 +53,11 @@ async function main(command: string | undefined, rest: string[]): Promise<number
     // Reads only the gateway's address and a token from the environment: no configuration to load.
     case 'verify':
       return (await import('./cli/verify.js')).verify(rest);
+    // Talk to a running app: TASK_MGMT_URL and TASK_MGMT_TOKEN only.
+    case 'runs':
+    case 'logs':
+    case 'cancel':
+      return (await import('./cli/remote.js')).remote(command, rest);
     default: {
       const schema = schemas[rest[0] ?? 'manifest'];
       if (!schema) {

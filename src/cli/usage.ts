@@ -13,6 +13,12 @@ export const USAGE = `usage: task-mgmt <command> [--help]
   add [-r] <path>    add a file (or with -r a folder) to IPFS and print its CID, as \`ipfs add\` does
   verify <provenance-cid> [--gateway URL]
                      check a run's provenance record and its outputs against their CIDs
+  runs [--state S] [--repo owner/name] [--follow] [--json]
+                     list the runs of a running app (TASK_MGMT_URL), and with --follow their changes
+  logs <run-id> [--follow] [--json]
+                     print a run's log, and with --follow go on while it runs
+  cancel <run-id> [--json]
+                     cancel a queued or running run
   schema [manifest|org|message|event]
                      print the JSON Schema of task-mgmt.yml, of the org policy file, of a queue message, or of an event
 
@@ -63,6 +69,25 @@ Only that gateway is asked. TASK_MGMT_TOKEN, when set, is sent to it as a bearer
 the app's own (the address of TASK_MGMT_URL or PUBLIC_URL), so outputs of private repositories
 can be checked by whoever may read the run.
 Exit code 0 when everything holds, 1 when something does not or cannot be fetched, 2 on a usage error.`,
+  runs: `usage: task-mgmt runs [--state S] [--repo owner/name] [--follow] [--json]
+
+Lists the newest 50 runs of a running app that TASK_MGMT_TOKEN may read (a service token, or
+your GitHub user token: runs of repositories you can read), one line each: id, state, repository,
+task, who asked, when. --state and --repo filter; --follow then prints each run that changes,
+until interrupted (over /api/events); --json prints the API's JSON (one event per line when
+following). Needs TASK_MGMT_URL (the app's address) and TASK_MGMT_TOKEN.
+Exit code 0, 1 when the app cannot be reached or refuses, 2 on a usage error.`,
+  logs: `usage: task-mgmt logs <run-id> [--follow] [--json]
+
+Prints a run's log as the app stores it; with --follow goes on until the run ends. --json prints
+one {"line": …} per line (and, following, {"event", "state"} as the state changes). Needs
+TASK_MGMT_URL and TASK_MGMT_TOKEN. Exit code 0, 1 when there is no such run (for this token) or
+the app cannot be reached, 2 on a usage error.`,
+  cancel: `usage: task-mgmt cancel <run-id> [--json]
+
+Cancels a queued or running run, through the same policy as /cancel (the write role on its
+repository, for a user token). Needs TASK_MGMT_URL and TASK_MGMT_TOKEN. Exit code 0 when it was
+cancelled, 1 when refused, already ended or not found (the line says which), 2 on a usage error.`,
   schema: `usage: task-mgmt schema [manifest|message|event]
 
 Prints a JSON Schema: of task-mgmt.yml (manifest, the default), of a queue message, or of an event.`,
