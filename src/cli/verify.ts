@@ -1,6 +1,6 @@
 /**
- * `task-mgmt verify <provenance-cid> [--gateway URL]`: checks a run's provenance record and every
- * output it names against their CIDs, through one trustless gateway (README "Provenance"), so a
+ * `task-mgmt verify <provenance-cid> [--gateway URL]`: checks a run's provenance record, the
+ * outputs of the tasks it needed (its inputs) and every output it names against their CIDs, through one trustless gateway (README "Provenance"), so a
  * result can be trusted without trusting the app that made it or the gateway that serves it.
  *
  * The record is fetched as one raw block (`?format=raw`) and must hash to the CID given; each
@@ -68,6 +68,20 @@ export async function verifyCommand(argv: readonly string[], io: VerifyIo, deps:
 
   let failed = 0;
   let checked = 0;
+  // The outputs of the tasks this run needed, as they were mounted at /in/<task>: each a whole DAG.
+  const inputs = Object.entries(record.inputs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [task, text] of inputs) {
+    const name = `in/${task}`;
+    try {
+      const cid = parseCid(text, `the CID of the input ${task}`);
+      const dag = await client.dag(cid, new Set());
+      io.out(line('ok', name, text, `${count(dag.blocks, 'block')}, ${count(dag.bytes, 'byte')}, each matching its CID; the DAG is complete`));
+    } catch (error) {
+      if (!(error instanceof Failure)) throw error;
+      failed += 1;
+      io.out(line('FAIL', name, text, error.message));
+    }
+  }
   const outputs = record.outputs;
   if (outputs === null) {
     io.out(line('-', 'outputs', '', 'the run added none'));
@@ -100,10 +114,11 @@ export async function verifyCommand(argv: readonly string[], io: VerifyIo, deps:
   }
 
   if (failed > 0) {
-    io.out(`NOT verified: ${failed} of ${count(checked + 1, 'item')} did not hold (through ${target.gateway.base}/ipfs/)`);
+    io.out(`NOT verified: ${failed} of ${count(inputs.length + checked + 1, 'item')} did not hold (through ${target.gateway.base}/ipfs/)`);
     return 1;
   }
-  io.out(`verified: the record${checked > 0 ? ` and ${count(checked, 'output')}` : ''} match their CIDs (through ${target.gateway.base}/ipfs/)`);
+  const parts = [...(inputs.length > 0 ? [count(inputs.length, 'input')] : []), ...(checked > 0 ? [count(checked, 'output')] : [])];
+  io.out(`verified: the record${parts.length > 0 ? ` and ${parts.join(' and ')}` : ''} match their CIDs (through ${target.gateway.base}/ipfs/)`);
   return 0;
 }
 

@@ -135,8 +135,8 @@ describe('task-mgmt verify, against the app’s gateway handler', () => {
   });
 
   /** A run of `repo` that wrote `files` (a folder `pages` too) and ended, with its outputs and record written as the worker writes them. */
-  async function finishedRun(repo: RepoRef, files: Record<string, string>): Promise<Run> {
-    const created = await store.createRun(newRun({ repo }), at(0));
+  async function finishedRun(repo: RepoRef, files: Record<string, string>, fields: Partial<Parameters<typeof newRun>[0]> = {}): Promise<Run> {
+    const created = await store.createRun(newRun({ repo, ...fields }), at(0));
     await store.claimRun(created.id, { workerId: 'w', leaseUntil: at(60), maxRunningInRepo: 5 }, at(1));
     const out = join(dir, created.id);
     await mkdir(join(out, 'pages'), { recursive: true });
@@ -166,6 +166,26 @@ describe('task-mgmt verify, against the app’s gateway handler', () => {
     expect(plain.status).toBe(200);
     expect(plain.headers.get('content-type')).toBe('application/vnd.ipld.dag-json');
     expect(JSON.parse(await plain.text())).toMatchObject({ type: 'task-mgmt/provenance', outputs: { root: run.outputCid } });
+  });
+
+  it('checks the outputs of the tasks the run needed too, each as a whole DAG', async () => {
+    const fetched = await finishedRun(open, { 'page.warc': 'W'.repeat(300_000) }, { task: 'fetch' });
+    const run = await finishedRun(open, sample, { task: 'identify', needs: [fetched.id] });
+    const result = await verify([run.provenanceCid!, '--gateway', app.url]);
+    expect(result.err).toEqual([]);
+    expect(result.out[1]).toMatch(new RegExp(`^ok +in/fetch +${fetched.outputCid} +\\d+ blocks, [\\d,]+ bytes, each matching its CID; the DAG is complete$`));
+    expect(result.out[2]).toMatch(new RegExp(`^ok +outputs +${run.outputCid} `));
+    expect(result.out.at(-1)).toBe(`verified: the record and 1 input and 5 outputs match their CIDs (through ${app.url}/ipfs/)`);
+    expect(result.code).toBe(0);
+
+    // A gateway that changes a block of the input, and only of the input.
+    const liar = await gatewayInFront(app.url, async (path, body) => (path.startsWith(`/ipfs/${fetched.outputCid}?format=car`) ? rewriteCar(body, (block, i) => (i === 1 ? flipped(block.bytes) : block.bytes)) : body));
+    others.push(liar.server);
+    const lied = await verify([run.provenanceCid!, '--gateway', liar.url]);
+    expect(lied.code).toBe(1);
+    expect(lied.out[1]).toMatch(new RegExp(`^FAIL +in/fetch +${fetched.outputCid} +block \\S+ does not hash to its CID`));
+    expect(lied.out[2]).toMatch(/^ok +outputs /);
+    expect(lied.out.at(-1)).toMatch(/^NOT verified: 1 of 7 items did not hold/);
   });
 
   it('takes the gateway from IPFS_GATEWAY_URL, else PUBLIC_URL', async () => {
