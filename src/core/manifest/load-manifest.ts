@@ -7,6 +7,7 @@ import { LineCounter, parseDocument, isMap, isNode, isScalar, isSeq, visit, type
 import type { z } from 'zod';
 import type { TaskType } from '../../ports/task-type.js';
 import { quote } from '../text/quote.js';
+import type { CronSpec } from '../schedules/cron.js';
 import { manifestSchema, maxParams, maxTasks, repoPathProblem, taskNamePattern, type Manifest, type ParamSpec, type TaskSpec } from './manifest-schema.js';
 import { compilePattern, maxManifestPatterns, maxManifestPatternSize, maxPatternValueLength, patternSize } from './param-pattern.js';
 
@@ -62,6 +63,8 @@ export interface ResolvedTask {
   resources?: { cpus?: number | undefined; memory?: number | undefined; pids?: number | undefined };
   network: boolean;
   description?: string;
+  /** When it runs by itself on the default branch (README "Schedules"). */
+  schedule?: CronSpec[];
 }
 
 export interface LoadedManifest {
@@ -324,6 +327,9 @@ function resolveTask(name: string, spec: TaskSpec, defaultImage = 'busybox:lates
     ...(spec.resources ? { resources: spec.resources } : {}),
     network: spec.network ?? false,
     ...(spec.description !== undefined ? { description: spec.description } : {}),
+    ...(spec.schedule !== undefined && spec.schedule.length > 0
+      ? { schedule: spec.schedule.map((item) => (typeof item === 'string' ? { cron: item, timezone: 'UTC' } : item)) }
+      : {}),
   };
 }
 

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { durationSchema, sizeSchema } from '../runs/units.js';
 import { compilePattern, maxPatternValueLength } from './param-pattern.js';
+import { cronProblem } from '../schedules/cron.js';
 
 export const taskNamePattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/i;
 const paramNamePattern = /^[a-z_][a-z0-9_]{0,62}$/i;
@@ -13,6 +14,8 @@ const paramNamePattern = /^[a-z_][a-z0-9_]{0,62}$/i;
 export const maxTasks = 64;
 /** Parameters one task may declare. */
 export const maxParams = 32;
+/** Cron expressions one task's `schedule:` may hold. */
+export const maxSchedules = 16;
 
 /*
  * Bounds on every string and list (README "Security model"): a manifest is read on every push
@@ -143,6 +146,21 @@ export const taskSchema = z
     network: z.boolean().optional(),
     /** Shown by `/help` and `task-mgmt validate`. */
     description: z.string().max(maxDescriptionChars).optional(),
+    /**
+     * When the task runs by itself, at the default branch's HEAD, as the App: cron expressions
+     * (minute hour day-of-month month day-of-week, UTC), or `{ cron, timezone }` for another time
+     * zone. Read from the default branch's manifest only.
+     */
+    schedule: z
+      .array(z.union([z.string().max(maxNameChars), z.object({ cron: z.string().max(maxNameChars), timezone: z.string().max(64) }).strict()]))
+      .max(maxSchedules)
+      .superRefine((items, ctx) => {
+        items.forEach((item, index) => {
+          const problem = cronProblem(typeof item === 'string' ? { cron: item, timezone: 'UTC' } : item);
+          if (problem) ctx.addIssue({ code: 'custom', path: [index], message: problem });
+        });
+      })
+      .optional(),
   })
   .strict()
   .superRefine((task, ctx) => {

@@ -24,7 +24,7 @@ import { errorMessage } from '../../ports/errors.js';
 import { record } from './audit.js';
 import type { Refused, RefusalCode, RequestOutcome } from './outcomes.js';
 import { fullName, numberOf, orgPolicyOf, permissionOf, type RunRequest, type RunServiceDeps } from './requests.js';
-import { invalidOrgPolicyLine, orgCaps, orgRefusal, requiredRoleFor, type OrgCaps } from '../policy/org-policy.js';
+import { invalidOrgPolicyLine, orgCaps, orgRefusal, requiredRoleFor, scheduleIntervalRefusal, type OrgCaps } from '../policy/org-policy.js';
 import { roleFromPermission } from '../policy/roles.js';
 import type { RequiredRole } from '../runs/run.js';
 
@@ -88,6 +88,12 @@ export async function requestRuns(deps: Deps, request: RunRequest): Promise<Requ
     scheduled: request.trigger === 'schedule',
   });
   if (beyondOrg) return refused('org_policy', beyondOrg);
+  if (request.trigger === 'schedule') {
+    const named = tasks.find((task) => task.name === request.task);
+    if (!named?.schedule?.length) return refused('not_found', `the task ${quote(request.task ?? '')} has no \`schedule:\` at \`${sha.slice(0, 12)}\` any more.`);
+    const tooOften = request.scheduleIntervalMs !== undefined ? scheduleIntervalRefusal(org, named.name, request.scheduleIntervalMs) : null;
+    if (tooOften) return refused('org_policy', tooOften);
+  }
   const required = requiredRoleFor(org, tasks, manifest.permission).role;
 
   const pullRequest: PullRequestFacts | undefined =

@@ -34,6 +34,8 @@ export interface RunRequest {
   commentId?: number | null;
   /** The SHA the requester saw (Re-run, /retry): refused if the head has moved since. */
   expectedSha?: string;
+  /** A scheduled firing: the shortest time between two firings of its schedule, for the org policy's `limits.schedule_every`. */
+  scheduleIntervalMs?: number;
 }
 
 /** Which runs to cancel: one, or every queued and running run of a pull request or issue. */
