@@ -1,19 +1,19 @@
-/** `task-mgmt runs | logs | cancel` against the real JSON API handler and run service, on SQLite in memory. */
+/** `task-mgmt runs | logs | cancel` (src/cli/remote.ts) against the real JSON API handler and run service, on SQLite in memory. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { at, newRun } from '../../test/contracts/run-store.contract.js';
-import { createApiHandler } from '../adapters/http/api-handler.js';
-import { RunRequests } from '../adapters/http/run-requests.js';
-import { MemoryCheckReporter } from '../adapters/local/memory-check-reporter.js';
-import { MemoryRepoHost } from '../adapters/local/memory-repo-host.js';
-import { EmbeddedRunQueue } from '../adapters/queue/embedded-run-queue.js';
-import { SqliteRunStore } from '../adapters/store/sqlite-run-store.js';
-import type { TaskTypeCatalog } from '../core/manifest/load-manifest.js';
-import { RunService } from '../core/run-service/run-service.js';
-import type { RepoRef, Run } from '../core/runs/run.js';
-import { remoteCommand, type RemoteCommand } from './remote.js';
+import { at, newRun } from '../contracts/run-store.contract.js';
+import { createApiHandler } from '../../src/adapters/http/api-handler.js';
+import { RunRequests } from '../../src/adapters/http/run-requests.js';
+import { MemoryCheckReporter } from '../../src/adapters/local/memory-check-reporter.js';
+import { MemoryRepoHost } from '../../src/adapters/local/memory-repo-host.js';
+import { EmbeddedRunQueue } from '../../src/adapters/queue/embedded-run-queue.js';
+import { SqliteRunStore } from '../../src/adapters/store/sqlite-run-store.js';
+import type { TaskTypeCatalog } from '../../src/core/manifest/load-manifest.js';
+import { RunService } from '../../src/core/run-service/run-service.js';
+import type { RepoRef, Run } from '../../src/core/runs/run.js';
+import { remoteCommand, type RemoteCommand } from '../../src/cli/remote.js';
 
 const silent = pino({ level: 'silent' });
 const token = 'service-token-for-the-cli';
