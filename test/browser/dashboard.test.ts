@@ -19,6 +19,7 @@ import { requireServices } from '../support/services.js';
 const chromiumPath = '/usr/bin/chromium';
 const dockerReady = await requireServices('docker');
 const token = `svc-${randomUUID()}`;
+if (!existsSync(chromiumPath)) console.warn(`\n*** the dashboard's browser tests are SKIPPED: ${chromiumPath} is missing (bash scripts/test-deps.sh installs it) ***\n`);
 const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const manifest = `version: 1

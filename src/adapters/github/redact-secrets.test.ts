@@ -8,6 +8,7 @@ describe('secretRedactor', () => {
     apiTokens: ['api-token-0123456789'],
     webhookSecret: 'hook-secret-abc',
     clientSecret: 'client-secret-xyz',
+    sessionSecret: 'session-secret-0123456789abcdef0123456789',
     privateKey: key.join('\n'),
   });
 
@@ -17,6 +18,7 @@ describe('secretRedactor', () => {
     ['pat github_pat_11AAAAAAA0_bbbbbbbbbbbbbbbb end', 'pat [redacted] end'],
     ['x-api-token-0123456789-y', 'x-[redacted]-y'],
     ['sig hook-secret-abc / client-secret-xyz', 'sig [redacted] / [redacted]'],
+    ['key session-secret-0123456789abcdef0123456789.', 'key [redacted].'],
     [`before\n${key.join('\n')}\nafter`, 'before\n[redacted]\nafter'],
     ['-----BEGIN PRIVATE KEY-----\nMIIabc\n-----END PRIVATE KEY----- and -----BEGIN EC PRIVATE KEY-----\nxyz\n-----END EC PRIVATE KEY-----', '[redacted] and [redacted]'],
     [`log head\n${key.slice(0, 2).join('\n')}`, 'log head\n[redacted]'],

@@ -13,6 +13,8 @@ export interface DeploymentSecrets {
   webhookSecret?: string | undefined;
   /** GITHUB_CLIENT_SECRET, the OAuth client secret of the dashboard. */
   clientSecret?: string | undefined;
+  /** SESSION_SECRET, the dashboard's session key material. */
+  sessionSecret?: string | undefined;
   /** The App's private key; its lines are redacted even outside a complete PEM block. */
   privateKey?: string | undefined;
 }
@@ -35,7 +37,7 @@ const keyCharacter = /[A-Za-z0-9+/=\r\n]/;
 const MIN_SECRET_LENGTH = 8;
 
 export function secretRedactor(secrets: DeploymentSecrets = {}): Redact {
-  const literals = [...(secrets.apiTokens ?? []), secrets.webhookSecret, secrets.clientSecret, ...keyLines(secrets.privateKey)]
+  const literals = [...(secrets.apiTokens ?? []), secrets.webhookSecret, secrets.clientSecret, secrets.sessionSecret, ...keyLines(secrets.privateKey)]
     .filter((secret): secret is string => typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH)
     // Longest first, so a secret that contains another is replaced whole.
     .sort((a, b) => b.length - a.length);
