@@ -13,9 +13,10 @@ import { logServing } from './log-serving.js';
 import { queueThroughput } from './queue-throughput.js';
 import { formatCell, formatTable, type Benchmark, type BenchmarkResult } from './report.js';
 import { storeOps } from './store-ops.js';
+import { webhookBurstBenchmark } from './webhook-burst.js';
 import { webhookPath } from './webhook-path.js';
 
-const benchmarks: Benchmark[] = [queueThroughput, ipfsAdd, storeOps, webhookPath, logServing, dashboardRuns];
+const benchmarks: Benchmark[] = [queueThroughput, ipfsAdd, storeOps, webhookPath, logServing, dashboardRuns, webhookBurstBenchmark];
 
 const resultsFile = join(dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json');
 
