@@ -36,6 +36,7 @@ import type { TaskSettings } from './ports/task-type.js';
 import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
 import { Collector } from './worker/collector.js';
+import { Pruner } from './worker/retention.js';
 import { createRunHandler } from './worker/run-worker.js';
 import { OrgPolicies } from './core/run-service/run-service.js';
 import type { RepoRef } from './core/runs/run.js';
@@ -227,6 +228,14 @@ export async function startWorker(
 /** PIN_TTL_DEFAULT and PIN_TTL_MAX: how long outputs stay pinned unless a manifest says, and at most. */
 export function pinTtl(config: Config): PinTtlLimits {
   return { defaultMs: config.PIN_TTL_DEFAULT, maxMs: config.PIN_TTL_MAX };
+}
+
+/**
+ * Starts pruning what RETENTION no longer keeps (handled webhook deliveries, audit entries, logs
+ * of runs that ended), every GC_INTERVAL; one replica at a time prunes.
+ */
+export function startPruner(config: Config, services: Services, log: Logger): { stop(): Promise<void> } {
+  return new Pruner({ store: services.store, retentionMs: config.RETENTION, intervalMs: config.GC_INTERVAL, holder: workerId(), log: log.child({ name: 'retention' }) }).start();
 }
 
 /**

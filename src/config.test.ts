@@ -116,6 +116,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SHUTDOWN_GRACE: 'soon' })).toThrow(/SHUTDOWN_GRACE "soon" is not a duration/);
   });
 
+  it('reads RETENTION as a duration, 90 d unless set and at least 1 h', () => {
+    expect(loadConfig({}).RETENTION).toBe(90 * 86_400_000);
+    expect(loadConfig({ RETENTION: '30d' }).RETENTION).toBe(30 * 86_400_000);
+    expect(() => loadConfig({ RETENTION: '10m' })).toThrow(/RETENTION.*at least 1h/);
+    expect(() => loadConfig({ RETENTION: 'forever' })).toThrow(/RETENTION "forever" is not a duration/);
+  });
+
+  it('serves a worker\'s metrics on METRICS_PORT, 9464 unless set, 0 for none', () => {
+    expect(loadConfig({}).METRICS_PORT).toBe(9464);
+    expect(loadConfig({ METRICS_PORT: '0' }).METRICS_PORT).toBe(0);
+    expect(() => loadConfig({ METRICS_PORT: '70000' })).toThrow(/METRICS_PORT/);
+  });
+
   it('shares 100 MiB among the webhook bodies being read unless WEBHOOK_BODY_BUDGET says otherwise', () => {
     expect(loadConfig({}).WEBHOOK_BODY_BUDGET).toBe(100 * 1024 ** 2);
     expect(loadConfig({ WEBHOOK_BODY_BUDGET: '1g' }).WEBHOOK_BODY_BUDGET).toBe(1024 ** 3);

@@ -7,7 +7,7 @@ import { resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
 import { Probot, Server } from 'probot';
 import type { Config } from '../config.js';
-import { createLogger, githubRedactor, openServices, pinTtl, queueKind, startCollector, startWorker } from '../app.js';
+import { createLogger, githubRedactor, openServices, pinTtl, queueKind, startCollector, startPruner, startWorker } from '../app.js';
 import { WebhookIntake } from '../adapters/github/webhook-intake.js';
 import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js';
 import { createProbotApp } from '../adapters/github/probot-app.js';
@@ -137,6 +137,8 @@ export async function serve(config: Config): Promise<number> {
   const recovery = setInterval(() => void recover(), Math.max(1000, Math.floor(config.WORKER_LEASE / 2)));
   // Expired pins, unpinned blocks and output folders nothing needs go every GC_INTERVAL.
   const collector = startCollector(config, services, log);
+  // Handled deliveries, audit entries and logs older than RETENTION go, one replica at a time.
+  const pruner = startPruner(config, services, log);
   log.info({ workers: config.WORKERS, queue: queueKind(config) }, 'task-mgmt is ready');
 
   return new Promise<number>((resolve) => {
@@ -155,6 +157,7 @@ export async function serve(config: Config): Promise<number> {
           release: async () => {
             httpServer.closeAllConnections();
             await collector.stop();
+            await pruner.stop();
             await services.close();
           },
         },

@@ -335,9 +335,30 @@ export interface NamedLeases {
   releaseLease(name: string, holder: string): Promise<void>;
 }
 
+// ─── Retention ──────────────────────────────────────────────────────────────────────────────
+
+/** What one pruning round deleted. */
+export interface Pruned {
+  /** Webhook deliveries handled before the cut-off (pending ones are never pruned). */
+  deliveries: number;
+  audit: number;
+  /** Stored pieces of the logs of runs that ended before the cut-off (a log's record goes with its last piece). */
+  logChunks: number;
+}
+
+/**
+ * RETENTION (README "Configuration"): what is kept only for a while. Each call deletes a bounded
+ * batch, so a large backlog never holds the database for long; callers repeat while a count
+ * reaches the limit. Runs themselves, their pins and their log tails are kept.
+ */
+export interface Retention {
+  /** Deletes at most `limit` rows of each kind older than `before`. */
+  pruneBefore(before: Date, limit: number): Promise<Pruned>;
+}
+
 // ─── All of it ──────────────────────────────────────────────────────────────────────────────
 
 /** Every section, as one adapter implements them over one database. */
-export interface RunStore extends RunRecords, RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs, Pins, NamedLeases {
+export interface RunStore extends RunRecords, RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs, Pins, NamedLeases, Retention {
   close(): Promise<void>;
 }

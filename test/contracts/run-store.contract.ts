@@ -1,6 +1,6 @@
 /**
  * What every RunStore adapter must do, one describe block per section of the port (RunRecords,
- * RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs, Pins, NamedLeases). Each adapter's test file calls
+ * RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs, Pins, NamedLeases, Retention). Each adapter's test file calls
  * `runStoreContract` with a way to open a fresh, empty store; the suite never assumes which
  * database is underneath.
  */
@@ -10,6 +10,7 @@ import { canMove, runMoves, runStates, type OutputFile, type RepoRef, type Run, 
 import type { AuditEntry, NewRun, RunStore } from '../../src/ports/run-store.js';
 import { pinsContract } from './run-store-pins.contract.js';
 import { logsContract } from './run-store-logs.contract.js';
+import { retentionContract } from './run-store-retention.contract.js';
 
 export interface OpenedRunStore {
   store: RunStore;
@@ -535,5 +536,6 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
 
     pinsContract(() => store);
     logsContract(() => store);
+    retentionContract(() => store);
   });
 }

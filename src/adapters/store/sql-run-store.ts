@@ -4,7 +4,7 @@
  */
 import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Approval, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
-import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, Pin, PinHolder, PinKind, RunPatch, RunStore } from '../../ports/run-store.js';
+import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, Pin, PinHolder, PinKind, Pruned, RunPatch, RunStore } from '../../ports/run-store.js';
 import { LOG_CHUNK_MAX_BYTES, LogOffsetError } from '../../ports/run-store.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
 import type { Database, PinsTable, RunLogsTable, RunsTable } from './schema.js';
@@ -216,6 +216,45 @@ export class SqlRunStore implements RunStore {
       .limit(limit)
       .execute();
     return rows.map(toRun);
+  }
+
+  async pruneBefore(before: Date, limit: number): Promise<Pruned> {
+    const cutoff = before.getTime();
+    const deliveries = await this.db
+      .selectFrom('deliveries')
+      .select('id')
+      .where('handled_at', 'is not', null)
+      .where('handled_at', '<', cutoff)
+      .limit(limit)
+      .execute();
+    if (deliveries.length > 0) await this.db.deleteFrom('deliveries').where('id', 'in', deliveries.map((row) => row.id)).execute();
+    const audit = await this.db.selectFrom('audit').select('id').where('at', '<', cutoff).orderBy('id').limit(limit).execute();
+    if (audit.length > 0) await this.db.deleteFrom('audit').where('id', 'in', audit.map((row) => Number(row.id))).execute();
+    // Log pieces of runs that ended before the cut-off, a batch at a time; then the records of logs left empty.
+    const chunks = await this.db
+      .selectFrom('run_log_chunks as c')
+      .innerJoin('runs as r', 'r.id', 'c.run_id')
+      .select(['c.run_id', 'c.byte_offset'])
+      .where('r.finished_at', 'is not', null)
+      .where('r.finished_at', '<', cutoff)
+      .limit(limit)
+      .execute();
+    const offsetsByRun = new Map<string, number[]>();
+    for (const chunk of chunks) offsetsByRun.set(chunk.run_id, [...(offsetsByRun.get(chunk.run_id) ?? []), Number(chunk.byte_offset)]);
+    for (const [runId, offsets] of offsetsByRun) {
+      await this.db.deleteFrom('run_log_chunks').where('run_id', '=', runId).where('byte_offset', 'in', offsets).execute();
+    }
+    const emptied = await this.db
+      .selectFrom('run_logs as l')
+      .innerJoin('runs as r', 'r.id', 'l.run_id')
+      .select('l.run_id')
+      .where('r.finished_at', 'is not', null)
+      .where('r.finished_at', '<', cutoff)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('run_log_chunks as c').select('c.run_id').whereRef('c.run_id', '=', 'l.run_id'))))
+      .limit(limit)
+      .execute();
+    if (emptied.length > 0) await this.db.deleteFrom('run_logs').where('run_id', 'in', emptied.map((row) => row.run_id)).execute();
+    return { deliveries: deliveries.length, audit: audit.length, logChunks: chunks.length };
   }
 
   async countQueued(): Promise<number> {
