@@ -23,7 +23,11 @@ import { installationResolver } from '../adapters/github/installations.js';
 import { RunRequests } from '../adapters/http/run-requests.js';
 import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { RunService } from '../core/run-service/run-service.js';
-import { OrgPolicies } from '../core/run-service/run-service.js';
+import { OrgPolicies, Scheduler } from '../core/run-service/run-service.js';
+import { installedRepositories } from '../adapters/github/installed-repositories.js';
+
+/** How often due schedules are looked for (a firing is at most this late). */
+const SCHEDULE_TICK_MS = 20_000;
 import type { RepoRef } from '../core/runs/run.js';
 import { OctokitRepoHost } from '../adapters/github/octokit-repo-host.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
@@ -63,6 +67,7 @@ export async function serve(config: Config): Promise<number> {
   });
   let octokitFor: OctokitForInstallation | undefined;
   let checks: GithubCheckReporter | undefined;
+  let scheduler: Scheduler | undefined;
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
       instrumentOctokit(await app.auth(installationId), services.metrics.github);
@@ -86,7 +91,28 @@ export async function serve(config: Config): Promise<number> {
       pinTtl: pinTtl(config),
       orgPolicies,
     });
-    intake = new WebhookIntake({ store: services.store, runs, octokitFor, redact, log: log.child({ name: 'intake' }) });
+    // Tasks' `schedule:` on each installed repository's default branch, fired as the App.
+    const scheduleLog = log.child({ name: 'schedules' });
+    scheduler = new Scheduler({
+      request: (request) => runs.request(request),
+      leases: services.store,
+      hostFor,
+      listRepos: installedRepositories(app, 0),
+      taskTypes: builtInTaskTypes,
+      defaultImage: config.PROCFILE_IMAGE,
+      now: () => new Date(),
+      appLogin: 'task-mgmt[bot]',
+      log: (level, message, facts) => scheduleLog[level](facts, message),
+    });
+    const readSchedules = scheduler;
+    intake = new WebhookIntake({
+      store: services.store,
+      runs,
+      octokitFor,
+      redact,
+      log: log.child({ name: 'intake' }),
+      onDefaultBranchPush: (repo) => readSchedules.load(repo),
+    });
     createProbotApp({ intake, observe: (seconds) => services.metrics.webhookAccepted(seconds) })(app, options);
     options.addHandler(healthHandler(services.store));
     const starts = new RunRequests({ runs, installationOf: installationResolver(app) });
@@ -137,6 +163,13 @@ export async function serve(config: Config): Promise<number> {
   const recovery = setInterval(() => void recover(), Math.max(1000, Math.floor(config.WORKER_LEASE / 2)));
   // Expired pins, unpinned blocks and output folders nothing needs go every GC_INTERVAL.
   const collector = startCollector(config, services, log);
+  // Schedules: read from every installed repository, then a slot missed while down fires now, once.
+  const scheduled = await scheduler!.loadAll().catch((error: unknown) => {
+    log.error({ err: error }, 'could not list the installed repositories; schedules start with what pushes bring');
+    return 0;
+  });
+  const schedules = scheduler!.start(SCHEDULE_TICK_MS);
+  log.info({ schedules: scheduled }, 'schedules read');
   // Handled deliveries, audit entries and logs older than RETENTION go, one replica at a time.
   const pruner = startPruner(config, services, log);
   log.info({ workers: config.WORKERS, queue: queueKind(config) }, 'task-mgmt is ready');
@@ -157,6 +190,7 @@ export async function serve(config: Config): Promise<number> {
           release: async () => {
             httpServer.closeAllConnections();
             await collector.stop();
+            await schedules.stop();
             await pruner.stop();
             await services.close();
           },

@@ -26,6 +26,8 @@ export interface WebhookIntakeDeps {
   redact?: Redact;
   log: Logger;
   now?: () => Date;
+  /** A push moved a repository's default branch: its schedules are read again. */
+  onDefaultBranchPush?: (repo: RepoRef) => Promise<unknown>;
   /** Longest wait for a rate limit to reset before giving up and telling the user. */
   maxRateLimitWaitMs?: number;
 }
@@ -195,6 +197,9 @@ export class WebhookIntake {
       defaultBranch: payload.repository.default_branch ?? null,
       headSha: payload.after,
     });
+    if (result.defaultBranch && this.deps.onDefaultBranchPush) {
+      await this.deps.onDefaultBranchPush(this.repoOf(payload)).catch((error: unknown) => log.warn({ err: error }, 'could not read the schedules again'));
+    }
     log.info({ ref: payload.ref, ...result }, 'push to a branch handled');
   }
 

@@ -82,6 +82,8 @@ export interface PushOutcome {
 
 /** A push to a branch: what it changed of the org policy (and schedules). */
 export interface BranchPushOutcome {
+  /** The push moved the default branch: its schedules are read again. */
+  defaultBranch: boolean;
   /** The org policy read again, when the push was to the default branch of `<owner>/.github`. */
   orgPolicy: OrgPolicyState['kind'] | null;
 }

@@ -27,6 +27,7 @@ export * from './requests.js';
 export type { AuditAction } from './audit.js';
 export { ReadAccess } from './read-access.js';
 export { OrgPolicies } from '../policy/org-policies.js';
+export { Scheduler, scheduleLeaseName, type Schedule } from '../schedules/scheduler.js';
 export { describeOrgPolicy, orgRefusal, parseOrgPolicy, orgPolicyJsonSchema, type OrgPolicyState } from '../policy/org-policy.js';
 
 export type * from './outcomes.js';
@@ -226,7 +227,8 @@ export class RunService {
 
   /**
    * A push to a branch (`push` event): to the default branch of `<owner>/.github`, the org policy
-   * is read again at once (a change is recorded in the audit log by the policy cache).
+   * is read again at once (a change is recorded in the audit log by the policy cache). The outcome
+   * says whether the default branch moved, whose manifest holds the schedules.
    */
   async branchPushed(input: { repo: RepoRef; ref: string; defaultBranch: string | null; headSha: string }): Promise<BranchPushOutcome> {
     const onDefault = input.defaultBranch !== null && input.ref === `refs/heads/${input.defaultBranch}`;
@@ -234,7 +236,7 @@ export class RunService {
     if (onDefault && OrgPolicies.holdsPolicy(input.repo) && this.deps.orgPolicies) {
       orgPolicy = (await this.deps.orgPolicies.refresh(input.repo.owner, input.repo.installationId)).kind;
     }
-    return { orgPolicy };
+    return { defaultBranch: onDefault, orgPolicy };
   }
 
   /**
