@@ -160,8 +160,11 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
         sink.line(`task-mgmt: ${reason.message}; the run will be tried again`);
         await sink.flush();
         const back = await deps.store.transition(runId, 'requeue', now(), { workerId: null, leaseUntil: null }, { heldBy: deps.workerId });
-        // The check run said "running": it goes back to queued with the run.
-        if (back) await report(deps, log, back, queuedReport(back));
+        // The check run said "running": it goes back to queued with the run, saying why.
+        if (back) {
+          const queued = queuedReport(back);
+          await report(deps, log, back, { ...queued, summary: `${queued.summary}\n\nQueued again: ${reason.message}; it starts over when a worker takes it.` });
+        }
         throw reason;
       }
       const refused = error instanceof NoLongerAllowedError;

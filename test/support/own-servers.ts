@@ -91,7 +91,13 @@ export async function createOwnVhost(): Promise<OwnVhost> {
   return {
     url: `amqp://guest:guest@127.0.0.1:5672/${encodeURIComponent(name)}`,
     name,
-    restart: async () => void (await rabbitmqctl('restart_vhost', name)),
+    restart: async () => {
+      // restart_vhost alone restarts only a vhost whose processes failed; stopping them first, as a
+      // crash would, makes it restart its queues, and every client connection to it is closed.
+      await rabbitmqctl('eval', `rabbit_vhost_sup_sup:stop_and_delete_vhost(<<"${name}">>).`).catch(() => '');
+      await rabbitmqctl('close_all_connections', '--vhost', name, 'task-mgmt test: vhost restart');
+      await rabbitmqctl('restart_vhost', '--vhost', name);
+    },
     close: async () => void (await rabbitmqctl('delete_vhost', name).catch(() => '')),
   };
 }
