@@ -135,7 +135,27 @@ describe.skipIf(!dockerReady || !existsSync(chromiumPath))('the dashboard in Chr
     // A second tab keeps the runs list open; it must follow the new run without reloading.
     const list = await context.newPage();
     await list.goto(`${app.url}/`);
-    await list.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
+    await list.evaluate(() => {
+      type Row = { id?: string; getAttribute?(name: string): string | null };
+      const page = globalThis as unknown as {
+        notReloaded: boolean;
+        seen: string[];
+        MutationObserver: new (callback: (records: { type: string; target: Row; addedNodes: ArrayLike<Row> }[]) => void) => { observe(node: unknown, options: unknown): void };
+        document: { querySelector(selector: string): unknown };
+      };
+      page.notReloaded = true;
+      page.seen = [];
+      // Every state a row of the list takes, as the page changes it.
+      new page.MutationObserver((records) => {
+        const note = (row: Row) => {
+          if (row.id?.startsWith('run-') && row.getAttribute) page.seen.push(`${row.id} ${row.getAttribute('data-state')}`);
+        };
+        for (const record of records) {
+          if (record.type === 'attributes') note(record.target);
+          else for (const row of Array.from(record.addedNodes)) note(row);
+        }
+      }).observe(page.document.querySelector('[data-runs]'), { childList: true, subtree: true, attributes: true, attributeFilter: ['data-state'] });
+    });
 
     await page.goto(`${app.url}/start`);
     await checkPage(page, 'start page');
@@ -170,9 +190,18 @@ describe.skipIf(!dockerReady || !existsSync(chromiumPath))('the dashboard in Chr
     // The list tab saw it appear and end, without a reload.
     await expect.poll(() => list.locator(`#run-${runId}`).getAttribute('data-state'), { timeout: 30_000 }).toBe('succeeded');
     expect(await list.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    // It appeared queued or running (whichever the first look found) and went on to succeeded.
+    const seen = await list.evaluate(() => (globalThis as unknown as { seen: string[] }).seen);
+    expect(seen.filter((line) => line.startsWith(`run-${runId} `)).slice(-2)).toStrictEqual([`run-${runId} running`, `run-${runId} succeeded`]);
     await list.reload();
     await list.screenshot({ path: join(projectRoot, 'docs', 'dashboard-runs.png'), fullPage: true });
     await list.close();
+
+    // Re-run: the same use case as the check run's button, at the same commit.
+    await page.goto(`${app.url}/runs/${encodeURIComponent(runId)}`);
+    await page.getByRole('button', { name: 'Re-run' }).click();
+    await page.waitForURL(/\/runs\/[^/?]+\?done=started$/);
+    expect(decodeURIComponent(new URL(page.url()).pathname.split('/')[2]!)).not.toBe(runId);
 
     await page.goto(`${app.url}/repositories`);
     await checkPage(page, 'repositories page');
