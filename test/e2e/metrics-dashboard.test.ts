@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeGitHub } from '../fake-github/index.js';
 import { createTestDatabase } from '../support/postgres.js';
 import { projectRoot, startApp, type AppProcess } from '../support/app-process.js';
@@ -115,7 +115,15 @@ describe('metrics of live processes', () => {
       return response.text();
     };
     const appText = await scrape(app.url);
-    const workerText = await scrape(worker.metricsUrl);
+    // The check run is completed before the worker's handler returns: wait for it to let go of the run.
+    let workerText = '';
+    await vi.waitFor(
+      async () => {
+        workerText = await scrape(worker.metricsUrl);
+        expect(sample(workerText, 'task_mgmt_runs_active', { role: 'worker' })).toBe(0);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
 
     // Every name each panel queries is exposed by both processes.
     const queried = new Set<string>();
