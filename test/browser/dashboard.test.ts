@@ -2,7 +2,8 @@
  * The dashboard in a real browser: Debian's Chromium, headless, driven by playwright-core, against
  * the real app (`task-mgmt serve`, compiled), the fake GitHub (sign-in through its OAuth pages)
  * and a real Docker engine. Every page is checked with axe-core (no serious or critical
- * violation) and at 375 px wide (no horizontal scrolling).
+ * violation) and at 375 px wide (no horizontal scrolling). With DASHBOARD_SCREENSHOTS=1 it also
+ * renews the screenshots in docs/ that the README shows.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -184,8 +185,11 @@ describe.skipIf(!dockerReady || !existsSync(chromiumPath))('the dashboard in Chr
     await expect.poll(() => page.getByRole('heading', { name: 'Outputs' }).count()).toBe(1);
     await expect.poll(() => page.locator('a.mono[href*="/ipfs/"]').count(), { timeout: 10_000 }).toBeGreaterThan(0);
     await checkPage(page, 'finished run page');
-    await mkdir(join(projectRoot, 'docs'), { recursive: true });
-    await page.screenshot({ path: join(projectRoot, 'docs', 'dashboard-run.png'), fullPage: true });
+    const screenshots = process.env.DASHBOARD_SCREENSHOTS === '1';
+    if (screenshots) {
+      await mkdir(join(projectRoot, 'docs'), { recursive: true });
+      await page.screenshot({ path: join(projectRoot, 'docs', 'dashboard-run.png'), fullPage: true });
+    }
 
     // The list tab saw it appear and end, without a reload.
     await expect.poll(() => list.locator(`#run-${runId}`).getAttribute('data-state'), { timeout: 30_000 }).toBe('succeeded');
@@ -193,8 +197,10 @@ describe.skipIf(!dockerReady || !existsSync(chromiumPath))('the dashboard in Chr
     // It appeared queued or running (whichever the first look found) and went on to succeeded.
     const seen = await list.evaluate(() => (globalThis as unknown as { seen: string[] }).seen);
     expect(seen.filter((line) => line.startsWith(`run-${runId} `)).slice(-2)).toStrictEqual([`run-${runId} running`, `run-${runId} succeeded`]);
-    await list.reload();
-    await list.screenshot({ path: join(projectRoot, 'docs', 'dashboard-runs.png'), fullPage: true });
+    if (screenshots) {
+      await list.reload();
+      await list.screenshot({ path: join(projectRoot, 'docs', 'dashboard-runs.png'), fullPage: true });
+    }
     await list.close();
 
     // Re-run: the same use case as the check run's button, at the same commit.
