@@ -68,6 +68,8 @@ export async function serve(config: Config): Promise<number> {
   let octokitFor: OctokitForInstallation | undefined;
   let checks: GithubCheckReporter | undefined;
   let scheduler: Scheduler | undefined;
+  let installedRepos: () => Promise<RepoRef[]> = async () => [];
+  let readOrgPolicy: (repo: RepoRef) => Promise<unknown> = async () => undefined;
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
       instrumentOctokit(await app.auth(installationId), services.metrics.github);
@@ -93,11 +95,13 @@ export async function serve(config: Config): Promise<number> {
     });
     // Tasks' `schedule:` on each installed repository's default branch, fired as the App.
     const scheduleLog = log.child({ name: 'schedules' });
+    installedRepos = installedRepositories(app);
+    readOrgPolicy = (repo) => orgPolicies.for(repo);
     scheduler = new Scheduler({
       request: (request) => runs.request(request),
       leases: services.store,
       hostFor,
-      listRepos: installedRepositories(app, 0),
+      listRepos: installedRepos,
       taskTypes: builtInTaskTypes,
       defaultImage: config.PROCFILE_IMAGE,
       now: () => new Date(),
@@ -170,6 +174,9 @@ export async function serve(config: Config): Promise<number> {
   });
   const schedules = scheduler!.start(SCHEDULE_TICK_MS);
   log.info({ schedules: scheduled }, 'schedules read');
+  // Each owner's org policy, read once now: one without (or with an invalid one) is logged at start-up.
+  const owners = new Map((await installedRepos().catch(() => [])).map((repo) => [repo.owner.toLowerCase(), repo]));
+  for (const repo of owners.values()) await readOrgPolicy(repo).catch((error: unknown) => log.warn({ err: error, owner: repo.owner }, 'could not read the org policy'));
   // Handled deliveries, audit entries and logs older than RETENTION go, one replica at a time.
   const pruner = startPruner(config, services, log);
   log.info({ workers: config.WORKERS, queue: queueKind(config) }, 'task-mgmt is ready');

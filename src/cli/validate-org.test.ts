@@ -1,9 +1,10 @@
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
 import { validate } from './validate.js';
+import { orgPolicyJsonSchema } from '../core/run-service/run-service.js';
 
 describe('task-mgmt validate --org <file>', () => {
   let dir: string;
@@ -44,6 +45,11 @@ describe('task-mgmt validate --org <file>', () => {
     const run = io();
     expect(await validate(config(), [join(dir, 'repo'), '--org', join(dir, 'org.yml')], run.out, run.err)).toBe(1);
     expect(run.lines.join('\n')).toMatch(/The org policy would refuse it: the task `big` asks for 8\.0 GiB of memory; `limits\.memory`/);
+  });
+
+  it('the committed task-mgmt-org.schema.json is the org schema (npm run schema writes it)', async () => {
+    const committed = JSON.parse(await readFile(join(import.meta.dirname, '..', '..', 'task-mgmt-org.schema.json'), 'utf8')) as unknown;
+    expect(committed).toEqual(JSON.parse(JSON.stringify(orgPolicyJsonSchema())));
   });
 
   it('a missing file or argument is a usage error', async () => {

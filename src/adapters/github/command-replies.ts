@@ -113,5 +113,6 @@ function describeTask(task: ResolvedTask): string {
     return `${quote(key)}${rules ? ` (${rules})` : ''}${spec.description ? ` — ${quote(spec.description)}` : ''}`;
   });
   const needs = task.needs.length > 0 ? `; needs ${task.needs.map((n) => quote(n)).join(', ')}` : '';
-  return `- ${quote(task.name)} — ${task.type}${task.description ? `: ${quote(task.description)}` : ''}${needs}; ${params.length > 0 ? `parameters ${params.join(', ')}` : 'no parameters'}`;
+  const schedule = task.schedule?.length ? `; runs on the default branch on schedule ${task.schedule.map((s) => quote(`${s.cron}${s.timezone === 'UTC' ? '' : ` (${s.timezone})`}`)).join(', ')}` : '';
+  return `- ${quote(task.name)} — ${task.type}${task.description ? `: ${quote(task.description)}` : ''}${needs}; ${params.length > 0 ? `parameters ${params.join(', ')}` : 'no parameters'}${schedule}`;
 }
