@@ -144,6 +144,21 @@ describe('dashboard pages and buttons', () => {
     expect(await badge.text()).toContain('snapshot: queued');
   });
 
+  it('draws a run’s pipeline: its request’s tasks in needs order, each with its state and what it needs', async () => {
+    const fetchRun = await store.createRun(newRun({ repo: open, task: 'fetch', number: 40 }), at(10));
+    const packRun = await store.createRun(newRun({ repo: open, task: 'pack', number: 40, needs: [fetchRun.id] }), at(10));
+    const publishRun = await store.createRun(newRun({ repo: open, task: 'publish', number: 40, needs: [packRun.id] }), at(10));
+    await store.createRun(newRun({ repo: open, task: 'other', number: 40, sha: 'b'.repeat(40) }), at(11));
+    const page = await (await get(`/runs/${packRun.id}`, cookieOf('stranger'))).text();
+    const graph = /<ol class="pipeline">(.*?)<\/ol>/s.exec(page)![1]!;
+    const tasks = [...graph.matchAll(/<a href="\/runs\/[^"]+"[^>]*>([^<]+)<\/a>/g)].map((m) => m[1]);
+    expect(tasks).toStrictEqual(['fetch', 'pack', 'publish']);
+    expect(graph).toContain('needs fetch');
+    expect(graph).toContain('needs pack');
+    expect(graph).toContain('aria-current="page">pack</a>');
+    expect(graph).not.toContain('other');
+  });
+
   it('signs nobody in with an altered, forged or expired cookie', async () => {
     const good = cookieOf('writer');
     const [name, value] = good.split('=') as [string, string];
