@@ -28,6 +28,7 @@ const technologyPackages = [
   'nodemailer',
   'warcio',
   'tar',
+  'prom-client',
 ];
 /**
  * A resolved path in node_modules, or the bare name of a package that is not installed.
@@ -56,7 +57,7 @@ module.exports = {
       severity: 'error',
       comment:
         'src/core/ names no framework or technology package (Probot, Octokit, BullMQ, Redis, ' +
-        'RabbitMQ, Docker, SQL, IPFS, SMTP, WARC): those live in adapters behind a port. zod, yaml, ' +
+        'RabbitMQ, Docker, SQL, IPFS, SMTP, WARC, Prometheus): those live in adapters behind a port. zod, yaml, ' +
         're2js (manifest patterns need a regular expression engine that cannot backtrack, and it is ' +
         "plain JavaScript with no service behind it), pino's Logger type and node: built-ins are fine.",
       from: { path: '^src/core/' },
