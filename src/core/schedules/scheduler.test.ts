@@ -10,7 +10,7 @@ import { SqliteRunStore } from '../../adapters/store/sqlite-run-store.js';
 import { parseManifest, type TaskTypeCatalog } from '../manifest/load-manifest.js';
 import { OrgPolicies } from '../policy/org-policies.js';
 import type { RepoRef } from '../runs/run.js';
-import { RunService } from '../run-service/run-service.js';
+import { checkBeforeStart, RunService } from '../run-service/run-service.js';
 import { lastFiring, nextFiring, shortestInterval } from './cron.js';
 import { Scheduler } from './scheduler.js';
 
@@ -31,6 +31,7 @@ async function world(options: { schedule?: string; org?: string } = {}) {
   const main = host.commit({ 'task-mgmt.yml': manifest(options.schedule ?? '["0 3 * * *"]'), Dockerfile: 'FROM busybox\n' });
   host.setDefaultHead(main);
   const orgHost = new MemoryRepoHost();
+  const setOrg = (text: string) => orgHost.setDefaultHead(orgHost.commit({ '.github/task-mgmt.yml': text }));
   orgHost.setDefaultHead(orgHost.commit(options.org ? { '.github/task-mgmt.yml': options.org } : { 'README.md': 'org\n' }));
   const hostFor = async (r: RepoRef) => (r.name === '.github' ? orgHost : host);
   const store = await SqliteRunStore.open(':memory:');
@@ -59,6 +60,9 @@ async function world(options: { schedule?: string; org?: string } = {}) {
   return {
     host,
     main,
+    setOrg,
+    hostFor,
+    orgPolicies: new OrgPolicies({ hostFor, now, ttlMs: 0 }),
     store,
     checks,
     scheduler,
@@ -151,5 +155,21 @@ describe('scheduler', () => {
     often.at('2026-12-07T03:05:00Z');
     const [tooOften] = await t.tick();
     expect(tooOften!.outcome).toMatchObject({ kind: 'refused', code: 'org_policy', reason: expect.stringMatching(/fires every 5 min; `limits.schedule_every` .* at most once every 1 h/) });
+  });
+
+  it('the worker\'s re-check refuses a scheduled run whose default branch moved, or that the org policy now forbids', async () => {
+    const w = await world();
+    const s = w.scheduler('a');
+    await s.loadAll();
+    w.at('2026-12-07T03:00:00Z');
+    const [firing] = await s.tick();
+    const run = firing!.outcome.kind === 'queued' ? firing!.outcome.runs[0]! : undefined;
+    expect(run).toBeDefined();
+    expect(await checkBeforeStart(w.host, run!, w.orgPolicies)).toMatchObject({ allowed: true, note: expect.stringContaining('is still the head of main') });
+    w.setOrg('version: 1\nallow: { types: [procfile] }\n');
+    expect(await checkBeforeStart(w.host, run!, w.orgPolicies)).toMatchObject({ allowed: false, reason: expect.stringContaining('`allow.types`') });
+    w.setOrg('version: 1\n');
+    w.host.setDefaultHead(w.host.commit({ 'task-mgmt.yml': manifest('["0 3 * * *"]'), Dockerfile: 'FROM busybox\n', 'NEWS.md': 'moved\n' }));
+    expect(await checkBeforeStart(w.host, run!, w.orgPolicies)).toMatchObject({ allowed: false, reason: expect.stringMatching(/main moved from .* before the scheduled task started; nothing ran/) });
   });
 });
