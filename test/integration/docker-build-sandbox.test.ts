@@ -155,4 +155,15 @@ describe.skipIf(!dockerAvailable)('the build sandbox on a real engine', { timeou
     expect(result).toMatchObject({ exitCode: 0, timedOut: false, cancelled: false });
     expect(present.lines).toContain('ran');
   });
+
+  it('with the org policy\'s registries, refuses an image from elsewhere that the engine does not have, before any build', async () => {
+    const guarded = new NoBuildDocker();
+    const missing = await prepare(`FROM busybox:absent-${randomUUID().slice(0, 8)}\n`);
+    const outcome = await new DockerExecutor({ docker: guarded, allowedRegistries: ['docker.io', 'ghcr.io'] })
+      .execute({ ...missing.request, registries: ['ghcr.io'] })
+      .catch((error: unknown) => error);
+    expect(guarded.builds, 'builds started').toEqual([]);
+    expect(outcome).toBeInstanceOf(BuildFailedError);
+    expect(String(outcome)).toMatch(/FROM busybox:absent-\w+ is refused: its registry docker\.io is not in the org policy's `registries` \(ghcr\.io\)/);
+  });
 });

@@ -297,7 +297,8 @@ export class DockerExecutor implements Executor {
             throw error;
           },
         );
-      const rule = (await this.#registries.refusal(reference, present)) ?? (present ? undefined : orgRegistryRefusal(reference, registries));
+      // The org's list is asked first: it needs no name resolution.
+      const rule = (present ? undefined : orgRegistryRefusal(reference, registries)) ?? (await this.#registries.refusal(reference, present));
       if (rule) throw new BuildFailedError(`${where}${expanded} is refused: ${rule}`);
     }
   }
