@@ -27,6 +27,7 @@ import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js'
 import type { OctokitForInstallation } from './adapters/github/octokit.js';
 import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
 import { githubOctokit } from './adapters/github/github-octokit.js';
+import { KeptCheckReporter } from './core/runs/kept-check-reporter.js';
 import { PrometheusMetrics } from './adapters/metrics/prometheus-metrics.js';
 import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
 import type { RunHandler, RunQueue } from './ports/run-queue.js';
@@ -181,7 +182,13 @@ export async function startWorker(
     // The org policy, asked again just before each task starts (the app records what it sees).
     orgPolicies: new OrgPolicies({ hostFor, now: () => new Date() }),
     maxRunningPerRepo: config.REPO_CONCURRENCY,
-    checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact: githubRedactor(config) }),
+    // An update GitHub does not take is kept in the store; the app sends it once GitHub answers.
+    checks: new KeptCheckReporter({
+      checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact: githubRedactor(config) }),
+      store: services.store,
+      log: log.child({ name: 'checks' }),
+      now: () => new Date(),
+    }),
     source: new GithubSourceFetcher({
       octokitFor,
       onSkipped: (report) => log.info({ skipped: report.skipped.slice(0, 20) }, 'source entries left out (links and special files)'),

@@ -35,6 +35,7 @@ import type { RunStore } from '../ports/run-store.js';
 import { WorkerStoppingError } from '../ports/errors.js';
 import { readAppManifest, registrationHandler } from './app-registration.js';
 import { githubOctokit } from '../adapters/github/github-octokit.js';
+import { KeptCheckReporter } from '../core/runs/kept-check-reporter.js';
 import { dashboardFor } from './dashboard.js';
 import { onStopSignal, stopWithin } from './shutdown.js';
 
@@ -66,14 +67,20 @@ export async function serve(config: Config): Promise<number> {
     log: withoutProbotRequestLog(log),
   });
   let octokitFor: OctokitForInstallation | undefined;
-  let checks: GithubCheckReporter | undefined;
+  let checks: KeptCheckReporter | undefined;
   let scheduler: Scheduler | undefined;
   let installedRepos: () => Promise<RepoRef[]> = async () => [];
   let readOrgPolicy: (repo: RepoRef) => Promise<unknown> = async () => undefined;
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
       instrumentOctokit(await app.auth(installationId), services.metrics.github);
-    checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact });
+    // Updates GitHub does not take are kept in the store and sent again (below, with the recovery).
+    checks = new KeptCheckReporter({
+      checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact }),
+      store: services.store,
+      log: log.child({ name: 'checks' }),
+      now: () => new Date(),
+    });
     const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor!(repo.installationId), repo);
     // Each owner's `.github/task-mgmt.yml`, read when first needed and again on a push to it.
     const orgLog = log.child({ name: 'org-policy' });
@@ -162,7 +169,11 @@ export async function serve(config: Config): Promise<number> {
       log: log.child({ name: 'recovery' }),
       now: () => new Date(),
       gatewayUrl: config.IPFS_GATEWAY_URL,
-    }).catch((error: unknown) => log.error({ err: error }, 'could not recover abandoned runs'));
+    })
+      .catch((error: unknown) => log.error({ err: error }, 'could not recover abandoned runs'))
+      // Check-run updates GitHub did not take (before a restart too) go once it answers again.
+      .then(() => checks!.sendKept())
+      .catch((error: unknown) => log.error({ err: error }, 'could not send the kept check-run updates'));
   await recover();
   const recovery = setInterval(() => void recover(), Math.max(1000, Math.floor(config.WORKER_LEASE / 2)));
   // Expired pins, unpinned blocks and output folders nothing needs go every GC_INTERVAL.

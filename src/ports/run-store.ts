@@ -358,7 +358,34 @@ export interface Retention {
 
 // ─── All of it ──────────────────────────────────────────────────────────────────────────────
 
+// ─── Check-run outbox ──────────────────────────────────────────────────────────────────────
+
+/** A check-run update GitHub did not take, kept until it does. */
+export interface PendingCheckUpdate {
+  runId: string;
+  /** The report as JSON (a CheckReport): the newest one kept for the run. */
+  report: unknown;
+  keptAt: Date;
+  /** Times a send failed since it was kept. */
+  attempts: number;
+}
+
+/**
+ * Undelivered check-run updates, one per run (a newer report replaces an older one: only the
+ * latest state matters), so that a run's final state reaches GitHub even across a restart.
+ */
+export interface CheckOutbox {
+  /** Keeps `report` as the run's update to send, replacing any kept before. */
+  keepCheckUpdate(runId: string, report: unknown, now: Date): Promise<void>;
+  /** The kept updates, oldest first. */
+  listCheckUpdates(limit: number): Promise<PendingCheckUpdate[]>;
+  /** Counts a failed send of the run's kept update. */
+  checkUpdateFailed(runId: string): Promise<void>;
+  /** Forgets the run's update if it was kept at or before `keptAt`: a newer one stays. */
+  dropCheckUpdate(runId: string, keptAt: Date): Promise<void>;
+}
+
 /** Every section, as one adapter implements them over one database. */
-export interface RunStore extends RunRecords, RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs, Pins, NamedLeases, Retention {
+export interface RunStore extends RunRecords, RunLeases, WebhookInbox, AuditLog, ApprovalWaits, RunLogs, Pins, NamedLeases, Retention, CheckOutbox {
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canMove, runMoves, runStates, type OutputFile, type RepoRef, type Run, type RunMove, type RunState } from '../../src/core/runs/run.js';
 import type { AuditEntry, NewRun, RunStore } from '../../src/ports/run-store.js';
 import { pinsContract } from './run-store-pins.contract.js';
+import { checkOutboxContract } from './run-store-outbox.contract.js';
 import { logsContract } from './run-store-logs.contract.js';
 import { retentionContract } from './run-store-retention.contract.js';
 
@@ -537,5 +538,6 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
     pinsContract(() => store);
     logsContract(() => store);
     retentionContract(() => store);
+    checkOutboxContract(() => store);
   });
 }

@@ -169,6 +169,18 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.alterTable('runs').addColumn('provenance_cid', 'text').execute();
     },
   },
+  '0008-check-outbox': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('check_outbox')
+        .addColumn('run_id', 'text', (c) => c.primaryKey())
+        .addColumn('report', 'text', (c) => c.notNull())
+        .addColumn('kept_at', 'bigint', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('check_outbox_kept_at').on('check_outbox').column('kept_at').execute();
+    },
+  },
 });
 
 /** Where the applied migrations are recorded. */

@@ -132,4 +132,14 @@ export interface Database {
   pin_blocks: PinBlocksTable;
   pin_garbage: PinGarbageTable;
   named_leases: NamedLeasesTable;
+  check_outbox: CheckOutboxTable;
+}
+
+/** Check-run updates GitHub did not take yet, one per run (src/ports/run-store.ts CheckOutbox). */
+export interface CheckOutboxTable {
+  run_id: string;
+  /** The CheckReport as JSON. */
+  report: string;
+  kept_at: number;
+  attempts: number;
 }

@@ -4,7 +4,7 @@
  */
 import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Approval, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
-import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, Pin, PinHolder, PinKind, Pruned, RunPatch, RunStore } from '../../ports/run-store.js';
+import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, PendingCheckUpdate, Pin, PinHolder, PinKind, Pruned, RunPatch, RunStore } from '../../ports/run-store.js';
 import { LOG_CHUNK_MAX_BYTES, LogOffsetError } from '../../ports/run-store.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
 import type { Database, PinsTable, RunLogsTable, RunsTable } from './schema.js';
@@ -587,6 +587,32 @@ export class SqlRunStore implements RunStore {
 
   async releaseLease(name: string, holder: string): Promise<void> {
     await this.db.deleteFrom('named_leases').where('name', '=', name).where('holder', '=', holder).execute();
+  }
+
+  async keepCheckUpdate(runId: string, report: unknown, now: Date): Promise<void> {
+    const row = { run_id: runId, report: JSON.stringify(report), kept_at: now.getTime(), attempts: 0 };
+    await this.db
+      .insertInto('check_outbox')
+      .values(row)
+      .onConflict((oc) => oc.column('run_id').doUpdateSet({ report: row.report, kept_at: row.kept_at, attempts: 0 }))
+      .execute();
+  }
+
+  async listCheckUpdates(limit: number): Promise<PendingCheckUpdate[]> {
+    const rows = await this.db.selectFrom('check_outbox').selectAll().orderBy('kept_at').orderBy('run_id').limit(limit).execute();
+    return rows.map((row) => ({ runId: row.run_id, report: JSON.parse(row.report) as unknown, keptAt: new Date(Number(row.kept_at)), attempts: Number(row.attempts) }));
+  }
+
+  async checkUpdateFailed(runId: string): Promise<void> {
+    await this.db
+      .updateTable('check_outbox')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+      .where('run_id', '=', runId)
+      .execute();
+  }
+
+  async dropCheckUpdate(runId: string, keptAt: Date): Promise<void> {
+    await this.db.deleteFrom('check_outbox').where('run_id', '=', runId).where('kept_at', '<=', keptAt.getTime()).execute();
   }
 
   /**
