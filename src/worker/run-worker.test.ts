@@ -859,3 +859,27 @@ describe('the provenance record', () => {
     expect(w.reports(run).at(-1)!.summary).not.toContain('Provenance');
   });
 });
+
+describe("the org policy's bounds recorded with the run", () => {
+  it('cap what the task leaves to the deployment, and leave what it asked for (already checked against them)', async () => {
+    const w = await world();
+    const capped = await w.queue({ spec: { with: {}, network: false, caps: { memoryBytes: 64 * 1024 ** 2, timeoutMs: 5000, cpus: 4 } } });
+    await w.handle(capped.id);
+    expect(w.seen.contexts.get(capped.id)!.limits).toEqual({ memoryBytes: 64 * 1024 ** 2, nanoCpus: 1e9, pidsLimit: 64, timeoutMs: 5000 });
+    const asked = await w.queue({ spec: { with: {}, network: false, memoryBytes: 32 * 1024 ** 2, caps: { memoryBytes: 64 * 1024 ** 2 } } });
+    await w.handle(asked.id);
+    expect(w.seen.contexts.get(asked.id)!.limits.memoryBytes).toBe(32 * 1024 ** 2);
+  });
+
+  it("runs at once per repository: the smaller of REPO_CONCURRENCY and the org's concurrency", async () => {
+    const w = await world({ maxRunningPerRepo: 5 });
+    const first = await w.queue({ taskType: 'test/wait', spec: { with: {}, network: false, concurrency: 1 } });
+    const queue = new AbortController();
+    const handling = w.handle(first.id, queue.signal);
+    await until(() => w.seen.contexts.has(first.id), 'the first run started');
+    const second = await w.queue({ spec: { with: {}, network: false, concurrency: 1 } });
+    await expect(w.handle(second.id)).rejects.toThrow('octo-org/archive already has 1 runs going');
+    queue.abort(new Error('cancelled'));
+    await handling;
+  });
+});
