@@ -12,6 +12,8 @@ import { formatSize } from '../core/runs/units.js';
 export interface OutputLimits {
   /** Most bytes of all files together, by apparent size. */
   maxBytes: number;
+  /** What sets `maxBytes`, as a refusal names it (default `OUTPUT_MAX_BYTES`). */
+  bytesRule?: string;
   /** Most entries (files, folders, links) below the output folder. */
   maxFiles: number;
 }
@@ -39,7 +41,7 @@ export async function checkOutputLimits(dir: string, limits: OutputLimits, signa
       throw new OutputLimitError(`the outputs hold more than OUTPUT_MAX_FILES (${limits.maxFiles.toLocaleString('en-US')}) files and folders: at least ${total.files.toLocaleString('en-US')} found`);
     }
     if (total.bytes > limits.maxBytes) {
-      throw new OutputLimitError(`the outputs are larger than OUTPUT_MAX_BYTES (${formatSize(limits.maxBytes)}): at least ${formatSize(total.bytes)} (${total.bytes} bytes; a sparse file counts at its full size) found`);
+      throw new OutputLimitError(`the outputs are larger than ${limits.bytesRule ?? 'OUTPUT_MAX_BYTES'} (${formatSize(limits.maxBytes)}): at least ${formatSize(total.bytes)} (${total.bytes} bytes; a sparse file counts at its full size) found`);
     }
   };
   await walk(dir, count, signal);

@@ -882,4 +882,11 @@ describe("the org policy's bounds recorded with the run", () => {
     queue.abort(new Error('cancelled'));
     await handling;
   });
+
+  it("an output cap below OUTPUT_MAX_BYTES stops the task, naming the org policy's rule", async () => {
+    const w = await world({ outputLimits: { maxBytes: 1024 ** 4, maxFiles: 1000 } });
+    const queued = await w.queue({ taskType: 'test/sparse', spec: { with: { bytes: 1024 ** 3, then: 'wait', waitMs: 5000 }, network: false, caps: { outputBytes: 1024 ** 2 } } });
+    await w.handle(queued.id);
+    expect((await w.run(queued.id)).error).toMatch(/^the outputs are larger than the org policy's `limits.output` \(1\.0 MiB\): at least 1\.0 GiB/);
+  }, 15_000);
 });

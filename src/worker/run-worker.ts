@@ -276,7 +276,8 @@ async function execute(
   });
   const progressPoll = setInterval(() => void progressFile.read().then((p) => p && progress.update(p)), Math.min(5000, deps.progressIntervalMs ?? 5000));
   const deployed = deps.outputLimits ?? DEFAULT_OUTPUT_LIMITS;
-  const outputLimits = caps.outputBytes !== undefined ? { ...deployed, maxBytes: Math.min(deployed.maxBytes, caps.outputBytes) } : deployed;
+  const outputLimits =
+    caps.outputBytes !== undefined && caps.outputBytes < deployed.maxBytes ? { ...deployed, maxBytes: caps.outputBytes, bytesRule: "the org policy's `limits.output`" } : deployed;
   const stopWatching = watchOutputs(outDir, outputLimits, deps.outputCheckIntervalMs ?? 3000, (error) => taskController.abort(error));
   const beforeStart = () => checkStillAllowed(deps, run, sink);
   const started = Date.now();
