@@ -51,7 +51,7 @@ beforeAll(async () => {
     taskTypes: new Map(),
     defaultImage: 'busybox:latest',
   });
-  intake = new WebhookIntake({ store, runs, octokitFor, log, maxRateLimitWaitMs: 0 });
+  intake = new WebhookIntake({ store, runs, octokitFor, log });
   const middleware = await createNodeMiddleware(createProbotApp({ intake }), { probot, webhooksPath: '/api/github/webhooks' });
   server = createServer((req, res) => void middleware(req, res, () => res.writeHead(404).end()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { parseComment } from '../../core/comment-commands/parse-comment.js';
-import { errorMessage, RetryableError } from '../../ports/errors.js';
+import { errorMessage } from '../../ports/errors.js';
 import type { AuditAction, RunService, RunTarget } from '../../core/run-service/run-service.js';
 import type { RepoRef, Requester } from '../../core/runs/run.js';
 import type { InboxDelivery, RunStore } from '../../ports/run-store.js';
@@ -28,8 +28,6 @@ export interface WebhookIntakeDeps {
   now?: () => Date;
   /** A push moved a repository's default branch: its schedules are read again. */
   onDefaultBranchPush?: (repo: RepoRef) => Promise<unknown>;
-  /** Longest wait for a rate limit to reset before giving up and telling the user. */
-  maxRateLimitWaitMs?: number;
 }
 
 /** Who asked, where to answer, and what to record if deciding fails. */
@@ -243,29 +241,21 @@ export class WebhookIntake {
   }
 
   /**
-   * Decides, then answers on GitHub. Waits out rate limits; on a final failure nothing runs, the
-   * audit log records why, and the person is told.
+   * Decides, then answers on GitHub. Rate limits up to a minute and server errors were already
+   * waited out by the Octokit client (github-octokit.ts); on a failure nothing runs, the audit log
+   * records why, and the person is told.
    */
   private async decide(conversation: Conversation, log: Logger, work: () => Promise<Answer>): Promise<void> {
-    const maxWait = this.deps.maxRateLimitWaitMs ?? 60_000;
-    for (let attempt = 1; ; attempt += 1) {
-      let answer: Answer;
-      try {
-        answer = await work();
-      } catch (error) {
-        const wait = error instanceof RetryableError ? error.retryAfterMs : undefined;
-        if (wait !== undefined && wait <= maxWait && attempt < 3 && !this.closed) {
-          log.warn({ err: error, retryInMs: wait }, 'GitHub rate limit while deciding; waiting');
-          await new Promise((resolve) => setTimeout(resolve, wait));
-          continue;
-        }
-        log.error({ err: error }, 'could not decide; nothing runs');
-        const { repo, number, requester, action } = conversation;
-        await this.deps.runs.undecided({ requester, repo, number, action, error: errorMessage(error) });
-        answer = { reaction: null, reply: number === null ? null : undecidedReply(requester.login, errorMessage(error)) };
-      }
-      return this.answer(conversation, answer, log);
+    let answer: Answer;
+    try {
+      answer = await work();
+    } catch (error) {
+      log.error({ err: error }, 'could not decide; nothing runs');
+      const { repo, number, requester, action } = conversation;
+      await this.deps.runs.undecided({ requester, repo, number, action, error: errorMessage(error) });
+      answer = { reaction: null, reply: number === null ? null : undecidedReply(requester.login, errorMessage(error)) };
     }
+    return this.answer(conversation, answer, log);
   }
 
   private async answer(conversation: Conversation, answer: Answer, log: Logger): Promise<void> {
