@@ -183,7 +183,6 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
    */
   async function serveAllEvents(res: ServerResponse, actor: ApiActor): Promise<void> {
     openEventStream(res);
-    res.write(': every run you may read, from now on\n\n');
     const stop = closeSignal(res);
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
     try {
@@ -191,6 +190,8 @@ export function createApiHandler(deps: ApiHandlerDeps): HttpHandler {
         store: deps.store,
         pollMs,
         signal: stop,
+        // The first bytes say the stream is watching: every change from then on is sent.
+        onReady: () => res.write(': every run you may read, from now on\n\n'),
         onRuns: async (changed) => {
           for (const run of await deps.reads.readable(requesterOf(actor), changed)) {
             res.write(`event: ${runEventName(run.state)}\ndata: ${JSON.stringify(runToJson(run))}\n\n`);

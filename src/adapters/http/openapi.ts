@@ -233,7 +233,8 @@ export function buildOpenApiDocument(): JsonObject {
           description:
             'Each time a run is created or changes (state, outputs, pin), the event of its state — `run.queued`, `run.started` ' +
             '(running), `run.succeeded`, `run.failed`, `run.cancelled`, `run.timed_out` — carrying the run. Only runs of repositories ' +
-            'the caller can read are sent (the read rule). Changes are looked for every half second; the stream lasts until the client ' +
+            'the caller can read are sent (the read rule). A first comment line says the stream is watching: every change after it is ' +
+            'sent. Changes are looked for every half second; the stream lasts until the client ' +
             'goes away, with a comment line every 15 seconds to keep proxies from closing it.',
           responses: {
             '200': { description: 'The event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } },

@@ -221,9 +221,10 @@ describe('reads follow GitHub: who sees which runs', () => {
       const decoder = new TextDecoder();
       const seen: string[] = [];
       let buffer = '';
-      // The stream begins with a comment line, sent before the store is first read.
+      // The stream begins with a comment line once it watches: what changes after it is sent.
       buffer += decoder.decode((await reader.read()).value, { stream: true });
-      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(buffer).toBe(': every run you may read, from now on\n\n');
+      buffer = '';
       await act();
       while (!until(seen)) {
         const { value, done } = await reader.read();

@@ -14,6 +14,8 @@ export interface RunsFeed {
   signal: AbortSignal;
   /** Runs that changed since the last look, oldest first; a returned promise is waited for. */
   onRuns(runs: Run[]): void | Promise<void>;
+  /** Called once the first look is done: every change after this is handed on. */
+  onReady?(): void;
 }
 
 /** How many of the newest runs each look reads besides the active ones. */
@@ -51,6 +53,7 @@ export async function watchAllRuns(feed: RunsFeed): Promise<void> {
     return changed.sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime());
   };
   await look();
+  feed.onReady?.();
   while (!feed.signal.aborted) {
     try {
       await sleep(feed.pollMs, undefined, { signal: feed.signal });
