@@ -13,6 +13,7 @@ import { RabbitmqRunQueue } from './adapters/queue/rabbitmq-run-queue.js';
 import { AmqpEventPublisher } from './adapters/events/amqp-event-publisher.js';
 import { withEvents } from './adapters/events/eventing-run-store.js';
 import { EmbeddedRunQueue } from './adapters/queue/embedded-run-queue.js';
+import { TaskTypeRoutedRunQueue } from './adapters/queue/task-type-routed-run-queue.js';
 import { SqliteRunStore } from './adapters/store/sqlite-run-store.js';
 import { PostgresRunStore } from './adapters/store/postgres-run-store.js';
 import { createIpfsStore } from './adapters/ipfs/create-ipfs-store.js';
@@ -27,17 +28,17 @@ import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js'
 import type { OctokitForInstallation } from './adapters/github/octokit.js';
 import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
 import { githubOctokit } from './adapters/github/github-octokit.js';
-import { KeptCheckReporter } from './core/runs/kept-check-reporter.js';
 import { PrometheusMetrics } from './adapters/metrics/prometheus-metrics.js';
 import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
 import type { RunHandler, RunQueue } from './ports/run-queue.js';
 import type { RunStore } from './ports/run-store.js';
 import type { IpfsBlockReader, IpfsBlockWriter, IpfsGarbage, IpfsStore } from './ports/ipfs-store.js';
-import type { TaskSettings } from './ports/task-type.js';
+import type { TaskSettings, TaskType } from './ports/task-type.js';
+import type { TaskTypeCatalog } from './core/manifest/load-manifest.js';
+import { z } from 'zod';
 import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
 import { Collector } from './worker/collector.js';
-import { Pruner } from './worker/retention.js';
 import { createRunHandler } from './worker/run-worker.js';
 import { OrgPolicies } from './core/run-service/run-service.js';
 import type { RepoRef } from './core/runs/run.js';
@@ -108,11 +109,21 @@ export async function openServices(config: Config, log: Logger, { role = 'app' }
   const metrics = new PrometheusMetrics({ role, queueDepth: () => (depthOf ? depthOf() : Promise.reject(new Error('no queue yet'))) });
   const store = withEvents(published, metrics.runEvents(), log.child({ name: 'metrics' }));
   const queueLog = log.child({ name: 'queue' });
-  const queue: RunQueue = !config.QUEUE_URL
-    ? new EmbeddedRunQueue({ store, log: queueLog })
-    : config.QUEUE_URL.startsWith('amqp')
-      ? new RabbitmqRunQueue({ url: config.QUEUE_URL, queueName: `${config.QUEUE_PREFIX}.runs`, log: queueLog, producerTimeoutMs: config.CONNECT_TIMEOUT })
-      : new BullmqRunQueue({ url: config.QUEUE_URL, prefix: config.QUEUE_PREFIX, log: queueLog, producerTimeoutMs: config.CONNECT_TIMEOUT });
+  const queueOn = (url: string, name: string): RunQueue =>
+    url.startsWith('amqp')
+      ? new RabbitmqRunQueue({ url, queueName: `${config.QUEUE_PREFIX}.${name}`, log: queueLog, producerTimeoutMs: config.CONNECT_TIMEOUT })
+      : new BullmqRunQueue({ url, prefix: config.QUEUE_PREFIX, queueName: name, log: queueLog, producerTimeoutMs: config.CONNECT_TIMEOUT });
+  const mainQueue: RunQueue = !config.QUEUE_URL ? new EmbeddedRunQueue({ store, log: queueLog }) : queueOn(config.QUEUE_URL, 'runs');
+  // Runs of the types external workers serve go on a queue per type, which this process never consumes.
+  const externalTypes = config.EXTERNAL_TASK_TYPES ?? [];
+  const queue: RunQueue =
+    config.QUEUE_URL && externalTypes.length > 0
+      ? new TaskTypeRoutedRunQueue({
+          main: mainQueue,
+          external: new Map(externalTypes.map((type) => [type, queueOn(config.QUEUE_URL!, `runs.${type}`)])),
+          taskTypeOf: async (runId) => (await store.getRun(runId))?.taskType,
+        })
+      : mainQueue;
   if (queue.depth) depthOf = () => queue.depth!();
   // IPFS_API_URL publishes to Kubo; unset keeps blocks in DATA_DIR. Same importer, same CIDs.
   const ipfs = createIpfsStore({
@@ -182,13 +193,7 @@ export async function startWorker(
     // The org policy, asked again just before each task starts (the app records what it sees).
     orgPolicies: new OrgPolicies({ hostFor, now: () => new Date() }),
     maxRunningPerRepo: config.REPO_CONCURRENCY,
-    // An update GitHub does not take is kept in the store; the app sends it once GitHub answers.
-    checks: new KeptCheckReporter({
-      checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact: githubRedactor(config) }),
-      store: services.store,
-      log: log.child({ name: 'checks' }),
-      now: () => new Date(),
-    }),
+    checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact: githubRedactor(config) }),
     source: new GithubSourceFetcher({
       octokitFor,
       onSkipped: (report) => log.info({ skipped: report.skipped.slice(0, 20) }, 'source entries left out (links and special files)'),
@@ -232,17 +237,24 @@ export async function startWorker(
   await services.queue.consume(run, { concurrency });
 }
 
+/**
+ * The task types a manifest may name: the built-in ones, and those EXTERNAL_TASK_TYPES says
+ * workers outside this app serve, whose `with:` is theirs to check (any mapping is accepted here).
+ */
+export function taskCatalog(config: Pick<Config, 'EXTERNAL_TASK_TYPES'>): TaskTypeCatalog {
+  const external = config.EXTERNAL_TASK_TYPES ?? [];
+  if (external.length === 0) return builtInTaskTypes;
+  const catalog = new Map<string, Pick<TaskType, 'name' | 'params'>>(builtInTaskTypes);
+  for (const name of external) {
+    if (builtInTaskTypes.has(name)) throw new Error(`EXTERNAL_TASK_TYPES names \`${name}\`, a task type this app runs itself`);
+    catalog.set(name, { name, params: z.record(z.string(), z.unknown()) });
+  }
+  return catalog;
+}
+
 /** PIN_TTL_DEFAULT and PIN_TTL_MAX: how long outputs stay pinned unless a manifest says, and at most. */
 export function pinTtl(config: Config): PinTtlLimits {
   return { defaultMs: config.PIN_TTL_DEFAULT, maxMs: config.PIN_TTL_MAX };
-}
-
-/**
- * Starts pruning what RETENTION no longer keeps (handled webhook deliveries, audit entries, logs
- * of runs that ended), every GC_INTERVAL; one replica at a time prunes.
- */
-export function startPruner(config: Config, services: Services, log: Logger): { stop(): Promise<void> } {
-  return new Pruner({ store: services.store, retentionMs: config.RETENTION, intervalMs: config.GC_INTERVAL, holder: workerId(), log: log.child({ name: 'retention' }) }).start();
 }
 
 /**
@@ -268,7 +280,6 @@ export function githubRedactor(config: Config): Redact {
     apiTokens: config.WORKER_TOKEN ? [...config.API_TOKENS, config.WORKER_TOKEN] : config.API_TOKENS,
     webhookSecret: config.WEBHOOK_SECRET,
     clientSecret: config.GITHUB_CLIENT_SECRET,
-    sessionSecret: config.SESSION_SECRET,
     privateKey: config.privateKey,
   });
 }

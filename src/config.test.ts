@@ -116,6 +116,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SHUTDOWN_GRACE: 'soon' })).toThrow(/SHUTDOWN_GRACE "soon" is not a duration/);
   });
 
+
+  it('reads EXTERNAL_TASK_TYPES as a list of task types, which needs a queue server', () => {
+    expect(loadConfig({}).EXTERNAL_TASK_TYPES).toEqual([]);
+    expect(loadConfig({ QUEUE_URL: 'amqp://mq', EXTERNAL_TASK_TYPES: 'demo/sha256, acme/ocr,demo/sha256' }).EXTERNAL_TASK_TYPES).toEqual(['demo/sha256', 'acme/ocr']);
+    expect(() => loadConfig({ QUEUE_URL: 'amqp://mq', EXTERNAL_TASK_TYPES: 'sha256' })).toThrow(/EXTERNAL_TASK_TYPES.*must be task types like demo\/sha256.*"sha256"/);
+    expect(() => loadConfig({ EXTERNAL_TASK_TYPES: 'demo/sha256' })).toThrow(/EXTERNAL_TASK_TYPES needs QUEUE_URL/);
+  });
   it('reads RETENTION as a duration, 90 d unless set and at least 1 h', () => {
     expect(loadConfig({}).RETENTION).toBe(90 * 86_400_000);
     expect(loadConfig({ RETENTION: '30d' }).RETENTION).toBe(30 * 86_400_000);

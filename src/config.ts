@@ -91,6 +91,20 @@ const envSchema = z
     QUEUE_URL: url(['redis:', 'rediss:', 'amqp:', 'amqps:']),
     /** Prefix of every BullMQ key, and of the RabbitMQ queue (`<prefix>.runs`), so deployments can share a server. */
     QUEUE_PREFIX: optionalString.transform((v) => v ?? 'task-mgmt'),
+    /**
+     * Task types that workers outside this app serve (examples/python-worker), comma-separated
+     * `owner/name` names such as `demo/sha256`: a manifest may name them in `uses:`, and their runs
+     * travel on a queue of their own, `<QUEUE_PREFIX>.runs.<type>`, that the app's workers never take.
+     */
+    EXTERNAL_TASK_TYPES: optionalString.transform((v, ctx) => {
+      const types = [...new Set((v ?? '').split(',').map((t) => t.trim()).filter(Boolean))];
+      const bad = types.find((t) => !/^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9.-]*$/.test(t));
+      if (bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `must be task types like demo/sha256 separated by commas, got "${bad}"` });
+        return z.NEVER;
+      }
+      return types;
+    }),
     /** Unset: SQLite in DATA_DIR. postgres://… selects PostgreSQL, shared by app and workers. */
     DATABASE_URL: url(['postgres:', 'postgresql:']),
     /**
@@ -114,11 +128,6 @@ const envSchema = z
     PIN_TTL_MAX: optionalString.transform((v) => v ?? '365d').pipe(durationSchema),
     /** Time between two collections of expired pins and unpinned blocks (one replica collects at a time). */
     GC_INTERVAL: optionalString.transform((v) => v ?? '1h').pipe(durationSchema),
-    /** Handled webhook deliveries, audit entries and the logs of runs that ended longer ago than this are deleted. */
-    RETENTION: optionalString
-      .transform((v) => v ?? '90d')
-      .pipe(durationSchema)
-      .refine((ms) => ms >= 60 * 60_000, 'must be at least 1h'),
     /**
      * Send the outputs of private repositories' runs to Kubo too (IPFS_API_URL), where anyone who
      * learns a CID can fetch them. Unset or false: they stay in the embedded store in DATA_DIR,
@@ -230,6 +239,9 @@ const envSchema = z
     }
     if (env.APP_ID && !env.PRIVATE_KEY && !env.PRIVATE_KEY_PATH) {
       ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: 'or PRIVATE_KEY_PATH is required when APP_ID is set' });
+    }
+    if (env.EXTERNAL_TASK_TYPES.length > 0 && !env.QUEUE_URL) {
+      ctx.addIssue({ code: 'custom', path: ['EXTERNAL_TASK_TYPES'], message: 'needs QUEUE_URL: external workers take their runs from a queue server, not from the embedded queue' });
     }
   })
   .transform((env) => ({ ...env, IPFS_GATEWAY_URL: env.IPFS_GATEWAY_URL ?? defaultGatewayUrl(env) }));

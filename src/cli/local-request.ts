@@ -14,7 +14,7 @@ import type { CheckReporter } from '../ports/check-reporter.js';
 import type { RunQueue } from '../ports/run-queue.js';
 import type { RunStore } from '../ports/run-store.js';
 import type { Config } from '../config.js';
-import { builtInTaskTypes } from '../../tasks/index.js';
+import { taskCatalog } from '../app.js';
 
 export interface FolderRequest {
   /** The folder, absolute. */
@@ -104,7 +104,7 @@ export function localRunService(deps: { config: Config; store: RunStore; host: L
     now: () => new Date(),
     gatewayUrl: deps.config.IPFS_GATEWAY_URL,
     commandsPerMinute: Number.MAX_SAFE_INTEGER,
-    taskTypes: builtInTaskTypes,
+    taskTypes: taskCatalog(deps.config),
     defaultImage: deps.config.PROCFILE_IMAGE,
     pinTtl: { defaultMs: deps.config.PIN_TTL_DEFAULT, maxMs: deps.config.PIN_TTL_MAX },
   });

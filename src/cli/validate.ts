@@ -11,7 +11,7 @@ import { describeOrgPolicy, orgRefusal, parseOrgPolicy, type OrgPolicyState } fr
 import type { ResolvedTask } from '../core/manifest/load-manifest.js';
 import { formatDuration, formatSize } from '../core/runs/units.js';
 import type { Config } from '../config.js';
-import { builtInTaskTypes } from '../../tasks/index.js';
+import { taskCatalog } from '../app.js';
 import { localRunService, parseFolderRequest, refusalLine, requestLocal, silentChecks } from './local-request.js';
 
 export async function validate(config: Config, argv: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): Promise<number> {
@@ -62,7 +62,7 @@ async function validateFolder(config: Config, argv: string[], out: (line: string
   }
   const { dir } = request;
   const host = new LocalRepoHost(dir);
-  const read = await readManifest(host, '0'.repeat(40), builtInTaskTypes, config.PROCFILE_IMAGE);
+  const read = await readManifest(host, '0'.repeat(40), taskCatalog(config), config.PROCFILE_IMAGE);
   if (!read.ok && 'errors' in read) {
     for (const error of read.errors) out(`${error.file}:${error.line}:${error.column}: ${error.field ? `${error.field}: ` : ''}${error.message}`);
     out(`\n${read.errors.length} error${read.errors.length === 1 ? '' : 's'}: /run would refuse this task definition.`);

@@ -14,6 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RabbitmqRunQueue } from '../../src/adapters/queue/rabbitmq-run-queue.js';
 import { PostgresRunStore } from '../../src/adapters/store/postgres-run-store.js';
 import { newRun } from '../contracts/run-store.contract.js';
+import { FakeGitHub } from '../fake-github/index.js';
+import { startApp, type AppProcess } from '../support/app-process.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { requireServices } from '../support/services.js';
 
 const python = '/usr/bin/python3';
@@ -128,5 +131,79 @@ describe.skipIf(!ready)('the Python worker example', () => {
     expect(untouched).toMatchObject({ state: 'queued', workerId: null, startedAt: null });
     expect(result.output).toContain(`run ${other.id}: skipped, its task type is dockerfile`);
     expect(result.output).toContain(`run ${mine.id}: succeeded`);
+  });
+});
+
+describe.skipIf(!ready)('a task type served by the Python worker (EXTERNAL_TASK_TYPES)', () => {
+  const prefix = `task-mgmt-test-${randomUUID().slice(0, 8)}`;
+  const externalQueue = `${prefix}.runs.demo/sha256`;
+  let gh: FakeGitHub;
+  let database: TestDatabase;
+  let app: AppProcess;
+
+  beforeAll(async () => {
+    gh = await FakeGitHub.start();
+    database = await createTestDatabase();
+    app = await startApp(gh, { QUEUE_URL: amqpUrl, QUEUE_PREFIX: prefix, DATABASE_URL: database.url, EXTERNAL_TASK_TYPES: 'demo/sha256' });
+  });
+
+  afterAll(async () => {
+    await app?.stop();
+    await gh?.close();
+    const connection = await connect(amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      for (const queue of [`${prefix}.runs`, externalQueue]) {
+        for (const name of [queue, `${queue}.dead`]) await channel.deleteQueue(name).catch(() => undefined);
+        for (const name of [`${queue}.dead`, `${queue}.cancel`]) await channel.deleteExchange(name).catch(() => undefined);
+      }
+    } finally {
+      await connection.close().catch(() => undefined);
+    }
+    await database?.drop();
+  });
+
+  it('accepts a manifest that names the type, queues its /run on the type’s own queue, and the Python worker runs it', async () => {
+    const manifest = 'version: 1\ntasks:\n  digest:\n    uses: demo/sha256\n    params:\n      text: { default: hello }\n';
+    const repo = await gh.createRepo({ owner: 'octo-org', name: `external-${randomUUID().slice(0, 8)}`, files: { 'task-mgmt.yml': manifest } });
+    gh.setRole(repo, 'maintainer', 'maintain');
+    const number = gh.createIssue(repo, { author: 'maintainer', title: 'digest' });
+    const { delivery } = await gh.comment(repo, number, 'maintainer', '/run digest text="hello world"');
+    const check = await gh.waitFor(() => gh.checkRuns(repo).find((c) => c.status === 'queued'), {
+      timeoutMs: 20_000,
+      message: `no queued check run: ${JSON.stringify({ delivery, checks: gh.checkRuns(repo), comments: gh.commentsOn(repo, number).map((c) => c.body) })}\n${app.output().slice(-3000)}`,
+    });
+    expect(check.name).toContain('digest');
+
+    // The run waits on its type's queue: the app's own workers, on `<prefix>.runs`, never see it.
+    // (The check run comes first, the message a moment later.)
+    const waiting = async (queue: string): Promise<number | null> => {
+      const connection = await connect(amqpUrl);
+      connection.on('error', () => undefined);
+      try {
+        const channel = await connection.createChannel();
+        channel.on('error', () => undefined);
+        return (await channel.checkQueue(queue)).messageCount;
+      } catch {
+        return null;
+      } finally {
+        await connection.close().catch(() => undefined);
+      }
+    };
+    await gh.waitFor(async () => (await waiting(externalQueue)) === 1, { timeoutMs: 10_000, message: `no message on ${externalQueue}\n${app.output().slice(-3000)}` });
+    expect(await waiting(`${prefix}.runs`)).toBe(0);
+
+    const worker = await runWorker({ AMQP_URL: amqpUrl, QUEUE_NAME: externalQueue, DATABASE_URL: database.url, WORKER_ID: 'python-external', TASK_TYPE: 'demo/sha256', ONCE: '1' }, 45_000);
+    expect(worker, worker.output).toMatchObject({ code: 0, signal: null });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ state: string; task_type: string; metadata: string; params: string }>('SELECT state, task_type, metadata, params FROM runs WHERE id = $1', [check.externalId]);
+      expect(rows[0]).toMatchObject({ state: 'succeeded', task_type: 'demo/sha256' });
+      expect(JSON.parse(rows[0]!.params)).toEqual({ text: 'hello world' });
+      expect(JSON.parse(rows[0]!.metadata)).toEqual({ sha256: createHash('sha256').update('hello world').digest('hex'), worker: 'python' });
+    } finally {
+      await client.end();
+    }
   });
 });
