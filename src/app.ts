@@ -28,6 +28,7 @@ import { GithubSourceFetcher } from './adapters/source/github-source-fetcher.js'
 import type { OctokitForInstallation } from './adapters/github/octokit.js';
 import { OctokitRepoHost } from './adapters/github/octokit-repo-host.js';
 import { githubOctokit } from './adapters/github/github-octokit.js';
+import { KeptCheckReporter } from './core/runs/kept-check-reporter.js';
 import { PrometheusMetrics } from './adapters/metrics/prometheus-metrics.js';
 import { serializeErrorWithoutPayload } from './adapters/github/error-without-payload.js';
 import type { RunHandler, RunQueue } from './ports/run-queue.js';
@@ -39,6 +40,7 @@ import { z } from 'zod';
 import type { EventBus } from './ports/event-bus.js';
 import type { SandboxLimits } from './ports/executor.js';
 import { Collector } from './worker/collector.js';
+import { Pruner } from './worker/retention.js';
 import { createRunHandler } from './worker/run-worker.js';
 import { OrgPolicies } from './core/run-service/run-service.js';
 import type { RepoRef } from './core/runs/run.js';
@@ -193,7 +195,13 @@ export async function startWorker(
     // The org policy, asked again just before each task starts (the app records what it sees).
     orgPolicies: new OrgPolicies({ hostFor, now: () => new Date() }),
     maxRunningPerRepo: config.REPO_CONCURRENCY,
-    checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact: githubRedactor(config) }),
+    // An update GitHub does not take is kept in the store; the app sends it once GitHub answers.
+    checks: new KeptCheckReporter({
+      checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact: githubRedactor(config) }),
+      store: services.store,
+      log: log.child({ name: 'checks' }),
+      now: () => new Date(),
+    }),
     source: new GithubSourceFetcher({
       octokitFor,
       onSkipped: (report) => log.info({ skipped: report.skipped.slice(0, 20) }, 'source entries left out (links and special files)'),
@@ -255,6 +263,14 @@ export function taskCatalog(config: Pick<Config, 'EXTERNAL_TASK_TYPES'>): TaskTy
 /** PIN_TTL_DEFAULT and PIN_TTL_MAX: how long outputs stay pinned unless a manifest says, and at most. */
 export function pinTtl(config: Config): PinTtlLimits {
   return { defaultMs: config.PIN_TTL_DEFAULT, maxMs: config.PIN_TTL_MAX };
+}
+
+/**
+ * Starts pruning what RETENTION no longer keeps (handled webhook deliveries, audit entries, logs
+ * of runs that ended), every GC_INTERVAL; one replica at a time prunes.
+ */
+export function startPruner(config: Config, services: Services, log: Logger): { stop(): Promise<void> } {
+  return new Pruner({ store: services.store, retentionMs: config.RETENTION, intervalMs: config.GC_INTERVAL, holder: workerId(), log: log.child({ name: 'retention' }) }).start();
 }
 
 /**

@@ -128,6 +128,11 @@ const envSchema = z
     PIN_TTL_MAX: optionalString.transform((v) => v ?? '365d').pipe(durationSchema),
     /** Time between two collections of expired pins and unpinned blocks (one replica collects at a time). */
     GC_INTERVAL: optionalString.transform((v) => v ?? '1h').pipe(durationSchema),
+    /** Handled webhook deliveries, audit entries and the logs of runs that ended longer ago than this are deleted. */
+    RETENTION: optionalString
+      .transform((v) => v ?? '90d')
+      .pipe(durationSchema)
+      .refine((ms) => ms >= 60 * 60_000, 'must be at least 1h'),
     /**
      * Send the outputs of private repositories' runs to Kubo too (IPFS_API_URL), where anyone who
      * learns a CID can fetch them. Unset or false: they stay in the embedded store in DATA_DIR,

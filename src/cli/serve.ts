@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Probot, Server } from 'probot';
 import type { Config } from '../config.js';
 import { taskCatalog } from '../app.js';
-import { createLogger, githubRedactor, openServices, pinTtl, queueKind, startCollector, startWorker } from '../app.js';
+import { createLogger, githubRedactor, openServices, pinTtl, queueKind, startCollector, startPruner, startWorker } from '../app.js';
 import { WebhookIntake } from '../adapters/github/webhook-intake.js';
 import { GithubCheckReporter } from '../adapters/github/github-check-reporter.js';
 import { createProbotApp } from '../adapters/github/probot-app.js';
@@ -24,7 +24,11 @@ import { installationResolver } from '../adapters/github/installations.js';
 import { RunRequests } from '../adapters/http/run-requests.js';
 import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { RunService } from '../core/run-service/run-service.js';
-import { OrgPolicies } from '../core/run-service/run-service.js';
+import { OrgPolicies, Scheduler } from '../core/run-service/run-service.js';
+import { installedRepositories } from '../adapters/github/installed-repositories.js';
+
+/** How often due schedules are looked for (a firing is at most this late). */
+const SCHEDULE_TICK_MS = 20_000;
 import type { RepoRef } from '../core/runs/run.js';
 import { OctokitRepoHost } from '../adapters/github/octokit-repo-host.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
@@ -32,6 +36,7 @@ import type { RunStore } from '../ports/run-store.js';
 import { WorkerStoppingError } from '../ports/errors.js';
 import { readAppManifest, registrationHandler } from './app-registration.js';
 import { githubOctokit } from '../adapters/github/github-octokit.js';
+import { KeptCheckReporter } from '../core/runs/kept-check-reporter.js';
 import { dashboardFor } from './dashboard.js';
 import { onStopSignal, stopWithin } from './shutdown.js';
 
@@ -63,11 +68,20 @@ export async function serve(config: Config): Promise<number> {
     log: withoutProbotRequestLog(log),
   });
   let octokitFor: OctokitForInstallation | undefined;
-  let checks: GithubCheckReporter | undefined;
+  let checks: KeptCheckReporter | undefined;
+  let scheduler: Scheduler | undefined;
+  let installedRepos: () => Promise<RepoRef[]> = async () => [];
+  let readOrgPolicy: (repo: RepoRef) => Promise<unknown> = async () => undefined;
   await server.load((app, options) => {
     octokitFor = async (installationId) =>
       instrumentOctokit(await app.auth(installationId), services.metrics.github);
-    checks = new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact });
+    // Updates GitHub does not take are kept in the store and sent again (below, with the recovery).
+    checks = new KeptCheckReporter({
+      checks: new GithubCheckReporter({ octokitFor, publicUrl: config.PUBLIC_URL, redact }),
+      store: services.store,
+      log: log.child({ name: 'checks' }),
+      now: () => new Date(),
+    });
     const hostFor = async (repo: RepoRef) => new OctokitRepoHost(await octokitFor!(repo.installationId), repo);
     // Each owner's `.github/task-mgmt.yml`, read when first needed and again on a push to it.
     const orgLog = log.child({ name: 'org-policy' });
@@ -87,7 +101,30 @@ export async function serve(config: Config): Promise<number> {
       pinTtl: pinTtl(config),
       orgPolicies,
     });
-    intake = new WebhookIntake({ store: services.store, runs, octokitFor, redact, log: log.child({ name: 'intake' }) });
+    // Tasks' `schedule:` on each installed repository's default branch, fired as the App.
+    const scheduleLog = log.child({ name: 'schedules' });
+    installedRepos = installedRepositories(app);
+    readOrgPolicy = (repo) => orgPolicies.for(repo);
+    scheduler = new Scheduler({
+      request: (request) => runs.request(request),
+      leases: services.store,
+      hostFor,
+      listRepos: installedRepos,
+      taskTypes: builtInTaskTypes,
+      defaultImage: config.PROCFILE_IMAGE,
+      now: () => new Date(),
+      appLogin: 'task-mgmt[bot]',
+      log: (level, message, facts) => scheduleLog[level](facts, message),
+    });
+    const readSchedules = scheduler;
+    intake = new WebhookIntake({
+      store: services.store,
+      runs,
+      octokitFor,
+      redact,
+      log: log.child({ name: 'intake' }),
+      onDefaultBranchPush: (repo) => readSchedules.load(repo),
+    });
     createProbotApp({ intake, observe: (seconds) => services.metrics.webhookAccepted(seconds) })(app, options);
     options.addHandler(healthHandler(services.store));
     const starts = new RunRequests({ runs, installationOf: installationResolver(app) });
@@ -133,11 +170,27 @@ export async function serve(config: Config): Promise<number> {
       log: log.child({ name: 'recovery' }),
       now: () => new Date(),
       gatewayUrl: config.IPFS_GATEWAY_URL,
-    }).catch((error: unknown) => log.error({ err: error }, 'could not recover abandoned runs'));
+    })
+      .catch((error: unknown) => log.error({ err: error }, 'could not recover abandoned runs'))
+      // Check-run updates GitHub did not take (before a restart too) go once it answers again.
+      .then(() => checks!.sendKept())
+      .catch((error: unknown) => log.error({ err: error }, 'could not send the kept check-run updates'));
   await recover();
   const recovery = setInterval(() => void recover(), Math.max(1000, Math.floor(config.WORKER_LEASE / 2)));
   // Expired pins, unpinned blocks and output folders nothing needs go every GC_INTERVAL.
   const collector = startCollector(config, services, log);
+  // Schedules: read from every installed repository, then a slot missed while down fires now, once.
+  const scheduled = await scheduler!.loadAll().catch((error: unknown) => {
+    log.error({ err: error }, 'could not list the installed repositories; schedules start with what pushes bring');
+    return 0;
+  });
+  const schedules = scheduler!.start(SCHEDULE_TICK_MS);
+  log.info({ schedules: scheduled }, 'schedules read');
+  // Each owner's org policy, read once now: one without (or with an invalid one) is logged at start-up.
+  const owners = new Map((await installedRepos().catch(() => [])).map((repo) => [repo.owner.toLowerCase(), repo]));
+  for (const repo of owners.values()) await readOrgPolicy(repo).catch((error: unknown) => log.warn({ err: error, owner: repo.owner }, 'could not read the org policy'));
+  // Handled deliveries, audit entries and logs older than RETENTION go, one replica at a time.
+  const pruner = startPruner(config, services, log);
   log.info({ workers: config.WORKERS, queue: queueKind(config) }, 'task-mgmt is ready');
 
   return new Promise<number>((resolve) => {
@@ -156,6 +209,8 @@ export async function serve(config: Config): Promise<number> {
           release: async () => {
             httpServer.closeAllConnections();
             await collector.stop();
+            await schedules.stop();
+            await pruner.stop();
             await services.close();
           },
         },
