@@ -250,12 +250,12 @@ describe('reads follow GitHub: who sees which runs', () => {
       await store.transition(openRuns[0]!.id, 'succeed', new Date(), { exitCode: 0 });
     };
     const everything = await collect(serviceToken, move, (seen) => seen.filter((line) => line.includes('succeeded')).length === 2);
-    expect(everything).toStrictEqual([
-      'run.started octo-org/secret running',
-      'run.started octo-org/open running',
-      'run.succeeded octo-org/secret succeeded',
-      'run.succeeded octo-org/open succeeded',
-    ]);
+    // A run that changed twice between two looks is sent once, as it is now (a busy machine may
+    // look less often than the 60 ms between the moves): the final events always come, in order.
+    const expected = ['run.started octo-org/secret running', 'run.started octo-org/open running', 'run.succeeded octo-org/secret succeeded', 'run.succeeded octo-org/open succeeded'];
+    expect(everything.filter((line) => line.includes('succeeded'))).toStrictEqual(expected.slice(2));
+    expect(everything.map((line) => expected.indexOf(line))).toStrictEqual([...everything.map((line) => expected.indexOf(line))].sort());
+    expect(everything.every((line) => expected.includes(line))).toBe(true);
     // A stranger: the public repository's changes only. A new run there ends the wait.
     const strangers = await collect(
       tokenOf('stranger'),

@@ -2,7 +2,8 @@
  * Every run's changes, as `GET /api/events` streams them: the store is polled for the runs that
  * are queued or running and for the newest runs, and a run is handed on when it is new or its
  * state or record changed since the last look. A run that left the active list is read once more,
- * so its final state is never missed however many runs were created meanwhile.
+ * so its final state is never missed however many runs were created meanwhile. A run that changed
+ * more than once between two looks is handed on once, as it is at the second.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Run } from '../../core/runs/run.js';
