@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeGitHub, type Repo } from '../fake-github/index.js';
 import { startApp, type AppProcess } from '../support/app-process.js';
 import { requireServices } from '../support/services.js';
-import { createOwnVhost, startOwnRedis } from '../support/own-servers.js';
+import { canRunOwn, createOwnVhost, startOwnRedis } from '../support/own-servers.js';
 
 interface Download {
   url: string;
@@ -126,7 +126,7 @@ describe('an app restarted mid-run', () => {
 const runs = 6;
 
 describe('BullMQ while its Redis restarts', async () => {
-  const ready = await requireServices('redis');
+  const ready = (await requireServices('redis')) && (await canRunOwn('redis-server'));
   it.skipIf(!ready)(`brings ${runs} runs to a final state, each task started once`, { timeout: 90_000 }, async () => {
     const redis = await startOwnRedis();
     cleanups.push(() => redis.close());
@@ -148,7 +148,7 @@ describe('BullMQ while its Redis restarts', async () => {
 });
 
 describe('RabbitMQ while its vhost restarts', async () => {
-  const ready = await requireServices('rabbitmq');
+  const ready = (await requireServices('rabbitmq')) && (await canRunOwn('rabbitmqctl'));
   it.skipIf(!ready)(`brings ${runs} runs to a final state, each task started once`, { timeout: 90_000 }, async () => {
     const vhost = await createOwnVhost();
     cleanups.push(() => vhost.close());

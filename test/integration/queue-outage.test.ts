@@ -12,7 +12,7 @@ import { RabbitmqRunQueue } from '../../src/adapters/queue/rabbitmq-run-queue.js
 import { QueueUnavailableError } from '../../src/ports/errors.js';
 import type { RunQueue } from '../../src/ports/run-queue.js';
 import { requireServices } from '../support/services.js';
-import { createOwnVhost, rabbitmqctl, startOwnRedis } from '../support/own-servers.js';
+import { canRunOwn, createOwnVhost, rabbitmqctl, startOwnRedis } from '../support/own-servers.js';
 
 /** Far longer than "at once": an enqueue that waited for the server would take this long. */
 const producerTimeoutMs = 30_000;
@@ -65,7 +65,7 @@ afterEach(async () => {
 });
 
 describe('BullMQ while Redis is down', async () => {
-  const ready = await requireServices('redis');
+  const ready = (await requireServices('redis')) && (await canRunOwn('redis-server'));
   it.skipIf(!ready)('refuses an enqueue at once, warns once on the consumer, and takes runs again when Redis is back', async () => {
     const redis = await startOwnRedis();
     cleanups.push(() => redis.close());
@@ -94,7 +94,7 @@ describe('BullMQ while Redis is down', async () => {
 });
 
 describe('RabbitMQ while the broker is away', async () => {
-  const ready = await requireServices('rabbitmq');
+  const ready = (await requireServices('rabbitmq')) && (await canRunOwn('rabbitmqctl'));
   it.skipIf(!ready)('refuses an enqueue at once, warns on the consumer, and takes runs again when the vhost is back', async () => {
     const vhost = await createOwnVhost();
     cleanups.push(() => vhost.close());

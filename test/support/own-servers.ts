@@ -101,3 +101,25 @@ export async function createOwnVhost(): Promise<OwnVhost> {
     close: async () => void (await rabbitmqctl('delete_vhost', name).catch(() => '')),
   };
 }
+
+const tools = new Map<string, Promise<boolean>>();
+
+/**
+ * Whether this machine can start a redis-server of the test's own, or drive the broker with
+ * rabbitmqctl (not so where Redis and RabbitMQ run as service containers). Says so loudly when not:
+ * the tests that need it are skipped, as the broker-restart tests of the RabbitMQ contract are.
+ */
+export function canRunOwn(tool: 'redis-server' | 'rabbitmqctl'): Promise<boolean> {
+  let known = tools.get(tool);
+  if (!known) {
+    known = run(tool, tool === 'redis-server' ? ['--version'] : ['status'], { timeout: 30_000 }).then(
+      () => true,
+      () => {
+        console.warn(`\n!!! SKIPPING: ${tool} cannot be run on this machine, so the tests that restart a server of their own do not run.\n`);
+        return false;
+      },
+    );
+    tools.set(tool, known);
+  }
+  return known;
+}
