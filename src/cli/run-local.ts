@@ -17,7 +17,7 @@ import { LocalSourceFetcher } from '../adapters/local/local-source-fetcher.js';
 import { DockerExecutor } from '../adapters/executor/docker-executor.js';
 import type { Run } from '../core/runs/run.js';
 import { errorMessage } from '../ports/errors.js';
-import type { RunLeases, RunRecords } from '../ports/run-store.js';
+import type { RunLeases, RunLogs, RunRecords } from '../ports/run-store.js';
 import { createRunHandler } from '../worker/run-worker.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
 import { localRunService, parseFolderRequest, refusalLine, requestLocal } from './local-request.js';
@@ -70,7 +70,7 @@ export async function runLocal(config: Config, argv: string[], io: RunLocalIo = 
     }
 
     const handler = createRunHandler({
-      store: services.store,
+      store: echoingLogs(services.store, io.out),
       hostFor: async () => host,
       // Runs of this folder in another terminal, or left `running` by a killed run, do not hold this one back.
       maxRunningPerRepo: Number.MAX_SAFE_INTEGER,
@@ -130,6 +130,35 @@ export function resultLines(run: Run): string[] {
   // The record of how the task ran, failed ones included; a run that never started has none.
   if (run.provenanceCid) lines.push(`  provenance: ipfs://${run.provenanceCid}  (task-mgmt verify ${run.provenanceCid})`);
   return lines;
+}
+
+/**
+ * The run store, with each chunk of a run's log also shown as it is kept: the task's own output,
+ * one `[task] line` per line it wrote (a line cut between chunks is shown once it ends).
+ */
+function echoingLogs<S extends RunRecords & RunLogs>(store: S, out: (line: string) => void): S {
+  const pending = new Map<string, string>();
+  const names = new Map<string, string>();
+  const appendLog: RunLogs['appendLog'] = async (runId, chunk, maxBytes) => {
+    const info = await store.appendLog(runId, chunk, maxBytes);
+    let task = names.get(runId);
+    if (task === undefined) {
+      task = (await store.getRun(runId))?.task ?? runId;
+      names.set(runId, task);
+    }
+    const text = (pending.get(runId) ?? '') + Buffer.from(chunk.bytes).toString('utf8');
+    const lines = text.split('\n');
+    pending.set(runId, lines.pop()!);
+    for (const line of lines) out(`[${task}] ${line.replace(/\r$/, '')}`);
+    return info;
+  };
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'appendLog') return appendLog;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** Why the Docker engine cannot be used, naming where it was looked for; null when it answers. */

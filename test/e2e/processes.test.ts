@@ -351,9 +351,11 @@ describe.skipIf(!dockerReady)('task-mgmt run', () => {
   it('runs a folder\'s pipeline through the worker\'s code path and prints the CIDs', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'task-mgmt-run-'));
     try {
-      await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCMD printf "hello $TASK_PARAM_WHO\\n" > /out/hello.txt\n');
+      await writeFile(join(dir, 'Dockerfile'), 'FROM busybox\nCMD printf "hello $TASK_PARAM_WHO\\n" > /out/hello.txt && echo "wrote hello.txt"\n');
       await writeFile(join(dir, 'task-mgmt.yml'), 'version: 1\ntasks:\n  hello:\n    dockerfile: Dockerfile\n    params:\n      who: { default: world }\n  identify:\n    needs: [hello]\n    uses: files/identify\n');
       const result = await cli(['run', dir], dir, { DATA_DIR: join(dir, '.data') });
+      // The task's own output, as it ran, line by line.
+      expect(result.stdout).toMatch(/^\[hello\] wrote hello\.txt$/m);
       expect(result.code, result.stdout + result.stderr).toBe(0);
       // Kubo's CID of "hello world\n": the parameter's default reached the container.
       expect(result.stdout).toContain('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o  hello.txt');
