@@ -296,6 +296,7 @@ export function githubRedactor(config: Config): Redact {
     apiTokens: config.WORKER_TOKEN ? [...config.API_TOKENS, config.WORKER_TOKEN] : config.API_TOKENS,
     webhookSecret: config.WEBHOOK_SECRET,
     clientSecret: config.GITHUB_CLIENT_SECRET,
+    sessionSecret: config.SESSION_SECRET,
     privateKey: config.privateKey,
   });
 }
