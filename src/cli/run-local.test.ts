@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -126,6 +127,12 @@ describe('task-mgmt run, when the network fails', () => {
     expect(out).toContainEqual(expect.stringMatching(/^fetch: failed — .*\(a local run is not tried again\)$/));
     expect(out).toContainEqual(expect.stringMatching(/^identify: cancelled — the task `fetch` it needs ended failed/));
     expect(out.join('\n')).not.toContain('ipfs://');
+    // Where each task's log is, said before it starts, and the file is there to read.
+    for (const task of ['fetch', 'identify']) {
+      const where = out.find((line) => line.startsWith(`${task}: log in `));
+      expect(where, out.join('\n')).toMatch(new RegExp(`^${task}: log in ${join(localDataDir(config), 'logs')}/${task}-.+\\.log$`));
+      expect(existsSync(where!.slice(`${task}: log in `.length))).toBe(true);
+    }
 
     const store = SqliteRunStore.openReadOnly(join(localDataDir(config), 'task-mgmt.sqlite'));
     try {

@@ -7,11 +7,12 @@
  * and never use DATABASE_URL, QUEUE_URL or EVENTS_URL: a server on the same DATA_DIR never sees
  * them, so it can never pick up a local run and report it to GitHub.
  */
+import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import type { Config } from '../config.js';
 import { createLogger, defaultLimits, openServices, outputLimits, pinTtl, taskSettings, workerId } from '../app.js';
-import { ConsoleCheckReporter } from '../adapters/local/console-check-reporter.js';
+import { ConsoleCheckReporter, terminalOutput } from '../adapters/local/console-check-reporter.js';
 import { LocalRepoHost } from '../adapters/local/local-repo-host.js';
 import { LocalSourceFetcher } from '../adapters/local/local-source-fetcher.js';
 import { DockerExecutor } from '../adapters/executor/docker-executor.js';
@@ -27,16 +28,22 @@ export interface RunLocalIo {
   out: (line: string) => void;
   /** Why it could not run. */
   err: (line: string) => void;
+  /** On a terminal: the line redrawn in place below the others (progress bars); absent elsewhere. */
+  status?: (text: string | null) => void;
 }
 
-const consoleIo: RunLocalIo = { out: (line) => console.log(line), err: (line) => console.error(line) };
+function consoleIo(): RunLocalIo {
+  if (!process.stdout.isTTY) return { out: (line) => console.log(line), err: (line) => console.error(line) };
+  const terminal = terminalOutput((text) => process.stdout.write(text), () => process.stdout.columns);
+  return { out: terminal.line, status: terminal.status, err: (line) => terminal.line(line) };
+}
 
 /** Where local runs keep their records, blocks and logs, apart from the app's. */
 export function localDataDir(config: Pick<Config, 'DATA_DIR'>): string {
   return join(config.DATA_DIR, 'local');
 }
 
-export async function runLocal(config: Config, argv: string[], io: RunLocalIo = consoleIo): Promise<number> {
+export async function runLocal(config: Config, argv: string[], io: RunLocalIo = consoleIo()): Promise<number> {
   const request = parseFolderRequest(argv);
   if ('error' in request) {
     io.err(`task-mgmt run: ${request.error}`);
@@ -48,7 +55,7 @@ export async function runLocal(config: Config, argv: string[], io: RunLocalIo = 
   const log = createLogger({ LOG_LEVEL: config.LOG_LEVEL ?? 'silent' });
   const services = await openServices(local, log);
   const host = new LocalRepoHost(request.dir);
-  const checks = new ConsoleCheckReporter(io.out);
+  const checks = new ConsoleCheckReporter(io.status ? { line: io.out, status: io.status } : io.out);
   const worker = workerId();
   try {
     // The person at the keyboard owns the folder: the local host gives them the admin role.
@@ -69,8 +76,10 @@ export async function runLocal(config: Config, argv: string[], io: RunLocalIo = 
       }
     }
 
+    const logsDir = join(local.DATA_DIR, 'logs');
+    await mkdir(logsDir, { recursive: true });
     const handler = createRunHandler({
-      store: echoingLogs(services.store, io.out),
+      store: echoingLogs(services.store, io.out, logsDir),
       hostFor: async () => host,
       // Runs of this folder in another terminal, or left `running` by a killed run, do not hold this one back.
       maxRunningPerRepo: Number.MAX_SAFE_INTEGER,
@@ -96,6 +105,8 @@ export async function runLocal(config: Config, argv: string[], io: RunLocalIo = 
     let failed = false;
     try {
       for (const queued of outcome.runs) {
+        await appendFile(logFile(logsDir, queued), '');
+        io.out(`${queued.task}: log in ${logFile(logsDir, queued)}`);
         try {
           await handler({ runId: queued.id }, { signal: controller.signal });
         } catch (error) {
@@ -103,6 +114,7 @@ export async function runLocal(config: Config, argv: string[], io: RunLocalIo = 
           // no queue to try again later, so the run ends, and the tasks that need it with it.
           await endUnfinished(services.store, queued.id, worker, `${errorMessage(error)} (a local run is not tried again)`);
         }
+        io.status?.(null);
         const run = (await services.store.getRun(queued.id))!;
         for (const line of resultLines(run)) io.out(line);
         if (run.state !== 'succeeded') failed = true;
@@ -132,11 +144,17 @@ export function resultLines(run: Run): string[] {
   return lines;
 }
 
+/** Where a local run's log is written as plain text, beside its copy in the run store. */
+function logFile(logsDir: string, run: Pick<Run, 'id' | 'task'>): string {
+  return join(logsDir, `${run.task.replace(/[^\w.-]/g, '_')}-${run.id}.log`);
+}
+
 /**
  * The run store, with each chunk of a run's log also shown as it is kept: the task's own output,
- * one `[task] line` per line it wrote (a line cut between chunks is shown once it ends).
+ * one `[task] line` per line it wrote (a line cut between chunks is shown once it ends), and
+ * written to the run's log file, whose path is printed when the run starts.
  */
-function echoingLogs<S extends RunRecords & RunLogs>(store: S, out: (line: string) => void): S {
+function echoingLogs<S extends RunRecords & RunLogs>(store: S, out: (line: string) => void, logsDir: string): S {
   const pending = new Map<string, string>();
   const names = new Map<string, string>();
   const appendLog: RunLogs['appendLog'] = async (runId, chunk, maxBytes) => {
@@ -150,6 +168,7 @@ function echoingLogs<S extends RunRecords & RunLogs>(store: S, out: (line: strin
     const lines = text.split('\n');
     pending.set(runId, lines.pop()!);
     for (const line of lines) out(`[${task}] ${line.replace(/\r$/, '')}`);
+    await appendFile(logFile(logsDir, { id: runId, task }), chunk.bytes);
     return info;
   };
   return new Proxy(store, {
