@@ -85,7 +85,7 @@ export const webhookBurstBenchmark: Benchmark = {
       const perRun = r.writesPerCheckRun.length > 0 ? Math.max(...r.writesPerCheckRun) : 0;
       notes.push(
         `${c.name}: ${r.writes} writes to GitHub (${(r.writes / WEBHOOKS).toFixed(1)} per run; check runs written at most ${perRun} times each), ` +
-          `shortest gap between an installation's writes ${Math.min(...r.shortestWriteGapMs.map((gap) => gap ?? Infinity)).toFixed(0)} ms` +
+          `shortest gap between an installation's writes ${Math.min(...r.shortestWriteGapMs.map((gap) => gap ?? Infinity)).toFixed(0)} ms, most in 10 s ${r.busiestTenSeconds}` +
           (r.unhandled.length + r.openapiViolations.length > 0 ? `; ${r.unhandled.length} unhandled requests, ${r.openapiViolations.length} OpenAPI violations` : ''),
       );
     }

@@ -31,9 +31,11 @@ describe('a burst of /run webhooks', () => {
     expect(result.conclusions).toEqual({ success: WEBHOOKS });
     // Each check run is created once and updated a bounded number of times (running, then done).
     expect(Math.max(...result.writesPerCheckRun)).toBeLessThanOrEqual(3);
-    // GitHub's guidance is about a write a second per installation; Octokit spaces them so. Arrival at
-    // the fake jitters by the machine's load, hence the margin; a missing throttle gives gaps near 0.
-    for (const gap of result.shortestWriteGapMs) expect(gap, `shortest gap between two writes of one installation (ms):\n${result.closeWrites.join('\n')}`).toBeGreaterThan(500);
+    // GitHub asks for about a write a second per installation, and Octokit schedules them so. What
+    // arrives is checked over 10 s windows: writes scheduled while an installation's first token is
+    // being fetched leave together once it comes (on a busy machine, seconds later), so single gaps
+    // can be short; without the throttle, an installation's 40 writes would come within a second or two.
+    expect(result.busiestTenSeconds, `most writes of one installation within 10 s; close pairs:\n${result.closeWrites.join('\n')}`).toBeLessThanOrEqual(14);
     expect(result.writes).toBeLessThanOrEqual(WEBHOOKS * 4);
     expect(result.unhandled).toEqual([]);
     expect(result.openapiViolations).toEqual([]);

@@ -52,6 +52,8 @@ export interface BurstResult {
   shortestWriteGapMs: (number | null)[];
   /** Pairs of one installation's writes that arrived less than 900 ms apart: `gap ms: first → second`. */
   closeWrites: string[];
+  /** The most writes one installation's repositories received within any 10 seconds. */
+  busiestTenSeconds: number;
   /** The most writes any one installation received. */
   writesPerInstallationMax: number;
   /** The app's writes to GitHub (POST, PATCH, PUT, DELETE with an installation token), all installations. */
@@ -149,9 +151,14 @@ export async function webhookBurst(options: BurstOptions): Promise<BurstResult> 
     const writes = gh.requests.slice(requestsBefore).filter((request) => request.method !== 'GET' && request.path.startsWith('/api/v3/repos/'));
     const closeWrites: string[] = [];
     let writesPerInstallationMax = 0;
+    let busiestTenSeconds = 0;
     const shortestWriteGapMs = owners.map((owner) => {
       const mine = writes.filter((request) => request.path.split('/')[4]?.toLowerCase() === owner.toLowerCase()).sort((a, b) => a.startedAt - b.startedAt);
       writesPerInstallationMax = Math.max(writesPerInstallationMax, mine.length);
+      for (let i = 0, j = 0; j < mine.length; j += 1) {
+        while (mine[j]!.startedAt - mine[i]!.startedAt >= 10_000) i += 1;
+        busiestTenSeconds = Math.max(busiestTenSeconds, j - i + 1);
+      }
       let shortest: number | null = null;
       for (let i = 2; i < mine.length; i += 1) {
         const gap = mine[i]!.startedAt - mine[i - 1]!.startedAt;
@@ -169,6 +176,7 @@ export async function webhookBurst(options: BurstOptions): Promise<BurstResult> 
       writesPerCheckRun: checks.flat().map((check) => check.history.length),
       shortestWriteGapMs,
       closeWrites,
+      busiestTenSeconds,
       writesPerInstallationMax,
       writes: writes.length,
       unhandled: gh.unhandled.map((request) => `${request.method} ${request.path}`),
