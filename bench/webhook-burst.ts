@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.js';
 import { serviceAvailable } from '../test/support/services.js';
 import { projectRoot } from '../test/support/app-process.js';
@@ -44,14 +45,16 @@ export const webhookBurstBenchmark: Benchmark = {
     if ((await serviceAvailable('redis')) && (await serviceAvailable('postgres'))) {
       console.log('  BullMQ and PostgreSQL');
       let database: TestDatabase | undefined;
+      const prefix = `task-mgmt-bench-${randomUUID()}`;
       try {
         database = await createTestDatabase();
         cases.push({
           name: 'BullMQ + PostgreSQL',
-          result: await burst({ QUEUE_URL: 'redis://127.0.0.1:6379', QUEUE_PREFIX: `task-mgmt-bench-${randomUUID()}`, DATABASE_URL: database.url }),
+          result: await burst({ QUEUE_URL: 'redis://127.0.0.1:6379', QUEUE_PREFIX: prefix, DATABASE_URL: database.url }),
         });
       } finally {
         await database?.drop().catch(() => undefined);
+        await deleteRedisKeys(prefix).catch(() => undefined);
       }
     } else {
       cases.push({ name: 'BullMQ + PostgreSQL', result: null, skipped: 'Redis or PostgreSQL did not answer' });
@@ -113,3 +116,18 @@ export const webhookBurstBenchmark: Benchmark = {
     };
   },
 };
+
+/** Deletes every Redis key under the prefix the app's queue used. */
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
