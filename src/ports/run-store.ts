@@ -33,7 +33,7 @@ export type NewRun = Omit<
 > & { checkRunId?: number | null };
 
 export type RunPatch = Partial<
-  Pick<Run, 'checkRunId' | 'exitCode' | 'outputCid' | 'outputFiles' | 'provenanceCid' | 'metadata' | 'error' | 'logTail'>
+  Pick<Run, 'checkRunId' | 'exitCode' | 'outputCid' | 'outputFiles' | 'provenanceCid' | 'metadata' | 'error' | 'logTail' | 'progress'>
 >;
 
 /** What a move may change besides the state: the patched fields, and who holds the run until when. */

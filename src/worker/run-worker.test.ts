@@ -657,6 +657,8 @@ describe('progress', () => {
     const run = await w.run(queued.id);
     expect(progressReports(w.reports(run)).at(-1)!.summary).toContain('**Progress:** 3 of 4 (75%) — `page 3`');
     expect(run.outputFiles).toEqual([]);
+    // …and kept on the run, for the dashboard and the API.
+    expect(run.progress).toEqual({ done: 3, total: 4, message: 'page 3' });
   });
 });
 

@@ -501,6 +501,8 @@ class ProgressReporter {
     const latest = this.latest;
     if (!latest || latest === this.sent) return;
     this.sent = latest;
+    // Kept on the run too, so the dashboard and the API show it to whoever looks later.
+    await this.deps.store.updateRun(this.run.id, { progress: latest }, new Date()).catch((error: unknown) => this.log.warn({ err: error }, 'could not keep progress'));
     await this.deps.checks.update(this.run, progressReport(this.run, latest)).catch((error: unknown) => this.log.warn({ err: error }, 'could not report progress'));
     await this.deps.events
       ?.publish('run.progress', { ...runToJson(this.run), progress: latest })

@@ -148,6 +148,16 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
           expect(await store.getRun(input.id)).toStrictEqual(again);
         });
 
+        it('keeps the latest progress of a run, as it was reported', async () => {
+          const input = newRun();
+          await store.createRun(input, at(0));
+          expect((await store.getRun(input.id))!.progress).toBeUndefined();
+          await store.updateRun(input.id, { progress: { done: 1, total: 4 } }, at(1));
+          const updated = await store.updateRun(input.id, { progress: { done: 3, total: 4, message: 'page <3> "of" 4' } }, at(2));
+          expect(updated.progress).toStrictEqual({ done: 3, total: 4, message: 'page <3> "of" 4' });
+          expect((await store.getRun(input.id))!.progress).toStrictEqual({ done: 3, total: 4, message: 'page <3> "of" 4' });
+        });
+
         it('can clear a field back to null', async () => {
           const input = newRun();
           await store.createRun(input, at(0));

@@ -147,11 +147,19 @@ export const dashboardJs = `
       li.appendChild(link(run, run.repo + ' · ' + run.task));
       var bar = document.createElement('progress');
       bar.setAttribute('aria-label', run.task + ' is running');
+      bar.setAttribute('data-progress', '');
+      var words = document.createElement('span');
+      words.setAttribute('data-progress-words', '');
       li.appendChild(document.createTextNode(' '));
       li.appendChild(bar);
+      li.appendChild(document.createTextNode(' '));
+      li.appendChild(words);
       running.appendChild(li);
+      showProgress(li, run);
     } else if (run.state !== 'running' && item) {
       item.remove();
+    } else if (item) {
+      showProgress(item, run);
     }
     var none = document.querySelector('[data-none-running]');
     if (none) none.hidden = running.children.length > 0;
@@ -164,7 +172,20 @@ export const dashboardJs = `
     var el = document.querySelector('[data-count="' + state + '"]');
     if (el) el.textContent = String(Math.max(0, Number(el.textContent) + by));
   }
+  // A running run's bar: its value when the task said its total, else indeterminate; the words beside it.
+  function showProgress(container, run) {
+    var bar = container.querySelector('[data-progress]');
+    var words = container.querySelector('[data-progress-words]');
+    var p = run.progress;
+    if (!bar || !p) return;
+    var known = typeof p.total === 'number' && p.total > 0;
+    if (known) { bar.max = p.total; bar.value = Math.min(p.done, p.total); } else bar.removeAttribute('value');
+    var text = p.done + (known ? ' of ' + p.total : '') + (p.message ? ' \u2014 ' + p.message : '');
+    bar.setAttribute('aria-label', run.task + ' is running: ' + text);
+    if (words) words.textContent = text;
+  }
   function updateRun(run) {
+    showProgress(runPage, run);
     var before = runPage.getAttribute('data-run-state');
     if (before === run.state) return;
     runPage.setAttribute('data-run-state', run.state);

@@ -109,6 +109,15 @@ describe('dashboard pages and buttons', () => {
     }
   });
 
+  it('shows a running run’s progress as the task last reported it, on the runs list and the run page, escaped', async () => {
+    await store.transition(openRun.id, 'claim', at(4), { workerId: 'w1', leaseUntil: new Date(Date.now() + 60_000) });
+    await store.updateRun(openRun.id, { progress: { done: 3, total: 4, message: 'page <3>' } }, at(5));
+    for (const path of ['/', `/runs/${openRun.id}`]) {
+      const page = await (await get(path, cookieOf('writer'))).text();
+      expect(page, path).toMatch(/<progress data-progress aria-label="snapshot is running: 3 of 4 — page &#60;3&#62;" value="3" max="4"><\/progress> <span data-progress-words>3 of 4 — page &#60;3&#62;<\/span>/);
+    }
+  });
+
   it('cancels only with the session’s CSRF token from this origin, and only for a role the policy allows', async () => {
     const path = `/runs/${hostile.id}/cancel`;
     expect((await post(path, cookieOf('writer'), {})).status).toBe(403);

@@ -138,7 +138,15 @@ export function runRow(run: Run): Html {
 }
 
 function runningItem(run: Run): Html {
-  return html`<li id="running-${run.id}"><a href="/runs/${segment(run.id)}">${fullName(run)} · ${run.task}</a> <progress aria-label="${run.task} is running"></progress></li>`;
+  return html`<li id="running-${run.id}"><a href="/runs/${segment(run.id)}">${fullName(run)} · ${run.task}</a> ${progressBar(run)}</li>`;
+}
+
+/** A running run's progress: a bar with its value when the task said its total, else an indeterminate one; the words beside it. */
+export function progressBar(run: Run): Html {
+  const progress = run.progress ?? null;
+  const known = progress !== null && progress.total !== undefined && progress.total > 0;
+  const words = progress === null ? '' : `${progress.done}${known ? ` of ${progress.total}` : ''}${progress.message ? ` — ${progress.message}` : ''}`;
+  return html`<progress data-progress aria-label="${run.task} is running${words ? `: ${words}` : ''}"${known ? html` value="${String(Math.min(progress!.done, progress!.total!))}" max="${String(progress!.total)}"` : ''}></progress> <span data-progress-words>${words}</span>`;
 }
 
 export interface RunPageData {
@@ -173,7 +181,7 @@ export function runPage(frame: PageFrame, data: RunPageData): Html {
     html`<div data-run-id="${run.id}" data-run-state="${run.state}">
 <h1>${run.task} <span class="sub">run ${run.id}</span></h1>
 ${data.notice ? html`<p class="${data.notice.kind === 'ok' ? 'notice' : 'error'}" role="${data.notice.kind === 'ok' ? 'status' : 'alert'}">${data.notice.text}</p>` : ''}
-<p>State: <span data-state-cell>${stateBadge(run.state)}</span>${run.state === 'running' ? html` <progress aria-label="running"></progress>` : ''}${run.error ? html` — ${run.error}` : ''}</p>
+<p>State: <span data-state-cell>${stateBadge(run.state)}</span>${run.state === 'running' ? html` ${progressBar(run)}` : ''}${run.error ? html` — ${run.error}` : ''}</p>
 ${actions.some((a) => a !== '') ? html`<div class="actions">${actions}</div>` : ''}
 <section aria-labelledby="about-h"><h2 id="about-h">About</h2>
 <dl class="facts">

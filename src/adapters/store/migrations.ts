@@ -181,6 +181,11 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.createIndex('check_outbox_kept_at').on('check_outbox').column('kept_at').execute();
     },
   },
+  '0009-progress': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('runs').addColumn('progress', 'text').execute();
+    },
+  },
 });
 
 /** Where the applied migrations are recorded. */

@@ -43,6 +43,8 @@ export interface RunsTable {
   pinned_until: number | null;
   /** CID of the run's provenance record. */
   provenance_cid: string | null;
+  /** The latest progress the task reported, as JSON. */
+  progress: string | null;
 }
 
 export interface DeliveriesTable {

@@ -3,7 +3,7 @@
  * SQLite and PostgreSQL adapters only choose the dialect; the queries live here once.
  */
 import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
-import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Approval, type Run, type RunMove, type RunState } from '../../core/runs/run.js';
+import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Approval, type Run, type RunMove, type RunProgress, type RunState } from '../../core/runs/run.js';
 import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, PendingCheckUpdate, Pin, PinHolder, PinKind, Pruned, RunPatch, RunStore } from '../../ports/run-store.js';
 import { LOG_CHUNK_MAX_BYTES, LogOffsetError } from '../../ports/run-store.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
@@ -132,6 +132,7 @@ export class SqlRunStore implements RunStore {
         updated_at: at,
         pinned_until: null,
         provenance_cid: null,
+        progress: null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -790,6 +791,7 @@ function patchColumns(patch: RunPatch): Partial<RunsTable> {
   if (patch.outputCid !== undefined) columns.output_cid = patch.outputCid;
   if (patch.outputFiles !== undefined) columns.output_files = JSON.stringify(patch.outputFiles);
   if (patch.provenanceCid !== undefined) columns.provenance_cid = patch.provenanceCid;
+  if (patch.progress !== undefined) columns.progress = patch.progress === null ? null : JSON.stringify(patch.progress);
   if (patch.metadata !== undefined) columns.metadata = JSON.stringify(patch.metadata);
   if (patch.error !== undefined) columns.error = patch.error;
   if (patch.logTail !== undefined) columns.log_tail = patch.logTail;
@@ -835,6 +837,8 @@ function toRun(row: Selectable<RunsTable>): Run {
     outputFiles: outputFilesSchema.parse(JSON.parse(row.output_files)),
     pinnedUntil: optionalDate(row.pinned_until),
     provenanceCid: row.provenance_cid,
+    // Absent until the task reports any, as on a run made before progress was kept.
+    ...(row.progress === null || row.progress === undefined ? {} : { progress: JSON.parse(row.progress) as RunProgress }),
     error: row.error,
     logTail: row.log_tail,
     workerId: row.worker_id,

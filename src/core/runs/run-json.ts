@@ -57,6 +57,8 @@ export const runJsonSchema = z.object({
    * made; served by the gateway while pinned, checked with `task-mgmt verify`. Null until a run that started ends.
    */
   provenance_cid: z.string().nullable(),
+  /** The latest progress the task reported while it ran: `done` of `total`, with a message; null before any. */
+  progress: z.object({ done: z.number(), total: z.number().optional(), message: z.string().optional() }).nullable(),
   metadata: z.record(z.string(), z.unknown()),
   error: z.string().nullable(),
   /** Where the whole log is served: `/api/runs/<id>/logs`. */
@@ -94,6 +96,7 @@ export function runToJson(run: Run): RunJson {
     output_files: run.outputFiles,
     pinned_until: run.pinnedUntil?.toISOString() ?? null,
     provenance_cid: run.provenanceCid,
+    progress: run.progress ?? null,
     metadata: run.metadata,
     error: run.error,
     log_url: `/api/runs/${encodeURIComponent(run.id)}/logs`,

@@ -87,6 +87,8 @@ export interface Run {
   provenanceCid: string | null;
   /** Facts the task recorded about its outputs (a ZIM's title, counts…). */
   metadata: Record<string, unknown>;
+  /** The latest progress a running task reported (kept at most once per progress interval); absent before any. */
+  progress?: RunProgress | null;
   error: string | null;
   /** Last lines of the log, as shown in the check run. */
   logTail: string | null;
@@ -185,4 +187,11 @@ export function canMove(from: RunState, move: RunMove): boolean {
 
 export function isFinal(state: RunState): boolean {
   return finalStates.has(state);
+}
+
+/** Progress a task reports: `done` of `total` (when it knows the total), with a short message. */
+export interface RunProgress {
+  done: number;
+  total?: number;
+  message?: string;
 }
