@@ -26,12 +26,8 @@ import { recoverAbandonedRuns } from '../core/runs/recover-runs.js';
 import { RunService } from '../core/run-service/run-service.js';
 import { OrgPolicies, Scheduler } from '../core/run-service/run-service.js';
 import { installedRepositories } from '../adapters/github/installed-repositories.js';
-
-/** How often due schedules are looked for (a firing is at most this late). */
-const SCHEDULE_TICK_MS = 20_000;
 import type { RepoRef } from '../core/runs/run.js';
 import { OctokitRepoHost } from '../adapters/github/octokit-repo-host.js';
-import { builtInTaskTypes } from '../../tasks/index.js';
 import type { RunStore } from '../ports/run-store.js';
 import { WorkerStoppingError } from '../ports/errors.js';
 import { readAppManifest, registrationHandler } from './app-registration.js';
@@ -39,6 +35,9 @@ import { githubOctokit } from '../adapters/github/github-octokit.js';
 import { KeptCheckReporter } from '../core/runs/kept-check-reporter.js';
 import { dashboardFor } from './dashboard.js';
 import { onStopSignal, stopWithin } from './shutdown.js';
+
+/** How often due schedules are looked for (a firing is at most this late). */
+const SCHEDULE_TICK_MS = 20_000;
 
 export async function serve(config: Config): Promise<number> {
   const log = createLogger(config);
@@ -110,7 +109,8 @@ export async function serve(config: Config): Promise<number> {
       leases: services.store,
       hostFor,
       listRepos: installedRepos,
-      taskTypes: builtInTaskTypes,
+      // The same task types /run accepts, those of external workers included.
+      taskTypes: taskCatalog(config),
       defaultImage: config.PROCFILE_IMAGE,
       now: () => new Date(),
       appLogin: 'task-mgmt[bot]',
