@@ -68,9 +68,9 @@ describe.skipIf(!dockerReady)('JSON API and RPC', () => {
     expect(rpc.find((r) => r.id === 2)!.error!.code).toBe(-32601);
 
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
-    expect(metrics).toMatch(/^task_mgmt_runs\{state="succeeded"\} [1-9]/m);
-    expect(metrics).toMatch(/^task_mgmt_run_duration_seconds_count [1-9]/m);
-    expect(metrics).toMatch(/^task_mgmt_github_requests_total\{status="20[01]"\} [1-9]/m);
+    expect(metrics).toMatch(/^task_mgmt_runs_total\{(?=[^}]*state="succeeded")[^}]*\} [1-9]/m);
+    expect(metrics).toMatch(/^task_mgmt_run_duration_seconds_count\{(?=[^}]*state="succeeded")[^}]*\} [1-9]/m);
+    expect(metrics).toMatch(/^task_mgmt_github_requests_total\{(?=[^}]*status="20[01]")[^}]*\} [1-9]/m);
     const openapi = (await (await fetch(`${app.url}/api/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(openapi.paths)).toContain('/api/runs');
   });

@@ -11,10 +11,8 @@ export const runEventSchema = z.object({
   event: z.enum(['run.queued', 'run.started', 'run.progress', 'run.succeeded', 'run.failed', 'run.cancelled', 'run.timed_out']),
   /** When it was published (ISO 8601). */
   at: z.string(),
-  /** The run record as `GET /api/runs/:id` returns it; run.progress adds `progress`. */
-  run: runJsonSchema.extend({
-    progress: z.object({ done: z.number(), total: z.number().optional(), message: z.string().optional() }).optional(),
-  }),
+  /** The run record as `GET /api/runs/:id` returns it, with `progress` as the task last reported it (null before any). */
+  run: runJsonSchema,
 });
 
 export function messageJsonSchema(): unknown {
