@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { finalStates, type Run } from '../core/runs/run.js';
 import type { IpfsGarbage } from '../ports/ipfs-store.js';
 import type { NamedLeases, Pins, RunRecords } from '../ports/run-store.js';
+import { LeasedJob } from './leased-job.js';
 import { outputDir } from './run-worker.js';
 
 /** The lease row that makes one replica at a time collect pins. */
@@ -61,60 +62,39 @@ export interface Collection {
 
 export class Collector {
   private readonly now: () => Date;
-  private running: Promise<Collection> | null = null;
-  /** Set by `stop`: a collection under way ends after its current round. */
-  private stopped = false;
+  private readonly job: LeasedJob<Collection>;
 
   constructor(private readonly deps: CollectorDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.job = new LeasedJob({ lease: COLLECTOR_LEASE, holder: deps.holder, intervalMs: deps.intervalMs, store: deps.store, now: this.now, round: () => this.collectOnce() });
   }
 
   /** One collection; a call while one runs waits for that one instead of starting another. */
   collect(): Promise<Collection> {
-    this.running ??= this.collectOnce().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.job.once();
   }
 
   /** Collects now and every `intervalMs`; `stop` waits for a collection under way, then gives the lease back. */
   start(): { stop(): Promise<void> } {
-    const run = () =>
-      void this.collect().then(
-        (done) => {
-          if (done.removedPins > 0 || done.deletedBlocks > 0 || done.removedOutputs.length > 0) this.deps.log.info(done, 'pins collected');
-        },
-        (error: unknown) => this.deps.log.error({ err: error }, 'pin collection failed; it is tried again at the next interval'),
-      );
-    const timer = setInterval(run, this.deps.intervalMs);
-    timer.unref();
-    run();
-    return {
-      stop: async () => {
-        clearInterval(timer);
-        this.stopped = true;
-        await this.running?.catch(() => undefined);
-        await this.deps.store.releaseLease(COLLECTOR_LEASE, this.deps.holder);
+    return this.job.start({
+      done: (done) => {
+        if (done.removedPins > 0 || done.deletedBlocks > 0 || done.removedOutputs.length > 0) this.deps.log.info(done, 'pins collected');
       },
-    };
+      failed: (error) => this.deps.log.error({ err: error }, 'pin collection failed; it is tried again at the next interval'),
+    });
   }
 
   private async collectOnce(): Promise<Collection> {
     const done: Collection = { collectedPins: false, removedPins: 0, releasedRoots: 0, deletedBlocks: 0, removedOutputs: [] };
     // Held for a whole interval, and kept by renewing it: the replica that collects keeps collecting
     // once an interval, and another takes over only when it stopped renewing.
-    if (this.deps.collectPins !== false && (await this.holdLease())) {
+    if (this.deps.collectPins !== false && (await this.job.holdLease())) {
       done.collectedPins = true;
       await this.removeExpiredPins(done);
       await this.deleteGarbage(done);
     }
     done.removedOutputs = await this.removeUnneededOutputs();
     return done;
-  }
-
-  private holdLease(): Promise<boolean> {
-    const now = this.now();
-    return this.deps.store.takeLease(COLLECTOR_LEASE, this.deps.holder, new Date(now.getTime() + this.deps.intervalMs), now);
   }
 
   private async removeExpiredPins(done: Collection): Promise<void> {
@@ -130,7 +110,7 @@ export class Collector {
           this.deps.log.error({ err: error, root }, `could not unpin ${root}; unpin it on the IPFS node by hand`);
         }
       }
-      if (removed.length < PINS_PER_ROUND || this.stopped || !(await this.holdLease())) return;
+      if (removed.length < PINS_PER_ROUND || this.job.stopped || !(await this.job.holdLease())) return;
     }
   }
 
@@ -141,7 +121,7 @@ export class Collector {
       if (blocks.length === 0) return;
       done.deletedBlocks += await this.deps.ipfs.deleteBlocks(blocks);
       await this.deps.store.forgetGarbage(blocks);
-      if (blocks.length < BLOCKS_PER_ROUND || this.stopped || !(await this.holdLease())) return;
+      if (blocks.length < BLOCKS_PER_ROUND || this.job.stopped || !(await this.job.holdLease())) return;
     }
   }
 

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { NamedLeases, Pruned, Retention } from '../ports/run-store.js';
+import { LeasedJob } from './leased-job.js';
 
 /** The lease row that makes one replica at a time prune. */
 export const RETENTION_LEASE = 'retention';
@@ -29,48 +30,33 @@ export interface PrunerDeps {
 
 export class Pruner {
   private readonly now: () => Date;
-  private running: Promise<Pruned & { pruned: boolean }> | null = null;
-  private stopped = false;
+  private readonly job: LeasedJob<Pruned & { pruned: boolean }>;
 
   constructor(private readonly deps: PrunerDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.job = new LeasedJob({ lease: RETENTION_LEASE, holder: deps.holder, intervalMs: deps.intervalMs, store: deps.store, now: this.now, round: () => this.pruneOnce() });
   }
 
   /** One pruning, until nothing older is left or another replica holds the lease; a call while one runs waits for it. */
   prune(): Promise<Pruned & { pruned: boolean }> {
-    this.running ??= this.pruneOnce().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.job.once();
   }
 
   /** Prunes now and every `intervalMs`; `stop` waits for the round under way, then gives the lease back. */
   start(): { stop(): Promise<void> } {
-    const run = () =>
-      void this.prune().then(
-        (done) => {
-          if (done.deliveries + done.audit + done.logChunks > 0) this.deps.log.info(done, 'old webhook deliveries, audit entries and logs pruned');
-        },
-        (error: unknown) => this.deps.log.error({ err: error }, 'pruning failed; it is tried again at the next interval'),
-      );
-    const timer = setInterval(run, this.deps.intervalMs);
-    timer.unref();
-    run();
-    return {
-      stop: async () => {
-        clearInterval(timer);
-        this.stopped = true;
-        await this.running?.catch(() => undefined);
-        await this.deps.store.releaseLease(RETENTION_LEASE, this.deps.holder);
+    return this.job.start({
+      done: (done) => {
+        if (done.deliveries + done.audit + done.logChunks > 0) this.deps.log.info(done, 'old webhook deliveries, audit entries and logs pruned');
       },
-    };
+      failed: (error) => this.deps.log.error({ err: error }, 'pruning failed; it is tried again at the next interval'),
+    });
   }
 
   private async pruneOnce(): Promise<Pruned & { pruned: boolean }> {
     const done = { pruned: false, deliveries: 0, audit: 0, logChunks: 0 };
     const batch = this.deps.batch ?? PRUNE_BATCH;
     for (;;) {
-      if (this.stopped || !(await this.holdLease())) return done;
+      if (this.job.stopped || !(await this.job.holdLease())) return done;
       done.pruned = true;
       const round = await this.deps.store.pruneBefore(new Date(this.now().getTime() - this.deps.retentionMs), batch);
       done.deliveries += round.deliveries;
@@ -80,10 +66,5 @@ export class Pruner {
       // Let requests in between two batches.
       await new Promise((resolve) => setImmediate(resolve));
     }
-  }
-
-  private holdLease(): Promise<boolean> {
-    const now = this.now();
-    return this.deps.store.takeLease(RETENTION_LEASE, this.deps.holder, new Date(now.getTime() + this.deps.intervalMs), now);
   }
 }
