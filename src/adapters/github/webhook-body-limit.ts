@@ -12,10 +12,11 @@
  * bandwidth, and a body still arriving after GitHub's own 10 s (30 s on GitHub Enterprise
  * Server) is not from GitHub: it is refused with 408 and gives its share back.
  */
-import { createHmac, timingSafeEqual, type Hmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { closeAfterAnswer } from '../net/close-after-answer.js';
+import { readAtMost } from '../net/read-at-most.js';
 import type { Probot } from 'probot';
 
 /** 25 MiB: no body GitHub sends is larger (its cap is 25 MB). */
@@ -132,53 +133,6 @@ class ByteBudget {
   give(bytes: number): void {
     this.used -= bytes;
   }
-}
-
-type Read = { kind: 'body'; body: Buffer } | { kind: 'too large' | 'over budget' | 'too slow'; bytes: number };
-
-/**
- * The body; or, as soon as it passes `maxBytes`, `admit` refuses its size so far, or `deadlineMs`
- * passes, why not and the bytes read by then (what was read is dropped, the rest left unread).
- */
-function readAtMost(req: IncomingMessage, options: { maxBytes: number; deadlineMs: number; admit: (size: number) => boolean; hmac?: Hmac }): Promise<Read> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const give = (kind: 'too large' | 'over budget' | 'too slow') => {
-      stop();
-      chunks.length = 0;
-      req.pause();
-      resolve({ kind, bytes: size });
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > options.maxBytes) give('too large');
-      else if (!options.admit(size)) give('over budget');
-      else {
-        chunks.push(chunk);
-        options.hmac?.update(chunk);
-      }
-    };
-    const onEnd = () => {
-      stop();
-      resolve({ kind: 'body', body: Buffer.concat(chunks, size) });
-    };
-    const onError = (error: Error) => {
-      stop();
-      reject(error);
-    };
-    const timer = setTimeout(() => give('too slow'), options.deadlineMs);
-    timer.unref();
-    const stop = () => {
-      clearTimeout(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
 }
 
 /** The path exactly as @octokit/webhooks' middleware works it out, so both agree on what is a webhook. */

@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { closeAfterAnswer } from '../net/close-after-answer.js';
+import { readAtMost } from '../net/read-at-most.js';
 import type { ErrorBody, ErrorCode } from './api-schemas.js';
 
 /** Bodies larger than this are refused with 413 before they are parsed. */
@@ -84,37 +85,12 @@ function sha256(text: string): Buffer {
  * Reads the whole body, at most `maxBodyBytes`; 413 beyond that. The request is only paused, not
  * destroyed, when it is too large, so the 413 can still be written on its connection.
  */
-export function readBody(req: IncomingMessage): Promise<Buffer> {
+export async function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBodyBytes) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const stop = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= maxBodyBytes) return void chunks.push(chunk);
-      stop();
-      req.pause();
-      chunks.length = 0;
-      reject(tooLarge());
-    };
-    const onEnd = () => {
-      stop();
-      resolve(Buffer.concat(chunks, size));
-    };
-    const onError = (error: Error) => {
-      stop();
-      reject(error);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
+  if (Number.isFinite(declared) && declared > maxBodyBytes) throw tooLarge();
+  const read = await readAtMost(req, { maxBytes: maxBodyBytes });
+  if (read.kind !== 'body') throw tooLarge();
+  return read.body;
 }
 
 function tooLarge(): ApiError {
