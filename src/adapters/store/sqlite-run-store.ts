@@ -2,9 +2,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import { cachingStatements } from './sqlite-statement-cache.js';
+import { GroupCommitSqliteDialect } from './sqlite-group-commit.js';
 import { SqlRunStore } from './sql-run-store.js';
 
 export class SqliteRunStore extends SqlRunStore {
@@ -15,7 +15,7 @@ export class SqliteRunStore extends SqlRunStore {
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');
     database.pragma('synchronous = NORMAL');
-    const store = new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database) }) }), 'sqlite');
+    const store = new SqliteRunStore(new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(database) }), 'sqlite');
     await store.migrate();
     return store;
   }
@@ -24,6 +24,6 @@ export class SqliteRunStore extends SqlRunStore {
   static openReadOnly(file: string): SqliteRunStore {
     const database = new SQLite(file, { readonly: true, fileMustExist: true });
     database.pragma('busy_timeout = 5000');
-    return new SqliteRunStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(database) }) }), 'sqlite');
+    return new SqliteRunStore(new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(database) }), 'sqlite');
   }
 }
