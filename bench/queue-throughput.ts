@@ -11,10 +11,12 @@ import { join } from 'node:path';
 import { connect as amqpConnect, type ChannelModel } from 'amqplib';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { pino } from 'pino';
 import { BullmqRunQueue } from '../src/adapters/queue/bullmq-run-queue.js';
 import { EmbeddedRunQueue } from '../src/adapters/queue/embedded-run-queue.js';
 import { RabbitmqRunQueue } from '../src/adapters/queue/rabbitmq-run-queue.js';
+import { PostgresRunStore } from '../src/adapters/store/postgres-run-store.js';
 import { SqliteRunStore } from '../src/adapters/store/sqlite-run-store.js';
 import type { RunHandler, RunQueue } from '../src/ports/run-queue.js';
 import type { RunRecords } from '../src/ports/run-store.js';
@@ -36,6 +38,7 @@ const ROUNDS = 2;
 const PHASE_CAP_MS = 60_000;
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const QUEUE_NAME = 'runs';
 // The same job options BullmqRunQueue uses, so the baseline differs only in what the adapter adds.
 const JOB_OPTIONS = {
@@ -68,10 +71,12 @@ export const queueThroughput: Benchmark = {
     if (!redis) notes.push(`Redis did not answer at ${REDIS_URL}: the BullMQ rows (baseline included) were skipped.`);
     const rabbit = await amqpAnswers(AMQP_URL);
     if (!rabbit) notes.push(`RabbitMQ did not answer at ${AMQP_URL}: the RabbitMQ rows (baseline included) were skipped.`);
+    const postgres = await postgresAnswers();
+    if (!postgres) notes.push(`PostgreSQL did not answer at ${POSTGRES_URL}: the PostgresRunStore rows were skipped.`);
     // Whole rounds, keeping each case's best: a busy machine slows one round, rarely one case in every round.
     let cases: CaseResult[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
-      const next = await measureRound(redis, rabbit);
+      const next = await measureRound(redis, rabbit, postgres);
       cases = round === 0 ? next : next.map((c, i) => fasterCase(cases[i], c));
     }
     const rateOf = (c: CaseResult) => perSecond(c.done, c.enqueueMs + c.drainMs);
@@ -112,7 +117,7 @@ export const queueThroughput: Benchmark = {
 };
 
 /** The baselines: BullMQ and amqplib themselves, no adapter, no store. */
-async function measureRound(redis: boolean, rabbit: boolean): Promise<CaseResult[]> {
+async function measureRound(redis: boolean, rabbit: boolean, postgres: boolean): Promise<CaseResult[]> {
   const cases: CaseResult[] = [];
   if (redis) {
     cases.push(await withRedisPrefix((prefix) => rawBullmq(BULLMQ_BASELINE, prefix, 'bulk')));
@@ -124,6 +129,15 @@ async function measureRound(redis: boolean, rabbit: boolean): Promise<CaseResult
         ),
       ),
     );
+    if (postgres) {
+      cases.push(
+        await withRedisPrefix((prefix) =>
+          withPostgresStore((store) =>
+            throughRunQueue('BullmqRunQueue + PostgresRunStore', store, new BullmqRunQueue({ url: REDIS_URL, prefix, log, queueName: QUEUE_NAME })),
+          ),
+        ),
+      );
+    }
   }
   if (rabbit) {
     cases.push(await withAmqpQueue((queueName) => rawAmqp(AMQP_BASELINE, queueName)));
@@ -134,6 +148,15 @@ async function measureRound(redis: boolean, rabbit: boolean): Promise<CaseResult
         ),
       ),
     );
+    if (postgres) {
+      cases.push(
+        await withAmqpQueue((queueName) =>
+          withPostgresStore((store) =>
+            throughRunQueue('RabbitmqRunQueue + PostgresRunStore', store, new RabbitmqRunQueue({ url: AMQP_URL, log, queueName }), AMQP_BASELINE),
+          ),
+        ),
+      );
+    }
   }
   cases.push(await withStore('embedded', (store) => throughRunQueue('EmbeddedRunQueue + SqliteRunStore', store, new EmbeddedRunQueue({ store, log }))));
   return cases;
@@ -297,6 +320,41 @@ async function withStore<T>(label: string, body: (store: SqliteRunStore) => Prom
       await store.close();
     }
   });
+}
+
+/** Gives `body` a PostgresRunStore in a schema of its own, then drops the schema. */
+async function withPostgresStore<T>(body: (store: PostgresRunStore) => Promise<T>): Promise<T> {
+  const schema = `task_mgmt_bench_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  await postgresAdmin((client) => client.query(`CREATE SCHEMA ${schema}`));
+  try {
+    const store = await PostgresRunStore.open(POSTGRES_URL, { schema });
+    try {
+      return await body(store);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await postgresAdmin((client) => client.query(`DROP SCHEMA ${schema} CASCADE`));
+  }
+}
+
+async function postgresAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 1000 });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function postgresAnswers(): Promise<boolean> {
+  try {
+    await postgresAdmin((client) => client.query('select 1'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Gives `body` a prefix no one else uses, then deletes every key under it. */

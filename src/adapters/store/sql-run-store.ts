@@ -2,10 +2,11 @@
  * RunStore over any SQL database Kysely speaks: every section of the port over one database. The
  * SQLite and PostgreSQL adapters only choose the dialect; the queries live here once.
  */
-import { Migrator, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { Migrator, sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Approval, type Run, type RunMove, type RunProgress, type RunState } from '../../core/runs/run.js';
 import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, PendingCheckUpdate, Pin, PinHolder, PinKind, Pruned, RunPatch, RunStore } from '../../ports/run-store.js';
 import { LOG_CHUNK_MAX_BYTES, LogOffsetError } from '../../ports/run-store.js';
+import { CompiledQueries, type MarkerOf } from './compiled-queries.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
 import type { Database, PinsTable, RunLogsTable, RunsTable } from './schema.js';
 
@@ -34,6 +35,9 @@ const BLOCK_ROWS_PER_INSERT = 500;
 const addingKey = (runId: string, kind: PinKind) => `adding:${runId}:${kind}`;
 
 export class SqlRunStore implements RunStore {
+  /** The queries every run makes, compiled once per shape. */
+  private readonly queries = new CompiledQueries();
+
   constructor(
     protected readonly db: Kysely<Database>,
     private readonly dialect: SqlDialectName,
@@ -88,60 +92,64 @@ export class SqlRunStore implements RunStore {
     return rows.map((row) => ({ id: row.id, event: row.event, payload: JSON.parse(row.payload) as unknown, receivedAt: new Date(Number(row.received_at)) }));
   }
 
-  // Writes of a run return the row they wrote (RETURNING, in SQLite and PostgreSQL alike): reading
+  // Moves of a run return the row they wrote (RETURNING, in SQLite and PostgreSQL alike): reading
   // it back with a second query doubled the store's cost of every move a worker makes.
   async createRun(run: NewRun, now: Date): Promise<Run> {
     const at = now.getTime();
-    const row = await this.db
-      .insertInto('runs')
-      .values({
-        id: run.id,
-        repo_owner: run.repo.owner,
-        repo_name: run.repo.name,
-        installation_id: run.repo.installationId,
-        number: run.number,
-        is_pull_request: run.isPullRequest ? 1 : 0,
-        sha: run.sha,
-        task: run.task,
-        task_type: run.taskType,
-        dockerfile: run.dockerfile,
-        params: JSON.stringify(run.params),
-        requested_by: run.requestedBy,
-        requester_kind: run.requesterKind,
-        required_role: run.requiredRole,
-        trigger: run.trigger,
-        approvals: JSON.stringify(run.approvals),
-        manifest_digest: run.manifestDigest,
-        spec: JSON.stringify(run.spec),
-        needs: JSON.stringify(run.needs),
-        metadata: '{}',
-        state: 'queued',
-        check_run_id: run.checkRunId ?? null,
-        comment_id: run.commentId,
-        exit_code: null,
-        output_cid: null,
-        output_files: '[]',
-        error: null,
-        log_tail: null,
-        worker_id: null,
-        lease_until: null,
-        created_at: at,
-        queued_at: at,
-        started_at: null,
-        finished_at: null,
-        updated_at: at,
-        pinned_until: null,
-        provenance_cid: null,
-        progress: null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return toRun(row);
+    const values: Insertable<RunsTable> = {
+      id: run.id,
+      repo_owner: run.repo.owner,
+      repo_name: run.repo.name,
+      installation_id: run.repo.installationId,
+      number: run.number,
+      is_pull_request: run.isPullRequest ? 1 : 0,
+      sha: run.sha,
+      task: run.task,
+      task_type: run.taskType,
+      dockerfile: run.dockerfile,
+      params: JSON.stringify(run.params),
+      requested_by: run.requestedBy,
+      requester_kind: run.requesterKind,
+      required_role: run.requiredRole,
+      trigger: run.trigger,
+      approvals: JSON.stringify(run.approvals),
+      manifest_digest: run.manifestDigest,
+      spec: JSON.stringify(run.spec),
+      needs: JSON.stringify(run.needs),
+      metadata: '{}',
+      state: 'queued',
+      check_run_id: run.checkRunId ?? null,
+      comment_id: run.commentId,
+      exit_code: null,
+      output_cid: null,
+      output_files: '[]',
+      error: null,
+      log_tail: null,
+      worker_id: null,
+      lease_until: null,
+      created_at: at,
+      queued_at: at,
+      started_at: null,
+      finished_at: null,
+      updated_at: at,
+      pinned_until: null,
+      provenance_cid: null,
+      progress: null,
+    };
+    // Every column is given, so the row stored is `values`: reading it back (RETURNING) doubled what
+    // SQLite spent on the insert.
+    await this.db.executeQuery(this.queries.query('createRun', values, (marker) => this.db.insertInto('runs').values(markers(values, marker))));
+    return toRun(values as Selectable<RunsTable>);
   }
 
   async getRun(id: string): Promise<Run | null> {
-    const row = await this.db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
-    return row ? toRun(row) : null;
+    return this.getRunIn(this.db, id);
+  }
+
+  private async getRunIn(db: Kysely<Database>, id: string): Promise<Run | null> {
+    const query = this.queries.query('getRun', { id }, (marker) => db.selectFrom('runs').selectAll().where('id', '=', marker('id')));
+    const { rows } = await db.executeQuery<Selectable<RunsTable>>(query);
+    return rows[0] ? toRun(rows[0]) : null;
   }
 
   async updateRun(id: string, patch: RunPatch, now: Date): Promise<Run> {
@@ -180,14 +188,20 @@ export class SqlRunStore implements RunStore {
     }
     // The state check in WHERE makes the move atomic: two workers cannot both take a run, and a
     // worker whose run was cancelled or handed to another worker (heldBy) changes nothing.
-    let update = this.db
-      .updateTable('runs')
-      .set(columns)
-      .where('id', '=', id)
-      .where('state', 'in', [...from]);
-    if (guard.heldBy !== undefined) update = update.where('worker_id', '=', guard.heldBy);
-    const row = await update.returningAll().executeTakeFirst();
-    return row ? toRun(row) : null;
+    const held = guard.heldBy !== undefined;
+    const values = { ...columns, $id: id, $heldBy: guard.heldBy };
+    const shape = `transition:${move}:${Object.keys(columns).join(',')}:${held}`;
+    const query = this.queries.query(shape, values, (marker) => {
+      let update = this.db
+        .updateTable('runs')
+        .set(markers(columns, marker))
+        .where('id', '=', marker('$id'))
+        .where('state', 'in', [...from]);
+      if (held) update = update.where('worker_id', '=', marker('$heldBy'));
+      return update.returningAll();
+    });
+    const { rows } = await this.db.executeQuery<Selectable<RunsTable>>(query);
+    return rows[0] ? toRun(rows[0]) : null;
   }
 
   async listRuns(query: ListRunsQuery): Promise<Run[]> {
@@ -285,22 +299,27 @@ export class SqlRunStore implements RunStore {
     const claimed = await this.db.transaction().execute(async (trx) => {
       // Count and move under the repository's lock, so concurrent claims cannot both see a free slot.
       await this.lockRepository(trx, `${run.repo.owner}/${run.repo.name}`);
-      const { running } = await trx
-        .selectFrom('runs')
-        .select((eb) => eb.fn.countAll<number>().as('running'))
-        .where('repo_owner', '=', run.repo.owner)
-        .where('repo_name', '=', run.repo.name)
-        .where('state', '=', 'running')
-        .executeTakeFirstOrThrow();
-      if (Number(running) >= claim.maxRunningInRepo) return 'busy' as const;
-      const row = await trx
-        .updateTable('runs')
-        .set({ state: to, worker_id: claim.workerId, lease_until: claim.leaseUntil.getTime(), started_at: at, updated_at: at })
-        .where('id', '=', id)
-        .where('state', 'in', [...from])
-        .returningAll()
-        .executeTakeFirst();
-      return row ? toRun(row) : null;
+      const counting = this.queries.query('claimRun:count', { owner: run.repo.owner, name: run.repo.name }, (marker) =>
+        trx
+          .selectFrom('runs')
+          .select((eb) => eb.fn.countAll<number>().as('running'))
+          .where('repo_owner', '=', marker('owner'))
+          .where('repo_name', '=', marker('name'))
+          .where('state', '=', 'running'),
+      );
+      const { rows: counted } = await trx.executeQuery<{ running: number | string | bigint }>(counting);
+      if (Number(counted[0]!.running) >= claim.maxRunningInRepo) return 'busy' as const;
+      const values = { workerId: claim.workerId, leaseUntil: claim.leaseUntil.getTime(), at, id };
+      const moving = this.queries.query('claimRun:move', values, (marker) =>
+        trx
+          .updateTable('runs')
+          .set({ state: to, worker_id: marker('workerId'), lease_until: marker('leaseUntil'), started_at: marker('at'), updated_at: marker('at') })
+          .where('id', '=', marker('id'))
+          .where('state', 'in', [...from])
+          .returningAll(),
+      );
+      const { rows } = await trx.executeQuery<Selectable<RunsTable>>(moving);
+      return rows[0] ? toRun(rows[0]) : null;
     });
     if (claimed === 'busy') {
       const current = await this.getRun(id);
@@ -388,14 +407,16 @@ export class SqlRunStore implements RunStore {
   }
 
   async renewLease(id: string, workerId: string, leaseUntil: Date): Promise<boolean> {
-    const result = await this.db
-      .updateTable('runs')
-      .set({ lease_until: leaseUntil.getTime() })
-      .where('id', '=', id)
-      .where('state', '=', 'running')
-      .where('worker_id', '=', workerId)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    const query = this.queries.query('renewLease', { id, workerId, leaseUntil: leaseUntil.getTime() }, (marker) =>
+      this.db
+        .updateTable('runs')
+        .set({ lease_until: marker('leaseUntil') })
+        .where('id', '=', marker('id'))
+        .where('state', '=', 'running')
+        .where('worker_id', '=', marker('workerId')),
+    );
+    const result = await this.db.executeQuery(query);
+    return Number(result.numAffectedRows) === 1;
   }
 
   async audit(entry: AuditEntry): Promise<void> {
@@ -782,6 +803,11 @@ function auditRow(entry: AuditEntry) {
     reason: entry.reason,
     run_id: entry.runId,
   };
+}
+
+/** A marker for each of `values`' keys, in place of its value. */
+function markers<V extends Record<string, unknown>>(values: V, marker: MarkerOf<V>): { [K in keyof V]: never } {
+  return Object.fromEntries(Object.keys(values).map((key) => [key, marker(key)])) as { [K in keyof V]: never };
 }
 
 function patchColumns(patch: RunPatch): Partial<RunsTable> {
