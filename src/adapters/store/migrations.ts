@@ -186,6 +186,13 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.alterTable('runs').addColumn('progress', 'text').execute();
     },
   },
+  '0010-runs-repo-state': {
+    async up(db: Kysely<unknown>) {
+      // Every claim counts its repository's running runs: without this index that count read every
+      // run the repository ever had (2,000 of them made a claim ten times dearer).
+      await db.schema.createIndex('runs_repo_state').on('runs').columns(['repo_owner', 'repo_name', 'state']).execute();
+    },
+  },
 });
 
 /** Where the applied migrations are recorded. */

@@ -293,6 +293,7 @@ export class SqlRunStore implements RunStore {
     now: Date,
   ): Promise<Run | 'busy' | null> {
     const { from, to } = runMoves.claim;
+    if (this.dialect === 'sqlite') return this.claimInOneStatement(id, claim, now);
     const run = await this.getRun(id);
     if (!run || !canMove(run.state, 'claim')) return null;
     const at = now.getTime();
@@ -326,6 +327,40 @@ export class SqlRunStore implements RunStore {
       return current && canMove(current.state, 'claim') ? 'busy' : null;
     }
     return claimed;
+  }
+
+  /**
+   * SQLite runs one write at a time, so one statement can count the repository's running runs and
+   * move the run: no transaction, no read first, and it joins the store's group commit.
+   */
+  private async claimInOneStatement(id: string, claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number }, now: Date): Promise<Run | 'busy' | null> {
+    const { from, to } = runMoves.claim;
+    const at = now.getTime();
+    const values = { workerId: claim.workerId, leaseUntil: claim.leaseUntil.getTime(), at, id, max: claim.maxRunningInRepo };
+    const query = this.queries.query('claimRun:sqlite', values, (marker) =>
+      this.db
+        .updateTable('runs')
+        .set({ state: to, worker_id: marker('workerId'), lease_until: marker('leaseUntil'), started_at: marker('at'), updated_at: marker('at') })
+        .where('id', '=', marker('id'))
+        .where('state', 'in', [...from])
+        .where(
+          (eb) =>
+            eb
+              .selectFrom('runs as other')
+              .select((inner) => inner.fn.countAll<number>().as('running'))
+              .whereRef('other.repo_owner', '=', 'runs.repo_owner')
+              .whereRef('other.repo_name', '=', 'runs.repo_name')
+              .where('other.state', '=', 'running'),
+          '<',
+          marker('max'),
+        )
+        .returningAll(),
+    );
+    const { rows } = await this.db.executeQuery<Selectable<RunsTable>>(query);
+    if (rows[0]) return toRun(rows[0]);
+    // Nothing moved: the run is gone or no longer queued, or its repository has no free slot.
+    const current = await this.getRun(id);
+    return current && canMove(current.state, 'claim') ? 'busy' : null;
   }
 
   /** Serializes claims per repository inside a transaction; SQLite already has a single writer. */
