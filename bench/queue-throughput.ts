@@ -198,16 +198,12 @@ async function rawBullmq(name: string, prefix: string, adding: 'bulk' | 'produce
     if (adding === 'bulk') {
       await queue.addBulk(ids.map((id) => ({ name: 'run', data: { runId: id }, opts: { ...JOB_OPTIONS, jobId: id } })));
     } else {
-      // As runs arrive from concurrent requests: each producer waits for its job to be added.
-      let next = 0;
-      const producer = async () => {
-        while (next < ids.length) {
-          const id = ids[next]!;
-          next += 1;
+      enqueued = await within(
+        fromProducers(ids, async (id) => {
           await queue.add('run', { runId: id }, { ...JOB_OPTIONS, jobId: id });
-        }
-      };
-      enqueued = await within(Promise.all(Array.from({ length: PRODUCERS }, producer)), PHASE_CAP_MS);
+        }),
+        PHASE_CAP_MS,
+      );
     }
     const enqueueMs = performance.now() - enqueueStart;
 
@@ -223,6 +219,22 @@ async function rawBullmq(name: string, prefix: string, adding: 'bulk' | 'produce
   }
 }
 
+/**
+ * Hands `ids` to PRODUCERS producers, each taking the next id once its last one is answered, as
+ * runs arrive from concurrent requests.
+ */
+async function fromProducers(ids: readonly string[], produce: (id: string) => Promise<void>): Promise<void> {
+  let next = 0;
+  const producer = async () => {
+    while (next < ids.length) {
+      const id = ids[next]!;
+      next += 1;
+      await produce(id);
+    }
+  };
+  await Promise.all(Array.from({ length: PRODUCERS }, producer));
+}
+
 /** A RunQueue adapter with the store writes of a real run: what the app and worker actually pay. */
 async function throughRunQueue(name: string, store: RunRecords & RunLeases, queue: RunQueue, baselines: { bulk: string; alike: string }): Promise<CaseResult> {
   const ids = benchRunIds('run', RUNS);
@@ -230,16 +242,13 @@ async function throughRunQueue(name: string, store: RunRecords & RunLeases, queu
   try {
     const enqueueStart = performance.now();
     // As the app does for each `/run`: record the run, then hand its id to the queue.
-    let next = 0;
-    const producer = async () => {
-      while (next < ids.length) {
-        const id = ids[next]!;
-        next += 1;
+    const enqueued = await within(
+      fromProducers(ids, async (id) => {
         await store.createRun(benchRun(id), new Date());
         await queue.enqueue({ runId: id });
-      }
-    };
-    const enqueued = await within(Promise.all(Array.from({ length: PRODUCERS }, producer)), PHASE_CAP_MS);
+      }),
+      PHASE_CAP_MS,
+    );
     const enqueueMs = performance.now() - enqueueStart;
 
     const drainStart = performance.now();
@@ -272,16 +281,8 @@ async function rawAmqp(name: string, queueName: string, publishing: 'bulk' | 'pr
       for (const id of ids) publish(id);
       enqueued = await within(publisher.waitForConfirms(), PHASE_CAP_MS);
     } else {
-      // As runs arrive from concurrent requests: each producer waits for its message's confirm.
-      let next = 0;
-      const producer = async () => {
-        while (next < ids.length) {
-          const id = ids[next]!;
-          next += 1;
-          await new Promise<void>((resolve, reject) => publish(id, (error) => (error ? reject(error as Error) : resolve())));
-        }
-      };
-      enqueued = await within(Promise.all(Array.from({ length: PRODUCERS }, producer)), PHASE_CAP_MS);
+      const confirmed = (id: string) => new Promise<void>((resolve, reject) => publish(id, (error) => (error ? reject(error as Error) : resolve())));
+      enqueued = await within(fromProducers(ids, confirmed), PHASE_CAP_MS);
     }
     const enqueueMs = performance.now() - enqueueStart;
 
