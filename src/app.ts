@@ -270,7 +270,15 @@ export function pinTtl(config: Config): PinTtlLimits {
  * of runs that ended), every GC_INTERVAL; one replica at a time prunes.
  */
 export function startPruner(config: Config, services: Services, log: Logger): { stop(): Promise<void> } {
-  return new Pruner({ store: services.store, retentionMs: config.RETENTION, intervalMs: config.GC_INTERVAL, holder: workerId(), log: log.child({ name: 'retention' }) }).start();
+  return new Pruner({
+    store: services.store,
+    retentionMs: config.RETENTION,
+    intervalMs: config.GC_INTERVAL,
+    holder: workerId(),
+    log: log.child({ name: 'retention' }),
+    // Logs kept as files before they moved to the run store.
+    logDirs: [join(config.DATA_DIR, 'logs')],
+  }).start();
 }
 
 /**

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,10 +119,19 @@ describe('task-mgmt run, when the network fails', () => {
   it('ends the task failed and the tasks that need it cancelled, none left queued, in its own data folder', async () => {
     await writeFile(join(dir, 'repo', 'task-mgmt.yml'), `version: 1\ntasks:\n  fetch:\n    uses: ipfs/add-url\n    with: { url: "${url}" }\n  identify:\n    needs: [fetch]\n    uses: files/identify\n    with: { input: fetch }\n`);
     const config = loadConfig({ DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'silent', ALLOW_PRIVATE_ADDRESSES: 'true' }, { takesWebhooks: false });
+    // A log of a run older than RETENTION goes; a recent one stays.
+    const logs = join(localDataDir(config), 'logs');
+    await mkdir(logs, { recursive: true });
+    const ancient = new Date(Date.now() - config.RETENTION - 24 * 3600_000);
+    await writeFile(join(logs, 'fetch-ancient.log'), 'old\n');
+    await utimes(join(logs, 'fetch-ancient.log'), ancient, ancient);
+    await writeFile(join(logs, 'fetch-recent.log'), 'recent\n');
     const out: string[] = [];
     const err: string[] = [];
     const code = await runLocal(config, [join(dir, 'repo')], { out: (line) => out.push(line), err: (line) => err.push(line) });
     expect(code).toBe(1);
+    expect(existsSync(join(logs, 'fetch-ancient.log'))).toBe(false);
+    expect(existsSync(join(logs, 'fetch-recent.log'))).toBe(true);
     expect(err).toEqual([]);
     expect(out).toContainEqual(expect.stringMatching(/^fetch: failed — .*\(a local run is not tried again\)$/));
     expect(out).toContainEqual(expect.stringMatching(/^identify: cancelled — the task `fetch` it needs ended failed/));

@@ -19,6 +19,7 @@ import { DockerExecutor } from '../adapters/executor/docker-executor.js';
 import type { Run } from '../core/runs/run.js';
 import { errorMessage } from '../ports/errors.js';
 import type { RunLeases, RunLogs, RunRecords } from '../ports/run-store.js';
+import { pruneOldLogFiles } from '../worker/old-log-files.js';
 import { createRunHandler } from '../worker/run-worker.js';
 import { builtInTaskTypes } from '../../tasks/index.js';
 import { localRunService, parseFolderRequest, refusalLine, requestLocal } from './local-request.js';
@@ -78,6 +79,8 @@ export async function runLocal(config: Config, argv: string[], io: RunLocalIo = 
 
     const logsDir = join(local.DATA_DIR, 'logs');
     await mkdir(logsDir, { recursive: true });
+    // The logs of earlier runs are kept for RETENTION, as the app keeps its own.
+    await pruneOldLogFiles(logsDir, new Date(Date.now() - config.RETENTION), Number.MAX_SAFE_INTEGER).catch((error: unknown) => log.warn({ err: error }, 'could not prune old local logs'));
     const handler = createRunHandler({
       store: echoingLogs(services.store, io.out, logsDir),
       hostFor: async () => host,

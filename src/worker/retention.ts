@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { NamedLeases, Pruned, Retention } from '../ports/run-store.js';
 import { LeasedJob } from './leased-job.js';
+import { pruneOldLogFiles } from './old-log-files.js';
 
 /** The lease row that makes one replica at a time prune. */
 export const RETENTION_LEASE = 'retention';
@@ -26,11 +27,15 @@ export interface PrunerDeps {
   now?: () => Date;
   /** Rows of each kind per round; PRUNE_BATCH unless given. */
   batch?: number;
+  /** Folders of log files on this machine pruned too (their `.log` files, by last write). */
+  logDirs?: readonly string[];
 }
+
+export type PruneRound = Pruned & { pruned: boolean; logFiles: number };
 
 export class Pruner {
   private readonly now: () => Date;
-  private readonly job: LeasedJob<Pruned & { pruned: boolean }>;
+  private readonly job: LeasedJob<PruneRound>;
 
   constructor(private readonly deps: PrunerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -38,7 +43,7 @@ export class Pruner {
   }
 
   /** One pruning, until nothing older is left or another replica holds the lease; a call while one runs waits for it. */
-  prune(): Promise<Pruned & { pruned: boolean }> {
+  prune(): Promise<PruneRound> {
     return this.job.once();
   }
 
@@ -46,23 +51,27 @@ export class Pruner {
   start(): { stop(): Promise<void> } {
     return this.job.start({
       done: (done) => {
-        if (done.deliveries + done.audit + done.logChunks > 0) this.deps.log.info(done, 'old webhook deliveries, audit entries and logs pruned');
+        if (done.deliveries + done.audit + done.logChunks + done.logFiles > 0) this.deps.log.info(done, 'old webhook deliveries, audit entries and logs pruned');
       },
       failed: (error) => this.deps.log.error({ err: error }, 'pruning failed; it is tried again at the next interval'),
     });
   }
 
-  private async pruneOnce(): Promise<Pruned & { pruned: boolean }> {
-    const done = { pruned: false, deliveries: 0, audit: 0, logChunks: 0 };
+  private async pruneOnce(): Promise<PruneRound> {
+    const done = { pruned: false, deliveries: 0, audit: 0, logChunks: 0, logFiles: 0 };
     const batch = this.deps.batch ?? PRUNE_BATCH;
     for (;;) {
       if (this.job.stopped || !(await this.job.holdLease())) return done;
       done.pruned = true;
-      const round = await this.deps.store.pruneBefore(new Date(this.now().getTime() - this.deps.retentionMs), batch);
+      const before = new Date(this.now().getTime() - this.deps.retentionMs);
+      const round = await this.deps.store.pruneBefore(before, batch);
       done.deliveries += round.deliveries;
       done.audit += round.audit;
       done.logChunks += round.logChunks;
-      if (round.deliveries < batch && round.audit < batch && round.logChunks < batch) return done;
+      let files = 0;
+      for (const dir of this.deps.logDirs ?? []) files += await pruneOldLogFiles(dir, before, batch);
+      done.logFiles += files;
+      if (round.deliveries < batch && round.audit < batch && round.logChunks < batch && files < batch) return done;
       // Let requests in between two batches.
       await new Promise((resolve) => setImmediate(resolve));
     }
