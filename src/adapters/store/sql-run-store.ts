@@ -143,12 +143,8 @@ export class SqlRunStore implements RunStore {
   }
 
   async getRun(id: string): Promise<Run | null> {
-    return this.getRunIn(this.db, id);
-  }
-
-  private async getRunIn(db: Kysely<Database>, id: string): Promise<Run | null> {
-    const query = this.queries.query('getRun', { id }, (marker) => db.selectFrom('runs').selectAll().where('id', '=', marker('id')));
-    const { rows } = await db.executeQuery<Selectable<RunsTable>>(query);
+    const query = this.queries.query('getRun', { id }, (marker) => this.db.selectFrom('runs').selectAll().where('id', '=', marker('id')));
+    const { rows } = await this.db.executeQuery<Selectable<RunsTable>>(query);
     return rows[0] ? toRun(rows[0]) : null;
   }
 
