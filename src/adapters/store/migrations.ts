@@ -193,6 +193,15 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.createIndex('runs_repo_state').on('runs').columns(['repo_owner', 'repo_name', 'state']).execute();
     },
   },
+  '0011-runs-repo-number': {
+    async up(db: Kysely<unknown>) {
+      // A change of state rewrote this index's entry as well as the two that need the state, and a
+      // commit writes every page it touched. A pull request's runs are few, so its index needs no
+      // state; with created_at it also lists them newest first.
+      await db.schema.dropIndex('runs_repo_number_state').execute();
+      await db.schema.createIndex('runs_repo_number').on('runs').columns(['repo_owner', 'repo_name', 'number', 'created_at']).execute();
+    },
+  },
 });
 
 /** Where the applied migrations are recorded. */

@@ -171,4 +171,23 @@ describe('GroupCommitSqliteDialect', () => {
     const { rows } = await sql<{ n: number }>`select count(*) as n from items where value = 'w'`.execute(db);
     expect(rows).toEqual([{ n: 2 }]);
   });
+
+  it('names row fields after any column name, odd ones included, and sees columns added by others', async () => {
+    await insert('a');
+    const { rows } = await sql<Record<string, unknown>>`select id as "__proto__", value as "it's ""quoted""", 1 as "constructor", id || '}' as "}" from items`.execute(db);
+    expect(rows).toHaveLength(1);
+    const row = rows[0]!;
+    expect(Object.getPrototypeOf(row)).toBe(Object.prototype);
+    expect(Object.keys(row)).toEqual(['__proto__', `it's "quoted"`, 'constructor', '}']);
+    expect(Object.getOwnPropertyDescriptor(row, '__proto__')?.value).toBe('a');
+    expect(row).toMatchObject({ [`it's "quoted"`]: 'v', constructor: 1, '}': 'a}' });
+
+    // Another process adds a column: the same statement's rows gain it.
+    const select = () => db.selectFrom('items').selectAll().where('id', '=', 'a').executeTakeFirstOrThrow();
+    expect(await select()).toEqual({ id: 'a', value: 'v' });
+    const migrating = new SQLite(file);
+    migrating.exec(`alter table items add column extra text not null default 'x'`);
+    migrating.close();
+    expect(await select()).toEqual({ id: 'a', value: 'v', extra: 'x' });
+  });
 });
