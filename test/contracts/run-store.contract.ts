@@ -388,11 +388,17 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
       });
 
       it('never lets concurrent claims exceed the limit', async () => {
-        const runs = Array.from({ length: 6 }, () => newRun());
-        for (const run of runs) await store.createRun(run, at(0));
-        const results = await Promise.all(runs.map((run, i) => store.claimRun(run.id, { workerId: `w${i}`, leaseUntil: at(60), maxRunningInRepo: 2 }, at(1))));
-        expect(results.filter((r) => r !== 'busy' && r !== null)).toHaveLength(2);
-        expect(await store.listRuns({ state: 'running' })).toHaveLength(2);
+        // Several rounds, each of claims sent together, so a store that counts without the
+        // repository's lock is caught even when one round happens to run them one by one.
+        for (let round = 0; round < 5; round += 1) {
+          const repo = { ...defaultRepo, name: `limits-${round}` };
+          const runs = Array.from({ length: 8 }, () => newRun({ repo }));
+          for (const run of runs) await store.createRun(run, at(0));
+          const results = await Promise.all(runs.map((run, i) => store.claimRun(run.id, { workerId: `w${i}`, leaseUntil: at(60), maxRunningInRepo: 2 }, at(1))));
+          expect(results.filter((r) => r !== 'busy' && r !== null)).toHaveLength(2);
+          expect(results.filter((r) => r === 'busy')).toHaveLength(6);
+          expect(await store.listRuns({ repo: `${repo.owner}/${repo.name}`, state: 'running' })).toHaveLength(2);
+        }
       });
 
       it('renews the lease for the worker holding the run only', async () => {

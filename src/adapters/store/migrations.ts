@@ -202,7 +202,49 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
       await db.schema.createIndex('runs_repo_number').on('runs').columns(['repo_owner', 'repo_name', 'number', 'created_at']).execute();
     },
   },
+  '0012-claim-run-in-one-call': {
+    async up(db: Kysely<unknown>) {
+      // SQLite claims with one UPDATE (it has a single writer); PostgreSQL needs the repository's
+      // lock between reading the count and moving the run.
+      if (dialect !== 'postgres') return;
+      await sql.raw(CLAIM_RUN_FUNCTION).execute(db);
+    },
+  },
 });
+
+/**
+ * A claim on PostgreSQL in one round trip. Claims of one repository wait for each other on its
+ * advisory lock, held until the claim commits, so two cannot both see the last free slot; as a
+ * transaction of four statements from the client, each claim held that lock for four round trips
+ * and a commit, and one repository could start only about 700 runs a second here (fewer across a
+ * network). Each statement of a PL/pgSQL function takes a fresh snapshot, so the count after the
+ * lock sees every claim committed before it. Returns the claimed run, or no row: the run is gone,
+ * no longer queued, or its repository has no free slot.
+ */
+const CLAIM_RUN_FUNCTION = `
+create function task_mgmt_claim_run(run_id text, claimer text, lease_until_ms bigint, at_ms bigint, max_running integer)
+returns setof runs
+language plpgsql
+set search_path from current
+as $$
+declare
+  target runs%rowtype;
+begin
+  select * into target from runs where id = run_id;
+  if not found or target.state <> 'queued' then
+    return;
+  end if;
+  perform pg_advisory_xact_lock(hashtext('task-mgmt:' || target.repo_owner || '/' || target.repo_name));
+  if (select count(*) from runs where repo_owner = target.repo_owner and repo_name = target.repo_name and state = 'running') >= max_running then
+    return;
+  end if;
+  return query
+    update runs
+    set state = 'running', worker_id = claimer, lease_until = lease_until_ms, started_at = at_ms, updated_at = at_ms
+    where id = run_id and state = 'queued'
+    returning *;
+end;
+$$`;
 
 /** Where the applied migrations are recorded. */
 export const migrationTables = { migrationTableName: 'task_mgmt_migrations', migrationLockTableName: 'task_mgmt_migrations_lock' } as const;

@@ -2,7 +2,7 @@
  * The run store on PostgreSQL (DATABASE_URL=postgres://…): shared by an app and workers on
  * other machines. Same queries as SQLite; only the dialect differs.
  */
-import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { SqlRunStore } from './sql-run-store.js';
@@ -20,10 +20,5 @@ export class PostgresRunStore extends SqlRunStore {
     const store = new PostgresRunStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
     await store.migrate(options.schema ? { schema: options.schema } : {});
     return store;
-  }
-
-  /** A transaction-scoped advisory lock: released by COMMIT or ROLLBACK, never leaked. */
-  protected override async lockRepository(trx: Transaction<Database>, repository: string): Promise<void> {
-    await sql`select pg_advisory_xact_lock(hashtext(${`task-mgmt:${repository}`}))`.execute(trx);
   }
 }

@@ -2,7 +2,7 @@
  * RunStore over any SQL database Kysely speaks: every section of the port over one database. The
  * SQLite and PostgreSQL adapters only choose the dialect; the queries live here once.
  */
-import { Migrator, sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { CompiledQuery, Migrator, sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Approval, type Run, type RunMove, type RunProgress, type RunState } from '../../core/runs/run.js';
 import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, PendingCheckUpdate, Pin, PinHolder, PinKind, Pruned, RunPatch, RunStore } from '../../ports/run-store.js';
 import { LOG_CHUNK_MAX_BYTES, LogOffsetError } from '../../ports/run-store.js';
@@ -283,84 +283,48 @@ export class SqlRunStore implements RunStore {
     return rows.map(toRun);
   }
 
+  /**
+   * One statement, one round trip: the repository's running runs are counted and the run moved
+   * together, so concurrent claims cannot both take the last slot. SQLite has a single writer, so an
+   * UPDATE with the count in it is enough, and it joins the store's group commit; PostgreSQL's
+   * task_mgmt_claim_run (migration 0012) counts under the repository's lock.
+   */
   async claimRun(
     id: string,
     claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number },
     now: Date,
   ): Promise<Run | 'busy' | null> {
-    const { from, to } = runMoves.claim;
-    if (this.dialect === 'sqlite') return this.claimInOneStatement(id, claim, now);
-    const run = await this.getRun(id);
-    if (!run || !canMove(run.state, 'claim')) return null;
-    const at = now.getTime();
-    const claimed = await this.db.transaction().execute(async (trx) => {
-      // Count and move under the repository's lock, so concurrent claims cannot both see a free slot.
-      await this.lockRepository(trx, `${run.repo.owner}/${run.repo.name}`);
-      const counting = this.queries.query('claimRun:count', { owner: run.repo.owner, name: run.repo.name }, (marker) =>
-        trx
-          .selectFrom('runs')
-          .select((eb) => eb.fn.countAll<number>().as('running'))
-          .where('repo_owner', '=', marker('owner'))
-          .where('repo_name', '=', marker('name'))
-          .where('state', '=', 'running'),
-      );
-      const { rows: counted } = await trx.executeQuery<{ running: number | string | bigint }>(counting);
-      if (Number(counted[0]!.running) >= claim.maxRunningInRepo) return 'busy' as const;
-      const values = { workerId: claim.workerId, leaseUntil: claim.leaseUntil.getTime(), at, id };
-      const moving = this.queries.query('claimRun:move', values, (marker) =>
-        trx
-          .updateTable('runs')
-          .set({ state: to, worker_id: marker('workerId'), lease_until: marker('leaseUntil'), started_at: marker('at'), updated_at: marker('at') })
-          .where('id', '=', marker('id'))
-          .where('state', 'in', [...from])
-          .returningAll(),
-      );
-      const { rows } = await trx.executeQuery<Selectable<RunsTable>>(moving);
-      return rows[0] ? toRun(rows[0]) : null;
-    });
-    if (claimed === 'busy') {
-      const current = await this.getRun(id);
-      return current && canMove(current.state, 'claim') ? 'busy' : null;
-    }
-    return claimed;
-  }
-
-  /**
-   * SQLite runs one write at a time, so one statement can count the repository's running runs and
-   * move the run: no transaction, no read first, and it joins the store's group commit.
-   */
-  private async claimInOneStatement(id: string, claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number }, now: Date): Promise<Run | 'busy' | null> {
-    const { from, to } = runMoves.claim;
     const at = now.getTime();
     const values = { workerId: claim.workerId, leaseUntil: claim.leaseUntil.getTime(), at, id, max: claim.maxRunningInRepo };
-    const query = this.queries.query('claimRun:sqlite', values, (marker) =>
-      this.db
-        .updateTable('runs')
-        .set({ state: to, worker_id: marker('workerId'), lease_until: marker('leaseUntil'), started_at: marker('at'), updated_at: marker('at') })
-        .where('id', '=', marker('id'))
-        .where('state', 'in', [...from])
-        .where(
-          (eb) =>
-            eb
-              .selectFrom('runs as other')
-              .select((inner) => inner.fn.countAll<number>().as('running'))
-              .whereRef('other.repo_owner', '=', 'runs.repo_owner')
-              .whereRef('other.repo_name', '=', 'runs.repo_name')
-              .where('other.state', '=', 'running'),
-          '<',
-          marker('max'),
-        )
-        .returningAll(),
-    );
+    const query =
+      this.dialect === 'postgres'
+        ? CompiledQuery.raw('select * from task_mgmt_claim_run($1, $2, $3, $4, $5)', [id, values.workerId, values.leaseUntil, at, values.max])
+        : this.queries.query('claimRun:sqlite', values, (marker) => {
+            const { from, to } = runMoves.claim;
+            return this.db
+              .updateTable('runs')
+              .set({ state: to, worker_id: marker('workerId'), lease_until: marker('leaseUntil'), started_at: marker('at'), updated_at: marker('at') })
+              .where('id', '=', marker('id'))
+              .where('state', 'in', [...from])
+              .where(
+                (eb) =>
+                  eb
+                    .selectFrom('runs as other')
+                    .select((inner) => inner.fn.countAll<number>().as('running'))
+                    .whereRef('other.repo_owner', '=', 'runs.repo_owner')
+                    .whereRef('other.repo_name', '=', 'runs.repo_name')
+                    .where('other.state', '=', 'running'),
+                '<',
+                marker('max'),
+              )
+              .returningAll();
+          });
     const { rows } = await this.db.executeQuery<Selectable<RunsTable>>(query);
     if (rows[0]) return toRun(rows[0]);
     // Nothing moved: the run is gone or no longer queued, or its repository has no free slot.
     const current = await this.getRun(id);
     return current && canMove(current.state, 'claim') ? 'busy' : null;
   }
-
-  /** Serializes claims per repository inside a transaction; SQLite already has a single writer. */
-  protected async lockRepository(_trx: Transaction<Database>, _repository: string): Promise<void> {}
 
   async countAudit(query: { actor: string; actions: readonly string[]; since: Date }): Promise<number> {
     const row = await this.db
