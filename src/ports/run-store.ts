@@ -88,13 +88,22 @@ export interface RunRecords {
  * Which worker holds a running run, and until when. A worker renews its lease while it works; a
  * lease that ran out means the worker is gone, and the run can be recovered.
  */
+export interface RunClaim {
+  workerId: string;
+  leaseUntil: Date;
+  maxRunningInRepo: number;
+  onlyWithoutNeeds?: boolean;
+}
+
 export interface RunLeases {
   /**
    * Takes a queued run for a worker (the move `claim`) unless `maxRunningInRepo` runs of its
-   * repository are already running: then 'busy', and the run stays queued. Null when the run is
-   * no longer queued (another worker took it, or it was cancelled).
+   * repository are already running, or its own `spec.concurrency` when that is lower: then 'busy',
+   * and the run stays queued. Null when the run is no longer queued (another worker took it, or it
+   * was cancelled), or, with `onlyWithoutNeeds`, when it needs other tasks: it stays queued for a
+   * caller that checks them first.
    */
-  claimRun(id: string, claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number }, now: Date): Promise<Run | 'busy' | null>;
+  claimRun(id: string, claim: RunClaim, now: Date): Promise<Run | 'busy' | null>;
   /** Extends the lease of a run the worker still holds; false if the worker no longer holds it. */
   renewLease(id: string, workerId: string, leaseUntil: Date): Promise<boolean>;
   /** Running runs whose worker lease ended before `now` (or that have none): their worker is gone. */

@@ -98,7 +98,12 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 30_000;
 
-  return async ({ runId }, { signal }) => {
+  /** Takes the run, or says why not: null when there is nothing to do (taken, cancelled, skipped). */
+  const claim = async (runId: string): Promise<Run | null> => {
+    const lease = () => ({ workerId: deps.workerId, leaseUntil: new Date(now().getTime() + leaseMs) });
+    // Most runs need no other task: one statement claims them, with no read first.
+    const quick = await deps.store.claimRun(runId, { ...lease(), maxRunningInRepo: deps.maxRunningPerRepo, onlyWithoutNeeds: true }, now());
+    if (quick !== null && quick !== 'busy') return quick;
     const found = await deps.store.getRun(runId);
     if (!found) {
       // A worker on another machine with its own embedded store cannot see the app's runs.
@@ -106,18 +111,18 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       deps.log.error({ runId }, message);
       throw new RetryableError(message, { retryAfterMs: 60_000 });
     }
-    if (found.state !== 'queued') return;
-    if (!(await neededTasksReady(deps, found, now))) return;
-
-    const run = await deps.store.claimRun(
-      runId,
-      { workerId: deps.workerId, leaseUntil: new Date(now().getTime() + leaseMs), maxRunningInRepo: runningInRepo(deps, found) },
-      now(),
-    );
+    if (found.state !== 'queued') return null;
+    if (!(await neededTasksReady(deps, found, now))) return null;
+    const run = await deps.store.claimRun(runId, { ...lease(), maxRunningInRepo: runningInRepo(deps, found) }, now());
     if (run === 'busy') {
       throw new DeferredError(`${found.repo.owner}/${found.repo.name} already has ${runningInRepo(deps, found)} runs going`, 3000);
     }
-    if (!run) return; // another worker took it first, or it was cancelled
+    return run; // null: another worker took it first, or it was cancelled
+  };
+
+  return async ({ runId }, { signal }) => {
+    const run = await claim(runId);
+    if (!run) return;
     const log = deps.log.child({ runId, repo: `${run.repo.owner}/${run.repo.name}`, sha: run.sha, task: run.task });
     log.info('run started');
 

@@ -387,6 +387,31 @@ export function runStoreContract(name: string, open: () => Promise<OpenedRunStor
         expect(await store.claimRun(randomUUID(), claim, at(3))).toBeNull();
       });
 
+      it("holds a run to its own concurrency when that is lower than the worker's limit", async () => {
+        const repo = { ...defaultRepo, name: 'own-limit' };
+        const spec = { with: {}, network: false, concurrency: 1 };
+        const [first, second, roomy] = [newRun({ repo, spec }), newRun({ repo, spec }), newRun({ repo, spec: { with: {}, network: false, concurrency: 3 } })];
+        for (const run of [first!, second!, roomy!]) await store.createRun(run, at(0));
+        const claim = { workerId: 'w1', leaseUntil: at(60), maxRunningInRepo: 5 };
+        expect(await store.claimRun(first!.id, claim, at(1))).toMatchObject({ state: 'running' });
+        expect(await store.claimRun(second!.id, claim, at(1))).toBe('busy');
+        expect(await store.claimRun(second!.id, { ...claim, onlyWithoutNeeds: true }, at(1))).toBe('busy');
+        expect(await store.claimRun(roomy!.id, claim, at(1))).toMatchObject({ state: 'running' });
+        // The worker's limit still applies when the run's own is higher.
+        expect(await store.claimRun(second!.id, { ...claim, maxRunningInRepo: 2 }, at(1))).toBe('busy');
+      });
+
+      it('with onlyWithoutNeeds, leaves a run that needs other tasks queued for a caller that checks them', async () => {
+        const needed = newRun();
+        const needing = newRun({ needs: [needed.id] });
+        for (const run of [needed, needing]) await store.createRun(run, at(0));
+        const claim = { workerId: 'w1', leaseUntil: at(60), maxRunningInRepo: 5, onlyWithoutNeeds: true };
+        expect(await store.claimRun(needing.id, claim, at(1))).toBeNull();
+        expect((await store.getRun(needing.id))!.state).toBe('queued');
+        expect(await store.claimRun(needed.id, claim, at(1))).toMatchObject({ state: 'running', workerId: 'w1' });
+        expect(await store.claimRun(needing.id, { ...claim, onlyWithoutNeeds: false }, at(2))).toMatchObject({ state: 'running' });
+      });
+
       it('never lets concurrent claims exceed the limit', async () => {
         // Several rounds, each of claims sent together, so a store that counts without the
         // repository's lock is caught even when one round happens to run them one by one.

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Run, RunMove, RunState } from '../../core/runs/run.js';
 import type { EventBus, RunEventName } from '../../ports/event-bus.js';
-import type { MoveGuard, MovePatch, NewRun, RunStore } from '../../ports/run-store.js';
+import type { MoveGuard, MovePatch, NewRun, RunClaim, RunStore } from '../../ports/run-store.js';
 import { runToJson } from '../../core/runs/run-json.js';
 
 const eventOf: Record<RunState, RunEventName> = {
@@ -37,7 +37,7 @@ export function withEvents(store: RunStore, bus: EventBus, log: Logger): RunStor
       if (moved) emit(moved);
       return moved;
     },
-    async claimRun(id: string, claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number }, now: Date) {
+    async claimRun(id: string, claim: RunClaim, now: Date) {
       const claimed = await store.claimRun(id, claim, now);
       if (claimed && claimed !== 'busy') emit(claimed);
       return claimed;

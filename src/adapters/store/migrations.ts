@@ -218,11 +218,12 @@ const migrations = (dialect: SqlDialectName): Record<string, Migration> => ({
  * transaction of four statements from the client, each claim held that lock for four round trips
  * and a commit, and one repository could start only about 700 runs a second here (fewer across a
  * network). Each statement of a PL/pgSQL function takes a fresh snapshot, so the count after the
- * lock sees every claim committed before it. Returns the claimed run, or no row: the run is gone,
- * no longer queued, or its repository has no free slot.
+ * lock sees every claim committed before it. The run's own spec.concurrency, when lower, is its
+ * limit. Returns the claimed run, or no row: the run is gone, no longer queued, needs other tasks
+ * (with only_without_needs), or its repository has no free slot.
  */
 const CLAIM_RUN_FUNCTION = `
-create function task_mgmt_claim_run(run_id text, claimer text, lease_until_ms bigint, at_ms bigint, max_running integer)
+create function task_mgmt_claim_run(run_id text, claimer text, lease_until_ms bigint, at_ms bigint, max_running integer, only_without_needs boolean)
 returns setof runs
 language plpgsql
 set search_path from current
@@ -231,11 +232,12 @@ declare
   target runs%rowtype;
 begin
   select * into target from runs where id = run_id;
-  if not found or target.state <> 'queued' then
+  if not found or target.state <> 'queued' or (only_without_needs and target.needs <> '[]') then
     return;
   end if;
   perform pg_advisory_xact_lock(hashtext('task-mgmt:' || target.repo_owner || '/' || target.repo_name));
-  if (select count(*) from runs where repo_owner = target.repo_owner and repo_name = target.repo_name and state = 'running') >= max_running then
+  if (select count(*) from runs where repo_owner = target.repo_owner and repo_name = target.repo_name and state = 'running')
+      >= least(max_running, coalesce((target.spec::jsonb ->> 'concurrency')::integer, max_running)) then
     return;
   end if;
   return query

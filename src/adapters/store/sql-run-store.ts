@@ -2,9 +2,9 @@
  * RunStore over any SQL database Kysely speaks: every section of the port over one database. The
  * SQLite and PostgreSQL adapters only choose the dialect; the queries live here once.
  */
-import { CompiledQuery, Migrator, sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { CompiledQuery, Migrator, sql, type Insertable, type Kysely, type QueryResult, type Selectable, type Transaction } from 'kysely';
 import { canMove, isFinal, outputFileSchema, runMoves, runSpecSchema, type Approval, type Run, type RunMove, type RunProgress, type RunState } from '../../core/runs/run.js';
-import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, PendingCheckUpdate, Pin, PinHolder, PinKind, Pruned, RunPatch, RunStore } from '../../ports/run-store.js';
+import type { AdmissionOutcome, ApprovalWait, AuditEntry, CommandAdmission, InboxDelivery, ListRunsQuery, LogInfo, LogRead, MoveGuard, MovePatch, NewRun, PendingCheckUpdate, RunClaim, Pin, PinHolder, PinKind, Pruned, RunPatch, RunStore } from '../../ports/run-store.js';
 import { LOG_CHUNK_MAX_BYTES, LogOffsetError } from '../../ports/run-store.js';
 import { CompiledQueries, type MarkerOf } from './compiled-queries.js';
 import { migrationProvider, migrationTables, type SqlDialectName } from './migrations.js';
@@ -38,10 +38,20 @@ export class SqlRunStore implements RunStore {
   /** The queries every run makes, compiled once per shape. */
   private readonly queries = new CompiledQueries();
 
+  /**
+   * Runs a query compiled here. By default through Kysely; the embedded store hands it straight to
+   * its driver, since Kysely's connection handling cost as much as SQLite reading a run.
+   */
+  private readonly run: <R>(query: CompiledQuery) => Promise<QueryResult<R>>;
+
   constructor(
     protected readonly db: Kysely<Database>,
     private readonly dialect: SqlDialectName,
-  ) {}
+    options: { execute?: (query: CompiledQuery) => Promise<QueryResult<unknown>> } = {},
+  ) {
+    const execute = options.execute;
+    this.run = execute ? <R>(query: CompiledQuery) => execute(query) as Promise<QueryResult<R>> : <R>(query: CompiledQuery) => db.executeQuery<R>(query);
+  }
 
   /**
    * Applies pending migrations; call once before use. With `schema`, the migration bookkeeping
@@ -138,13 +148,13 @@ export class SqlRunStore implements RunStore {
     };
     // Every column is given, so the row stored is `values`: reading it back (RETURNING) doubled what
     // SQLite spent on the insert.
-    await this.db.executeQuery(this.queries.query('createRun', values, (marker) => this.db.insertInto('runs').values(markers(values, marker))));
+    await this.run(this.queries.query('createRun', values, (marker) => this.db.insertInto('runs').values(markers(values, marker))));
     return toRun(values as Selectable<RunsTable>);
   }
 
   async getRun(id: string): Promise<Run | null> {
     const query = this.queries.query('getRun', { id }, (marker) => this.db.selectFrom('runs').selectAll().where('id', '=', marker('id')));
-    const { rows } = await this.db.executeQuery<Selectable<RunsTable>>(query);
+    const { rows } = await this.run<Selectable<RunsTable>>(query);
     return rows[0] ? toRun(rows[0]) : null;
   }
 
@@ -196,7 +206,7 @@ export class SqlRunStore implements RunStore {
       if (held) update = update.where('worker_id', '=', marker('$heldBy'));
       return update.returningAll();
     });
-    const { rows } = await this.db.executeQuery<Selectable<RunsTable>>(query);
+    const { rows } = await this.run<Selectable<RunsTable>>(query);
     return rows[0] ? toRun(rows[0]) : null;
   }
 
@@ -289,19 +299,16 @@ export class SqlRunStore implements RunStore {
    * UPDATE with the count in it is enough, and it joins the store's group commit; PostgreSQL's
    * task_mgmt_claim_run (migration 0012) counts under the repository's lock.
    */
-  async claimRun(
-    id: string,
-    claim: { workerId: string; leaseUntil: Date; maxRunningInRepo: number },
-    now: Date,
-  ): Promise<Run | 'busy' | null> {
+  async claimRun(id: string, claim: RunClaim, now: Date): Promise<Run | 'busy' | null> {
     const at = now.getTime();
+    const onlyWithoutNeeds = claim.onlyWithoutNeeds === true;
     const values = { workerId: claim.workerId, leaseUntil: claim.leaseUntil.getTime(), at, id, max: claim.maxRunningInRepo };
     const query =
       this.dialect === 'postgres'
-        ? CompiledQuery.raw('select * from task_mgmt_claim_run($1, $2, $3, $4, $5)', [id, values.workerId, values.leaseUntil, at, values.max])
-        : this.queries.query('claimRun:sqlite', values, (marker) => {
+        ? CompiledQuery.raw('select * from task_mgmt_claim_run($1, $2, $3, $4, $5, $6)', [id, values.workerId, values.leaseUntil, at, values.max, onlyWithoutNeeds])
+        : this.queries.query(`claimRun:sqlite:${onlyWithoutNeeds}`, values, (marker) => {
             const { from, to } = runMoves.claim;
-            return this.db
+            let update = this.db
               .updateTable('runs')
               .set({ state: to, worker_id: marker('workerId'), lease_until: marker('leaseUntil'), started_at: marker('at'), updated_at: marker('at') })
               .where('id', '=', marker('id'))
@@ -315,15 +322,19 @@ export class SqlRunStore implements RunStore {
                     .whereRef('other.repo_name', '=', 'runs.repo_name')
                     .where('other.state', '=', 'running'),
                 '<',
-                marker('max'),
-              )
-              .returningAll();
+                // The run's own limit (spec.concurrency), when it has a lower one.
+                sql<number>`min(${marker('max')}, coalesce(json_extract(${sql.ref('runs.spec')}, '$.concurrency'), ${marker('max')}))`,
+              );
+            if (onlyWithoutNeeds) update = update.where('needs', '=', '[]');
+            return update.returningAll();
           });
-    const { rows } = await this.db.executeQuery<Selectable<RunsTable>>(query);
+    const { rows } = await this.run<Selectable<RunsTable>>(query);
     if (rows[0]) return toRun(rows[0]);
-    // Nothing moved: the run is gone or no longer queued, or its repository has no free slot.
+    // Nothing moved: the run is gone or no longer queued, needs other tasks, or its repository has no free slot.
     const current = await this.getRun(id);
-    return current && canMove(current.state, 'claim') ? 'busy' : null;
+    if (!current || !canMove(current.state, 'claim')) return null;
+    if (onlyWithoutNeeds && current.needs.length > 0) return null;
+    return 'busy';
   }
 
   async countAudit(query: { actor: string; actions: readonly string[]; since: Date }): Promise<number> {
@@ -410,7 +421,7 @@ export class SqlRunStore implements RunStore {
         .where('state', '=', 'running')
         .where('worker_id', '=', marker('workerId')),
     );
-    const result = await this.db.executeQuery(query);
+    const result = await this.run(query);
     return Number(result.numAffectedRows) === 1;
   }
 

@@ -42,17 +42,32 @@ export interface GroupCommitOptions {
 }
 
 export class GroupCommitSqliteDialect implements Dialect {
+  #driver: GroupCommitSqliteDriver | undefined;
+
   constructor(
     private readonly database: SqliteDatabase,
     private readonly options: GroupCommitOptions = {},
   ) {}
+
+  /**
+   * Runs a compiled query as a Kysely connection outside a transaction would (reads at once,
+   * writes in the next group commit), without Kysely's connection handling around it.
+   */
+  execute(compiled: CompiledQuery): Promise<QueryResult<unknown>> {
+    return this.#theDriver().execute(compiled);
+  }
+
+  #theDriver(): GroupCommitSqliteDriver {
+    this.#driver ??= new GroupCommitSqliteDriver(this.database, this.options);
+    return this.#driver;
+  }
 
   createAdapter(): DialectAdapter {
     return new SqliteAdapter();
   }
 
   createDriver(): Driver {
-    return new GroupCommitSqliteDriver(this.database, this.options);
+    return this.#theDriver();
   }
 
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {

@@ -15,7 +15,8 @@ export class SqliteRunStore extends SqlRunStore {
     database.pragma('journal_mode = WAL');
     database.pragma('busy_timeout = 5000');
     database.pragma('synchronous = NORMAL');
-    const store = new SqliteRunStore(new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(database) }), 'sqlite');
+    const dialect = new GroupCommitSqliteDialect(database);
+    const store = new SqliteRunStore(new Kysely<Database>({ dialect }), 'sqlite', { execute: (query) => dialect.execute(query) });
     await store.migrate();
     return store;
   }
@@ -24,6 +25,7 @@ export class SqliteRunStore extends SqlRunStore {
   static openReadOnly(file: string): SqliteRunStore {
     const database = new SQLite(file, { readonly: true, fileMustExist: true });
     database.pragma('busy_timeout = 5000');
-    return new SqliteRunStore(new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(database) }), 'sqlite');
+    const dialect = new GroupCommitSqliteDialect(database);
+    return new SqliteRunStore(new Kysely<Database>({ dialect }), 'sqlite', { execute: (query) => dialect.execute(query) });
   }
 }
