@@ -53,7 +53,6 @@ export class BullmqRunQueue implements RunQueue {
   /** Enqueues and cancels: fails fast while Redis is down, see connect(). */
   private readonly producer: Redis;
   private producerWasReady = false;
-  private readonly active = new Map<string, AbortController>();
 
   constructor(private readonly options: BullmqRunQueueOptions) {
     this.queueName = options.queueName ?? 'runs';
@@ -105,19 +104,19 @@ export class BullmqRunQueue implements RunQueue {
     if (this.worker) throw new Error('this queue is already consuming');
     this.subscriber = this.connect();
     this.subscriber.on('message', (_channel: string, runId: string) => {
-      this.active.get(runId)?.abort(new Error('cancelled'));
+      // The job id is the run id: BullMQ aborts the signal it gave that run's handler, with this
+      // reason as it is (its type says string; an Error is what the handler's code expects).
+      const reason: unknown = new Error('cancelled');
+      this.worker?.cancelJob(runId, reason as string);
     });
     await this.subscriber.subscribe(this.cancelChannel);
     this.worker = new Worker<RunMessage>(
       this.queueName,
+      // Taking a third parameter makes BullMQ give each job an AbortSignal, which cancelJob aborts.
       async (job: Job<RunMessage>, token?: string, signal?: AbortSignal) => {
         const message = runMessageSchema.parse(job.data);
-        const controller = new AbortController();
-        const onAbort = () => controller.abort(signal?.reason);
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.active.set(message.runId, controller);
         try {
-          await handler(message, { signal: controller.signal });
+          await handler(message, { signal: signal ?? new AbortController().signal });
         } catch (error) {
           if (error instanceof DeferredError) {
             // Waiting for a free slot is not an attempt: park the job and tell BullMQ so.
@@ -127,9 +126,6 @@ export class BullmqRunQueue implements RunQueue {
           if (error instanceof RetryableError) throw error;
           // The handler records permanent failures on the run itself; the job is done.
           this.options.log.error({ err: error, runId: message.runId }, 'run handler failed');
-        } finally {
-          signal?.removeEventListener('abort', onAbort);
-          this.active.delete(message.runId);
         }
       },
       {
