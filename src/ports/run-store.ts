@@ -84,10 +84,7 @@ export interface RunRecords {
 
 // ─── Run leases ─────────────────────────────────────────────────────────────────────────────
 
-/**
- * Which worker holds a running run, and until when. A worker renews its lease while it works; a
- * lease that ran out means the worker is gone, and the run can be recovered.
- */
+/** A worker taking a run: who, until when its lease runs, and on what terms (see claimRun). */
 export interface RunClaim {
   workerId: string;
   leaseUntil: Date;
@@ -95,6 +92,10 @@ export interface RunClaim {
   onlyWithoutNeeds?: boolean;
 }
 
+/**
+ * Which worker holds a running run, and until when. A worker renews its lease while it works; a
+ * lease that ran out means the worker is gone, and the run can be recovered.
+ */
 export interface RunLeases {
   /**
    * Takes a queued run for a worker (the move `claim`) unless `maxRunningInRepo` runs of its
