@@ -334,8 +334,8 @@ async function amqpAnswers(url: string): Promise<boolean> {
 }
 
 /**
- * The store calls of createRunHandler (src/worker/run-worker.ts) with the task left out: a run that
- * needs no other task is claimed in one statement, and only a run it could not claim is read.
+ * The store calls of createRunHandler (src/worker/run-worker.ts) with the task left out, for a run
+ * that needs no other task: claimed in one statement with no read first, then recorded succeeded.
  */
 function noopRunHandler(store: RunRecords & RunLeases, onSucceeded: () => void): RunHandler {
   return async ({ runId }) => {
