@@ -100,9 +100,10 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
 
   /** Takes the run, or says why not: null when there is nothing to do (taken, cancelled, skipped). */
   const claim = async (runId: string): Promise<Run | null> => {
-    const lease = () => ({ workerId: deps.workerId, leaseUntil: new Date(now().getTime() + leaseMs) });
+    // The store holds a run to the smaller of this limit and the run's own spec.concurrency.
+    const terms = () => ({ workerId: deps.workerId, leaseUntil: new Date(now().getTime() + leaseMs), maxRunningInRepo: deps.maxRunningPerRepo });
     // Most runs need no other task: one statement claims them, with no read first.
-    const quick = await deps.store.claimRun(runId, { ...lease(), maxRunningInRepo: deps.maxRunningPerRepo, onlyWithoutNeeds: true }, now());
+    const quick = await deps.store.claimRun(runId, { ...terms(), onlyWithoutNeeds: true }, now());
     if (quick !== null && quick !== 'busy') return quick;
     const found = await deps.store.getRun(runId);
     if (!found) {
@@ -112,12 +113,13 @@ export function createRunHandler(deps: WorkerDeps): RunHandler {
       throw new RetryableError(message, { retryAfterMs: 60_000 });
     }
     if (found.state !== 'queued') return null;
-    if (!(await neededTasksReady(deps, found, now))) return null;
-    const run = await deps.store.claimRun(runId, { ...lease(), maxRunningInRepo: runningInRepo(deps, found) }, now());
-    if (run === 'busy') {
-      throw new DeferredError(`${found.repo.owner}/${found.repo.name} already has ${runningInRepo(deps, found)} runs going`, 3000);
+    // 'busy' already says the run needs nothing and its repository is full: no second claim.
+    if (quick === null) {
+      if (!(await neededTasksReady(deps, found, now))) return null;
+      const run = await deps.store.claimRun(runId, terms(), now());
+      if (run !== 'busy') return run; // null: another worker took it first, or it was cancelled
     }
-    return run; // null: another worker took it first, or it was cancelled
+    throw new DeferredError(`${found.repo.owner}/${found.repo.name} already has ${runningInRepo(deps, found)} runs going`, 3000);
   };
 
   return async ({ runId }, { signal }) => {
