@@ -49,8 +49,7 @@ export class SqlRunStore implements RunStore {
     private readonly dialect: SqlDialectName,
     options: { execute?: (query: CompiledQuery) => Promise<QueryResult<unknown>> } = {},
   ) {
-    const execute = options.execute;
-    this.run = execute ? <R>(query: CompiledQuery) => execute(query) as Promise<QueryResult<R>> : <R>(query: CompiledQuery) => db.executeQuery<R>(query);
+    this.run = (options.execute ?? ((query: CompiledQuery) => db.executeQuery(query))) as <R>(query: CompiledQuery) => Promise<QueryResult<R>>;
   }
 
   /**
